@@ -1,0 +1,26 @@
+//! The sans-IO core of the FTP protocol used by ferroftpd.
+//!
+//! No sockets, no clock, no async runtime: just the pieces of RFC 959 and its
+//! extensions that can be expressed as pure functions of bytes, each tested
+//! with tables.
+//!
+//! - [`framing`]: control-channel lines, Telnet sequences, the line limit.
+//! - [`command`]: parsing a line into a typed [`command::Command`].
+//! - [`reply`]: encoding replies.
+//! - [`address`]: PORT/PASV/EPRT/EPSV syntax.
+//! - [`path`]: virtual path normalisation.
+//! - [`listing`]: LIST, NLST and MLSD/MLST formats.
+//! - [`ascii`]: TYPE A line-ending conversion.
+//! - [`perms`]: permission letters.
+//! - [`time`]: calendar arithmetic for listings and MDTM.
+#![deny(missing_docs)]
+
+pub mod address;
+pub mod ascii;
+pub mod command;
+pub mod framing;
+pub mod listing;
+pub mod path;
+pub mod perms;
+pub mod reply;
+pub mod time;
