@@ -1,0 +1,175 @@
+//! Command-line flags and the TOML config file, as the user wrote them.
+//! `settings.rs` turns them into a validated server.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+use serde::Deserialize;
+
+/// An FTP server: `ferroftpd` serves the current directory read-only to
+/// anonymous users on port 2121.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferroftpd",
+    version,
+    disable_version_flag = true,
+    max_term_width = 100
+)]
+pub struct Args {
+    /// Address to listen on [default: all interfaces, IPv6 and IPv4]
+    #[arg(short = 'i', long, value_name = "ADDRESS")]
+    pub interface: Option<IpAddr>,
+
+    /// Port to listen on; 0 picks a free one [default: 2121]
+    #[arg(short = 'p', long)]
+    pub port: Option<u16>,
+
+    /// Directory to serve, the home of every user by default [default: the current directory]
+    #[arg(short = 'd', long, value_name = "PATH")]
+    pub directory: Option<PathBuf>,
+
+    /// Give anonymous users write permissions (elradfmwMT)
+    #[arg(short = 'w', long)]
+    pub write: bool,
+
+    /// Public IPv4 address to announce in PASV replies (behind NAT)
+    #[arg(short = 'n', long = "nat-address", value_name = "ADDRESS")]
+    pub nat_address: Option<Ipv4Addr>,
+
+    /// Passive ports to use, inclusive, e.g. 60000-60100 [default: any free port]
+    #[arg(short = 'r', long, value_name = "FROM-TO")]
+    pub range: Option<String>,
+
+    /// Log every command and reply
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+
+    /// One user with full rights; anonymous access is then off unless --anonymous is given
+    #[arg(short = 'u', long, requires = "password")]
+    pub username: Option<String>,
+
+    /// Password of --username
+    #[arg(short = 'P', long, requires = "username")]
+    pub password: Option<String>,
+
+    /// Text of the greeting [default: "ferroftpd VERSION ready."]
+    #[arg(long)]
+    pub banner: Option<String>,
+
+    /// DANGEROUS: allow data connections to and from other hosts than the client (FXP; enables bounce attacks)
+    #[arg(long)]
+    pub permit_foreign_addresses: bool,
+
+    /// DANGEROUS: allow PORT and EPRT to ports below 1024
+    #[arg(long)]
+    pub permit_privileged_ports: bool,
+
+    /// Show local time in listings [default: UTC]
+    #[arg(long)]
+    pub use_localtime: bool,
+
+    /// Do not use sendfile(2) for downloads
+    #[arg(long)]
+    pub disable_sendfile: bool,
+
+    /// Failed logins before the client is disconnected [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_login_attempts: Option<u32>,
+
+    /// A user, repeatable. PERMS defaults to elradfmwMT, HOME to --directory
+    #[arg(long = "user", value_name = "NAME:PASSWORD[:PERMS[:HOME]]")]
+    pub users: Vec<String>,
+
+    /// Allow anonymous logins with these permissions [default: elr, or elradfmwMT with --write]
+    #[arg(long, value_name = "PERMS", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub anonymous: Option<String>,
+
+    /// Seconds a failed login waits before its reply; 0 for none [default: 3]
+    #[arg(long, value_name = "SECONDS")]
+    pub auth_failed_delay: Option<f64>,
+
+    /// TOML file with settings; flags given on the command line win
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the version and exit
+    #[arg(short = 'v', long, action = ArgAction::Version)]
+    pub version: Option<bool>,
+}
+
+/// The config file: one key per flag, named like the flag with `_` for `-`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub interface: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub directory: Option<PathBuf>,
+    #[serde(default)]
+    pub write: bool,
+    pub nat_address: Option<Ipv4Addr>,
+    pub range: Option<String>,
+    #[serde(default)]
+    pub debug: bool,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub banner: Option<String>,
+    #[serde(default)]
+    pub permit_foreign_addresses: bool,
+    #[serde(default)]
+    pub permit_privileged_ports: bool,
+    #[serde(default)]
+    pub use_localtime: bool,
+    #[serde(default)]
+    pub disable_sendfile: bool,
+    pub max_login_attempts: Option<u32>,
+    /// Same syntax as `--user`.
+    #[serde(default)]
+    pub user: Vec<String>,
+    /// `true` for read-only anonymous access, or a permission string.
+    pub anonymous: Option<AnonymousSetting>,
+    pub auth_failed_delay: Option<f64>,
+}
+
+/// `anonymous = true` or `anonymous = "elr"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum AnonymousSetting {
+    Enabled(bool),
+    Perms(String),
+}
+
+impl Args {
+    /// Fills what the command line left out from the config file.
+    pub fn merge(mut self, file: ConfigFile) -> Args {
+        self.interface = self.interface.or(file.interface);
+        self.port = self.port.or(file.port);
+        self.directory = self.directory.or(file.directory);
+        self.write |= file.write;
+        self.nat_address = self.nat_address.or(file.nat_address);
+        self.range = self.range.or(file.range);
+        self.debug |= file.debug;
+        if self.username.is_none() {
+            self.username = file.username;
+            self.password = file.password;
+        }
+        self.banner = self.banner.or(file.banner);
+        self.permit_foreign_addresses |= file.permit_foreign_addresses;
+        self.permit_privileged_ports |= file.permit_privileged_ports;
+        self.use_localtime |= file.use_localtime;
+        self.disable_sendfile |= file.disable_sendfile;
+        self.max_login_attempts = self.max_login_attempts.or(file.max_login_attempts);
+        let mut users = file.user;
+        users.append(&mut self.users);
+        self.users = users;
+        if self.anonymous.is_none() {
+            self.anonymous = match file.anonymous {
+                Some(AnonymousSetting::Enabled(true)) => Some(String::new()),
+                Some(AnonymousSetting::Enabled(false)) | None => None,
+                Some(AnonymousSetting::Perms(p)) => Some(p),
+            };
+        }
+        self.auth_failed_delay = self.auth_failed_delay.or(file.auth_failed_delay);
+        self
+    }
+}

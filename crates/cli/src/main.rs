@@ -1,0 +1,111 @@
+//! `ferroftpd`: the command-line FTP server.
+
+mod args;
+mod settings;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use args::{Args, ConfigFile};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferroftpd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let args = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("config file {}", path.display()))?;
+            let file: ConfigFile =
+                toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?;
+            args.merge(file)
+        }
+        None => args,
+    };
+    init_logging(args.debug);
+    raise_open_file_limit();
+    let settings = settings::build(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(serve(settings))
+}
+
+async fn serve(settings: settings::Settings) -> Result<()> {
+    let listener = match ferroftpd::bind(settings.listen) {
+        Ok(l) => l,
+        // No IPv6 on this host: the default "all interfaces" falls back to IPv4.
+        Err(_) if settings.listen.ip().is_unspecified() && settings.listen.is_ipv6() => {
+            ferroftpd::bind(SocketAddr::from((
+                Ipv4Addr::UNSPECIFIED,
+                settings.listen.port(),
+            )))
+            .with_context(|| format!("listening on port {}", settings.listen.port()))?
+        }
+        Err(e) => return Err(e).with_context(|| format!("listening on {}", settings.listen)),
+    };
+    let addr = listener.local_addr()?;
+    let config = settings.server.config();
+    tracing::info!(
+        pid = std::process::id(),
+        passive_ports = %config.passive_ports().map_or_else(|| "any".to_owned(), |p| p.to_string()),
+        masquerade = %config.masquerade_address().map_or_else(|| "none".to_owned(), |a| a.to_string()),
+        "listening on {addr}"
+    );
+    let server = settings.server.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!(sessions = server.session_count(), "shutting down");
+        server.abort();
+    });
+    settings.server.serve(listener).await?;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn init_logging(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Each session needs a descriptor or two: use all the process may have.
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+}

@@ -1,0 +1,164 @@
+//! Turns what the user typed into a validated server.
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ferroftpd::auth::{MemoryAuthorizer, Permissions};
+use ferroftpd::{PassivePorts, Server};
+
+use crate::args::Args;
+
+/// pyftpdlib's default port.
+pub const DEFAULT_PORT: u16 = 2121;
+
+/// A `--user NAME:PASSWORD[:PERMS[:HOME]]` value.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UserSpec {
+    pub name: String,
+    pub password: String,
+    pub perms: Permissions,
+    pub home: Option<PathBuf>,
+}
+
+impl UserSpec {
+    pub fn parse(spec: &str) -> Result<UserSpec> {
+        let mut parts = spec.splitn(4, ':');
+        let name = parts.next().unwrap_or_default();
+        let Some(password) = parts.next() else {
+            bail!("--user {spec:?}: expected NAME:PASSWORD[:PERMS[:HOME]]");
+        };
+        if name.is_empty() {
+            bail!("--user {spec:?}: the user name is empty");
+        }
+        let perms = match parts.next() {
+            None | Some("") => Permissions::ALL,
+            Some(p) => p.parse().with_context(|| format!("--user {name}"))?,
+        };
+        let home = parts.next().filter(|h| !h.is_empty()).map(PathBuf::from);
+        Ok(UserSpec {
+            name: name.to_owned(),
+            password: password.to_owned(),
+            perms,
+            home,
+        })
+    }
+}
+
+/// The listening address and the server.
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub server: Server,
+}
+
+pub fn build(args: &Args) -> Result<Settings> {
+    let directory = match &args.directory {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().context("current directory")?,
+    };
+    let directory = canonical_dir(&directory)?;
+    let authorizer = MemoryAuthorizer::new();
+    let mut named = 0;
+    for spec in &args.users {
+        let user = UserSpec::parse(spec)?;
+        let home = match &user.home {
+            Some(h) => canonical_dir(h)?,
+            None => directory.clone(),
+        };
+        authorizer
+            .add_user(&user.name, &user.password, &home, user.perms)
+            .with_context(|| format!("--user {}", user.name))?;
+        named += 1;
+    }
+    if let Some(name) = &args.username {
+        let password = args.password.as_deref().unwrap_or_default();
+        authorizer
+            .add_user(name, password, &directory, Permissions::ALL)
+            .with_context(|| format!("--username {name}"))?;
+        named += 1;
+    }
+    let anonymous = match (&args.anonymous, named) {
+        (Some(p), _) if !p.is_empty() => Some(p.parse::<Permissions>().context("--anonymous")?),
+        (Some(_), _) | (None, 0) if args.write => Some(Permissions::ALL),
+        (Some(_), _) | (None, 0) => Some(Permissions::READ),
+        (None, _) => None,
+    };
+    if let Some(perms) = anonymous {
+        authorizer
+            .add_anonymous(&directory, perms)
+            .context("anonymous user")?;
+    }
+
+    let mut builder = Server::builder()
+        .authorizer(Arc::new(authorizer))
+        .permit_foreign_addresses(args.permit_foreign_addresses)
+        .permit_privileged_ports(args.permit_privileged_ports)
+        .use_localtime(args.use_localtime)
+        .sendfile(!args.disable_sendfile);
+    if let Some(banner) = &args.banner {
+        builder = builder.banner(banner);
+    }
+    if let Some(nat) = args.nat_address {
+        builder = builder.masquerade_address(nat);
+    }
+    let passive_ports = match &args.range {
+        Some(r) => Some(r.parse::<PassivePorts>().context("--range")?),
+        None => None,
+    };
+    if let Some(ports) = passive_ports {
+        builder = builder.passive_ports(ports);
+    }
+    if let Some(n) = args.max_login_attempts {
+        builder = builder.max_login_attempts(n);
+    }
+    if let Some(secs) = args.auth_failed_delay {
+        let delay = Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|d| *d <= Duration::from_secs(3600))
+            .with_context(|| format!("--auth-failed-delay {secs}: expected 0 to 3600 seconds"))?;
+        builder = builder.auth_failed_delay(delay);
+    }
+    let server = builder.build()?;
+    let ip = args.interface.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    Ok(Settings {
+        listen: SocketAddr::new(ip, args.port.unwrap_or(DEFAULT_PORT)),
+        server,
+    })
+}
+
+fn canonical_dir(path: &Path) -> Result<PathBuf> {
+    let dir = path
+        .canonicalize()
+        .with_context(|| format!("directory {}", path.display()))?;
+    if !dir.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_specs() {
+        let u = UserSpec::parse("bob:pw").unwrap();
+        assert_eq!(
+            (u.name.as_str(), u.password.as_str(), u.perms, u.home),
+            ("bob", "pw", Permissions::ALL, None)
+        );
+        let u = UserSpec::parse("bob:pw:elr:/srv").unwrap();
+        assert_eq!(u.perms, Permissions::READ);
+        assert_eq!(u.home, Some(PathBuf::from("/srv")));
+        let u = UserSpec::parse("bob:p:w::").unwrap();
+        assert_eq!(u.password, "p");
+        assert_eq!(u.perms, "w".parse().unwrap());
+        let u = UserSpec::parse("bob::").unwrap();
+        assert_eq!(u.password, "");
+        for bad in ["bob", ":pw", "bob:pw:xyz"] {
+            assert!(UserSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Who may log in, where their home is, and what they may do.
+//!
+//! An [`Authorizer`] checks credentials and returns an [`Account`]: the home
+//! directory, the permission rules, and the login and quit messages. The
+//! built-in [`MemoryAuthorizer`] keeps users in memory, as pyftpdlib's
+//! `DummyAuthorizer` does.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferroftpd_proto::command::Password;
+use ferroftpd_proto::path::VirtualPath;
+pub use ferroftpd_proto::perms::{Permission, Permissions};
+
+mod memory;
+pub use memory::{MemoryAuthorizer, UserOptions};
+
+/// A logged-in user's identity and rights.
+#[derive(Clone)]
+pub struct Account {
+    /// The user name, as given to USER.
+    pub username: String,
+    /// The directory the user sees as `/`.
+    pub home: PathBuf,
+    /// What the user may do, by directory.
+    pub rules: Arc<PermissionRules>,
+    /// Text of the 230 reply.
+    pub login_message: String,
+    /// Text of the 221 reply.
+    pub quit_message: String,
+    /// True for anonymous sessions.
+    pub anonymous: bool,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("username", &self.username)
+            .field("home", &self.home)
+            .field("anonymous", &self.anonymous)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Permissions for a whole home, with overrides for some directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionRules {
+    base: Permissions,
+    overrides: Vec<Override>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Override {
+    dir: VirtualPath,
+    perms: Permissions,
+    recursive: bool,
+}
+
+impl PermissionRules {
+    /// The same permissions everywhere.
+    pub fn new(base: Permissions) -> Self {
+        PermissionRules {
+            base,
+            overrides: Vec::new(),
+        }
+    }
+
+    /// Uses `perms` in `dir` (a path as the user sees it, e.g. `/pub`): for
+    /// the directory itself and the files directly in it, and when
+    /// `recursive`, for everything below it too. The deepest matching
+    /// override wins.
+    pub fn override_dir(&mut self, dir: VirtualPath, perms: Permissions, recursive: bool) {
+        self.overrides.retain(|o| o.dir != dir);
+        self.overrides.push(Override {
+            dir,
+            perms,
+            recursive,
+        });
+    }
+
+    /// The permissions that apply to `path`.
+    pub fn at(&self, path: &VirtualPath) -> Permissions {
+        let parent = path.parent();
+        self.overrides
+            .iter()
+            .filter(|o| {
+                &o.dir == path
+                    || parent.as_ref() == Some(&o.dir)
+                    || (o.recursive && path.starts_with(&o.dir))
+            })
+            .max_by_key(|o| o.dir.as_bytes().len())
+            .map_or(self.base, |o| o.perms)
+    }
+
+    /// True if `perm` is allowed on `path`.
+    pub fn allows(&self, perm: Permission, path: &VirtualPath) -> bool {
+        self.at(path).allows(perm)
+    }
+
+    /// The permissions outside any override.
+    pub fn base(&self) -> Permissions {
+        self.base
+    }
+}
+
+/// Why a login was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Wrong user name or password. Deliberately says not which.
+    #[error("authentication failed")]
+    BadCredentials,
+    /// Anonymous login is not offered.
+    #[error("anonymous access not allowed")]
+    AnonymousDisabled,
+    /// The account exists but may not log in now; the text is shown.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What the server knows about the client at login.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginContext {
+    /// The client's address.
+    pub client: SocketAddr,
+}
+
+/// Checks credentials and describes accounts.
+///
+/// Implementations decide what names are anonymous, how passwords are
+/// stored and compared (in constant time), and where homes are. The server
+/// adds the failed-login delay and the attempt limit itself.
+#[async_trait]
+pub trait Authorizer: Send + Sync + fmt::Debug {
+    /// Checks `username` and `password`; on success returns the account.
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Password,
+        context: &LoginContext,
+    ) -> Result<Account, AuthError>;
+
+    /// Called once when a logged-in session ends (QUIT, disconnect, or a new
+    /// USER).
+    async fn logout(&self, _account: &Account) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vp(s: &str) -> VirtualPath {
+        VirtualPath::root().resolve(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn overrides() {
+        let mut rules = PermissionRules::new(Permissions::READ);
+        rules.override_dir(vp("/upload"), Permissions::ALL, false);
+        rules.override_dir(vp("/deep"), Permissions::ALL, true);
+        rules.override_dir(vp("/deep/ro"), Permissions::READ, true);
+        let cases = [
+            ("/", Permissions::READ),
+            ("/file", Permissions::READ),
+            ("/upload", Permissions::ALL),
+            ("/upload/a", Permissions::ALL),
+            ("/upload/a/b", Permissions::READ),
+            ("/uploads", Permissions::READ),
+            ("/deep/a/b/c", Permissions::ALL),
+            ("/deep/ro/x/y", Permissions::READ),
+        ];
+        for (path, want) in cases {
+            assert_eq!(rules.at(&vp(path)), want, "{path}");
+        }
+    }
+}

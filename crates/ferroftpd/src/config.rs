@@ -1,0 +1,276 @@
+//! Server settings and their builder.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::{Authorizer, MemoryAuthorizer};
+use crate::server::Server;
+use crate::storage::{LocalStorageFactory, StorageFactory};
+use crate::Error;
+
+/// An inclusive range of ports for passive data connections. Cannot hold an
+/// empty or reversed range, or port 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassivePorts {
+    start: u16,
+    end: u16,
+}
+
+impl PassivePorts {
+    /// Ports `start` to `end`, both included.
+    pub fn new(start: u16, end: u16) -> Result<Self, Error> {
+        if start == 0 || start > end {
+            return Err(Error::Config(format!(
+                "passive port range {start}-{end}: need 1 <= FROM <= TO <= 65535"
+            )));
+        }
+        Ok(PassivePorts { start, end })
+    }
+
+    /// First port.
+    pub fn start(self) -> u16 {
+        self.start
+    }
+
+    /// Last port (included).
+    pub fn end(self) -> u16 {
+        self.end
+    }
+}
+
+impl FromStr for PassivePorts {
+    type Err = Error;
+
+    /// Parses `FROM-TO`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || {
+            Error::Config(format!(
+                "passive port range {s:?}: expected FROM-TO, e.g. 60000-60100"
+            ))
+        };
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let a = a.trim().parse().map_err(|_| bad())?;
+        let b = b.trim().parse().map_err(|_| bad())?;
+        PassivePorts::new(a, b)
+    }
+}
+
+impl fmt::Display for PassivePorts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.start, self.end)
+    }
+}
+
+/// The validated settings of a server. Built with [`Server::builder`].
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub(crate) authorizer: Arc<dyn Authorizer>,
+    pub(crate) storage: Arc<dyn StorageFactory>,
+    pub(crate) banner: String,
+    pub(crate) passive_ports: Option<PassivePorts>,
+    pub(crate) masquerade_address: Option<Ipv4Addr>,
+    pub(crate) permit_foreign_addresses: bool,
+    pub(crate) permit_privileged_ports: bool,
+    pub(crate) use_localtime: bool,
+    pub(crate) sendfile: bool,
+    pub(crate) max_login_attempts: u32,
+    pub(crate) auth_failed_delay: Duration,
+    pub(crate) passive_accept_timeout: Duration,
+    pub(crate) active_connect_timeout: Duration,
+    pub(crate) data_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// The passive port range, if one is set.
+    pub fn passive_ports(&self) -> Option<PassivePorts> {
+        self.passive_ports
+    }
+
+    /// The address announced in PASV replies, if one is set.
+    pub fn masquerade_address(&self) -> Option<Ipv4Addr> {
+        self.masquerade_address
+    }
+}
+
+/// Builds a [`Server`]. Every setting has a documented default.
+#[derive(Debug)]
+pub struct Builder {
+    config: ServerConfig,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            config: ServerConfig {
+                authorizer: Arc::new(MemoryAuthorizer::new()),
+                storage: Arc::new(LocalStorageFactory),
+                banner: format!("ferroftpd {} ready.", env!("CARGO_PKG_VERSION")),
+                passive_ports: None,
+                masquerade_address: None,
+                permit_foreign_addresses: false,
+                permit_privileged_ports: false,
+                use_localtime: false,
+                sendfile: true,
+                max_login_attempts: 3,
+                auth_failed_delay: Duration::from_secs(3),
+                passive_accept_timeout: Duration::from_secs(30),
+                active_connect_timeout: Duration::from_secs(30),
+                data_timeout: Duration::from_secs(300),
+            },
+        }
+    }
+}
+
+impl Builder {
+    /// Who may log in. Default: a [`MemoryAuthorizer`] with no users, which
+    /// refuses everyone.
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.config.authorizer = authorizer;
+        self
+    }
+
+    /// Where files live. Default: [`LocalStorageFactory`], each user confined
+    /// to their home directory.
+    pub fn storage(mut self, storage: Arc<dyn StorageFactory>) -> Self {
+        self.config.storage = storage;
+        self
+    }
+
+    /// The text of the 220 greeting; several lines are sent as a multi-line
+    /// reply. Default: `ferroftpd <version> ready.`
+    pub fn banner(mut self, banner: impl Into<String>) -> Self {
+        self.config.banner = banner.into();
+        self
+    }
+
+    /// Ports for passive data connections. Default: any port the kernel
+    /// picks.
+    pub fn passive_ports(mut self, ports: PassivePorts) -> Self {
+        self.config.passive_ports = Some(ports);
+        self
+    }
+
+    /// The address given in PASV replies, for a server behind NAT.
+    /// Default: the address the client connected to.
+    pub fn masquerade_address(mut self, address: Ipv4Addr) -> Self {
+        self.config.masquerade_address = Some(address);
+        self
+    }
+
+    /// **Dangerous.** Allow PORT/EPRT to other hosts than the client and
+    /// passive connections from other hosts (FXP). Opens the FTP bounce
+    /// attack (RFC 2577). Default: false.
+    pub fn permit_foreign_addresses(mut self, permit: bool) -> Self {
+        self.config.permit_foreign_addresses = permit;
+        self
+    }
+
+    /// **Dangerous.** Allow PORT/EPRT to ports below 1024. Default: false.
+    pub fn permit_privileged_ports(mut self, permit: bool) -> Self {
+        self.config.permit_privileged_ports = permit;
+        self
+    }
+
+    /// Show times in listings in the server's local time zone instead of
+    /// UTC. MDTM and MLSx facts are always UTC, as RFC 3659 requires.
+    /// Default: false (UTC).
+    pub fn use_localtime(mut self, local: bool) -> Self {
+        self.config.use_localtime = local;
+        self
+    }
+
+    /// Use `sendfile(2)` for binary downloads of local files. Default: true.
+    pub fn sendfile(mut self, enabled: bool) -> Self {
+        self.config.sendfile = enabled;
+        self
+    }
+
+    /// Failed logins in a row after which the client is disconnected with
+    /// 421. Default: 3. Must be at least 1.
+    pub fn max_login_attempts(mut self, attempts: u32) -> Self {
+        self.config.max_login_attempts = attempts;
+        self
+    }
+
+    /// How long a failed login waits before its 530 reply, which slows
+    /// password guessing. No commands are read meanwhile. Default: 3 s;
+    /// zero is allowed.
+    pub fn auth_failed_delay(mut self, delay: Duration) -> Self {
+        self.config.auth_failed_delay = delay;
+        self
+    }
+
+    /// How long a passive listener waits for the client (then 425).
+    /// Default: 30 s.
+    pub fn passive_accept_timeout(mut self, timeout: Duration) -> Self {
+        self.config.passive_accept_timeout = timeout;
+        self
+    }
+
+    /// How long an active connection attempt may take (then 425).
+    /// Default: 30 s.
+    pub fn active_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.active_connect_timeout = timeout;
+        self
+    }
+
+    /// How long a transfer may make no progress before it fails with 426.
+    /// Default: 300 s.
+    pub fn data_timeout(mut self, timeout: Duration) -> Self {
+        self.config.data_timeout = timeout;
+        self
+    }
+
+    /// Checks the settings and builds the server.
+    pub fn build(self) -> Result<Server, Error> {
+        let c = &self.config;
+        if c.max_login_attempts == 0 {
+            return Err(Error::Config(
+                "max_login_attempts must be at least 1".into(),
+            ));
+        }
+        for (name, t) in [
+            ("passive_accept_timeout", c.passive_accept_timeout),
+            ("active_connect_timeout", c.active_connect_timeout),
+            ("data_timeout", c.data_timeout),
+        ] {
+            if t.is_zero() {
+                return Err(Error::Config(format!("{name} must be greater than zero")));
+            }
+        }
+        Ok(Server::from_config(self.config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passive_ports_parse() {
+        assert_eq!(
+            "60000-60100".parse::<PassivePorts>().unwrap().to_string(),
+            "60000-60100"
+        );
+        assert_eq!("5-5".parse::<PassivePorts>().unwrap().start(), 5);
+        for bad in ["", "1", "0-10", "10-5", "a-b", "1-70000", "-5"] {
+            assert!(bad.parse::<PassivePorts>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn build_validates() {
+        assert!(Server::builder().max_login_attempts(0).build().is_err());
+        assert!(Server::builder()
+            .data_timeout(Duration::ZERO)
+            .build()
+            .is_err());
+        assert!(Server::builder()
+            .auth_failed_delay(Duration::ZERO)
+            .build()
+            .is_ok());
+    }
+}

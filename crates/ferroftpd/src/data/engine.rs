@@ -1,0 +1,435 @@
+//! The transfer worker: moves bytes between storage and a blocking data
+//! socket on one of tokio's blocking threads.
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ferroftpd_proto::ascii;
+use ferroftpd_proto::listing::{self, FactSet, ListLine, MlsxType};
+use ferroftpd_proto::path::VirtualPath;
+use rustix::io::Errno;
+
+use crate::auth::PermissionRules;
+use crate::names;
+use crate::storage::{DirEntries, DirEntry, FileReader, FileWriter, StorageError};
+
+/// Size of the buffer each blocking thread keeps for copies. Large enough
+/// that a copy costs few system calls; allocated once per thread, not per
+/// transfer.
+const BUFFER_SIZE: usize = 256 * 1024;
+
+/// Bytes asked of one `sendfile` call. Bounded so that progress and ABOR are
+/// seen between calls on very large files.
+const SENDFILE_CHUNK: usize = 16 * 1024 * 1024;
+
+/// Pipe size asked for when splicing uploads (the kernel may give less).
+const SPLICE_PIPE_SIZE: usize = 1024 * 1024;
+
+/// A listing is written to the socket once this many bytes are formatted.
+const LISTING_FLUSH: usize = 64 * 1024;
+
+thread_local! {
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static CONVERTED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Work for the data connection.
+pub(crate) enum Job {
+    /// RETR.
+    Download {
+        reader: Box<dyn FileReader>,
+        ascii: bool,
+        sendfile: bool,
+    },
+    /// STOR, APPE, STOU.
+    Upload {
+        writer: Box<dyn FileWriter>,
+        ascii: bool,
+    },
+    /// LIST, NLST, MLSD of a directory.
+    Listing {
+        entries: DirEntries,
+        format: ListFormat,
+    },
+    /// Bytes formatted in advance (LIST of a single file).
+    Bytes(Vec<u8>),
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Job::Download { ascii, .. } => write!(f, "Download(ascii: {ascii})"),
+            Job::Upload { ascii, .. } => write!(f, "Upload(ascii: {ascii})"),
+            Job::Listing { format, .. } => write!(f, "Listing({format:?})"),
+            Job::Bytes(b) => write!(f, "Bytes({})", b.len()),
+        }
+    }
+}
+
+/// How to format a directory's entries.
+#[derive(Debug, Clone)]
+pub(crate) enum ListFormat {
+    /// `ls -l` lines.
+    List { now: i64, localtime: bool },
+    /// Names only.
+    Nlst,
+    /// RFC 3659 lines; `perm` facts are computed from the rules for each
+    /// entry of `dir`.
+    Mlsd {
+        facts: FactSet,
+        rules: Arc<PermissionRules>,
+        dir: VirtualPath,
+    },
+}
+
+/// Why a started transfer failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TransferError {
+    /// The data connection broke (reset, closed early).
+    #[error("{0}")]
+    Network(io::Error),
+    /// No progress within the stall timeout.
+    #[error("data connection timed out")]
+    TimedOut,
+    /// Reading or writing the file failed.
+    #[error("{0}")]
+    Storage(StorageError),
+}
+
+fn network(e: io::Error) -> TransferError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => TransferError::TimedOut,
+        _ => TransferError::Network(e),
+    }
+}
+
+fn storage(e: io::Error) -> TransferError {
+    TransferError::Storage(StorageError::Io(e))
+}
+
+/// Runs `job` over `sock` (blocking mode, timeouts set). Counts bytes in
+/// `progress`. `aborted` is set before the socket is shut down by ABOR.
+pub(crate) fn run(
+    job: Job,
+    sock: TcpStream,
+    progress: &AtomicU64,
+    aborted: &AtomicBool,
+) -> Result<(), TransferError> {
+    let result = match job {
+        Job::Download {
+            reader,
+            ascii,
+            sendfile,
+        } => send_file(&sock, reader, ascii, sendfile, progress),
+        Job::Upload { writer, ascii } => receive_file(&sock, writer, ascii, progress, aborted),
+        Job::Listing { entries, format } => send_listing(&sock, entries, &format, progress),
+        Job::Bytes(bytes) => (&sock).write_all(&bytes).map_err(network).map(|()| {
+            progress.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }),
+    };
+    if result.is_ok() {
+        // Send FIN after the last byte so the client sees the end of data.
+        let _ = sock.shutdown(std::net::Shutdown::Write);
+    }
+    result
+}
+
+fn with_buffers<T>(f: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>) -> T) -> T {
+    BUFFER.with_borrow_mut(|buf| {
+        if buf.len() < BUFFER_SIZE {
+            buf.resize(BUFFER_SIZE, 0);
+        }
+        CONVERTED.with_borrow_mut(|converted| {
+            converted.clear();
+            f(buf, converted)
+        })
+    })
+}
+
+fn send_file(
+    sock: &TcpStream,
+    mut reader: Box<dyn FileReader>,
+    ascii: bool,
+    use_sendfile: bool,
+    progress: &AtomicU64,
+) -> Result<(), TransferError> {
+    if !ascii && use_sendfile {
+        if let Some(file) = reader.as_file() {
+            if sendfile_all(sock, file, progress)? {
+                return Ok(());
+            }
+        }
+    }
+    with_buffers(|buf, converted| {
+        let mut to_network = ascii::ToNetwork::new();
+        loop {
+            let n = match reader.read(buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(storage(e)),
+            };
+            let out: &[u8] = if ascii {
+                converted.clear();
+                to_network.convert(&buf[..n], converted);
+                converted
+            } else {
+                &buf[..n]
+            };
+            let mut w = sock;
+            w.write_all(out).map_err(network)?;
+            progress.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    })
+}
+
+/// Sends the rest of `file` with `sendfile(2)`. Returns false, having sent
+/// nothing, if the kernel cannot sendfile from this file.
+fn sendfile_all(
+    sock: &TcpStream,
+    file: &std::fs::File,
+    progress: &AtomicU64,
+) -> Result<bool, TransferError> {
+    let mut sent_any = false;
+    loop {
+        match rustix::fs::sendfile(sock.as_fd(), file.as_fd(), None, SENDFILE_CHUNK) {
+            Ok(0) => return Ok(true),
+            Ok(n) => {
+                sent_any = true;
+                progress.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(Errno::INTR) => {}
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if !sent_any => return Ok(false),
+            Err(e @ (Errno::IO | Errno::NOMEM | Errno::OVERFLOW)) => return Err(storage(e.into())),
+            Err(e) => return Err(network(e.into())),
+        }
+    }
+}
+
+fn receive_file(
+    sock: &TcpStream,
+    mut writer: Box<dyn FileWriter>,
+    ascii: bool,
+    progress: &AtomicU64,
+    aborted: &AtomicBool,
+) -> Result<(), TransferError> {
+    let mut spliced = false;
+    if !ascii {
+        if let Some(file) = writer.as_file() {
+            spliced = splice_all(sock, file, progress)?;
+        }
+    }
+    if !spliced {
+        copy_from_socket(sock, &mut *writer, ascii, progress)?;
+    }
+    // End of stream also comes from ABOR's shutdown: never commit then, so
+    // an aborted upload leaves the previous file in place.
+    if aborted.load(Ordering::SeqCst) {
+        return Err(TransferError::Network(
+            io::ErrorKind::ConnectionAborted.into(),
+        ));
+    }
+    writer.flush().map_err(storage)?;
+    writer.commit().map_err(TransferError::Storage)
+}
+
+fn copy_from_socket(
+    sock: &TcpStream,
+    writer: &mut dyn FileWriter,
+    ascii: bool,
+    progress: &AtomicU64,
+) -> Result<(), TransferError> {
+    with_buffers(|buf, converted| {
+        let mut from_network = ascii::FromNetwork::new();
+        loop {
+            let mut r = sock;
+            let n = match r.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(network(e)),
+            };
+            if ascii {
+                converted.clear();
+                from_network.convert(&buf[..n], converted);
+                writer.write_all(converted).map_err(storage)?;
+            } else {
+                writer.write_all(&buf[..n]).map_err(storage)?;
+            }
+            progress.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        if ascii {
+            converted.clear();
+            from_network.finish(converted);
+            writer.write_all(converted).map_err(storage)?;
+        }
+        Ok(())
+    })
+}
+
+/// Moves the whole upload from `sock` into `file` with `splice(2)` through a
+/// pipe, without copying it through user space. Returns false, having
+/// received nothing, when splicing is not possible here.
+fn splice_all(
+    sock: &TcpStream,
+    file: &mut std::fs::File,
+    progress: &AtomicU64,
+) -> Result<bool, TransferError> {
+    use rustix::pipe::{splice, SpliceFlags};
+    // splice refuses files opened for appending.
+    match rustix::fs::fcntl_getfl(&*file) {
+        Ok(flags) if !flags.contains(rustix::fs::OFlags::APPEND) => {}
+        _ => return Ok(false),
+    }
+    let Ok((pipe_r, pipe_w)) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC) else {
+        return Ok(false);
+    };
+    let pipe_size =
+        rustix::pipe::fcntl_setpipe_size(&pipe_w, SPLICE_PIPE_SIZE).unwrap_or(64 * 1024);
+    let flags = SpliceFlags::MOVE | SpliceFlags::MORE;
+    let mut received_any = false;
+    loop {
+        let n = match splice(sock.as_fd(), None, &pipe_w, None, pipe_size, flags) {
+            Ok(0) => return Ok(true),
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(Errno::INVAL | Errno::NOSYS) if !received_any => return Ok(false),
+            Err(e) => return Err(network(e.into())),
+        };
+        received_any = true;
+        let mut left = n;
+        while left > 0 {
+            match splice(&pipe_r, None, file.as_fd(), None, left, flags) {
+                Ok(0) => return Err(storage(io::ErrorKind::WriteZero.into())),
+                Ok(m) => left -= m,
+                Err(Errno::INTR) => {}
+                Err(Errno::INVAL) => {
+                    // The file refuses splice after all: move what is in
+                    // the pipe by hand, then the rest by copying.
+                    drain_pipe(&pipe_r, file, left)?;
+                    progress.fetch_add(n as u64, Ordering::Relaxed);
+                    return copy_rest(sock, file, progress);
+                }
+                Err(e) => return Err(storage(e.into())),
+            }
+        }
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+fn drain_pipe(
+    pipe: &impl AsFd,
+    file: &mut std::fs::File,
+    mut left: usize,
+) -> Result<(), TransferError> {
+    let mut chunk = [0u8; 8192];
+    while left > 0 {
+        let n =
+            rustix::io::read(pipe, &mut chunk[..left.min(8192)]).map_err(|e| storage(e.into()))?;
+        if n == 0 {
+            break;
+        }
+        file.write_all(&chunk[..n]).map_err(storage)?;
+        left -= n;
+    }
+    Ok(())
+}
+
+fn copy_rest(
+    sock: &TcpStream,
+    file: &mut std::fs::File,
+    progress: &AtomicU64,
+) -> Result<bool, TransferError> {
+    with_buffers(|buf, _| loop {
+        let mut r = sock;
+        match r.read(buf) {
+            Ok(0) => return Ok(true),
+            Ok(n) => {
+                file.write_all(&buf[..n]).map_err(storage)?;
+                progress.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(network(e)),
+        }
+    })
+}
+
+fn send_listing(
+    sock: &TcpStream,
+    entries: DirEntries,
+    format: &ListFormat,
+    progress: &AtomicU64,
+) -> Result<(), TransferError> {
+    with_buffers(|_, out| {
+        let flush = |out: &mut Vec<u8>| -> Result<(), TransferError> {
+            let mut w = sock;
+            w.write_all(out).map_err(network)?;
+            progress.fetch_add(out.len() as u64, Ordering::Relaxed);
+            out.clear();
+            Ok(())
+        };
+        for entry in entries {
+            match entry {
+                Ok(entry) => format_entry(out, &entry, format),
+                // An entry that cannot be read is left out; the rest is
+                // still worth sending.
+                Err(e) => tracing::debug!(error = %e, "listing entry skipped"),
+            }
+            if out.len() >= LISTING_FLUSH {
+                flush(out)?;
+            }
+        }
+        flush(out)
+    })
+}
+
+/// The offset from UTC, in seconds, of local time at `secs`.
+pub(crate) fn local_offset(secs: i64) -> i32 {
+    use chrono::{Offset, TimeZone};
+    chrono::Local
+        .timestamp_opt(secs, 0)
+        .single()
+        .map_or(0, |dt| dt.offset().fix().local_minus_utc())
+}
+
+/// Appends the listing line of one entry.
+pub(crate) fn format_entry(out: &mut Vec<u8>, entry: &DirEntry, format: &ListFormat) {
+    match format {
+        ListFormat::List { now, localtime } => {
+            let owner = names::user(entry.info.uid);
+            let group = names::group(entry.info.gid);
+            let utc_offset = match (localtime, entry.info.modified) {
+                (true, Some(t)) => local_offset(t),
+                _ => 0,
+            };
+            let line = ListLine {
+                name: &entry.name,
+                link_target: entry.link_target.as_deref(),
+                owner: &owner,
+                group: &group,
+                now: *now,
+                utc_offset,
+            };
+            listing::format_list_line(out, &entry.info, &line);
+        }
+        ListFormat::Nlst => listing::format_nlst_line(out, &entry.name),
+        ListFormat::Mlsd { facts, rules, dir } => {
+            // Links are described by what they point to; broken links and
+            // links that lead outside the root are left out.
+            let info = match (&entry.resolved, entry.info.kind) {
+                (Some(resolved), _) => resolved,
+                (None, ferroftpd_proto::listing::FileKind::Symlink) => return,
+                (None, _) => &entry.info,
+            };
+            let perms = match dir.join(&entry.name) {
+                Ok(path) => rules.at(&path),
+                Err(_) => rules.at(dir),
+            };
+            listing::format_mlsd_line(out, info, &entry.name, *facts, perms, MlsxType::Entry);
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Data connections: setting them up (PASV, EPSV, PORT, EPRT), and running
+//! transfers over them.
+//!
+//! A transfer runs as its own task, apart from the session, so the control
+//! channel still answers NOOP, STAT and ABOR. The task first establishes
+//! the connection (accepting on the passive listener, or connecting out),
+//! then hands the socket, in blocking mode, to a worker on tokio's blocking
+//! pool ([`engine`]). There the bytes move with plain system calls:
+//! `sendfile` for downloads, `splice` for uploads, and a reused buffer
+//! otherwise. A stalled peer is caught by socket timeouts; ABOR shuts the
+//! socket down, which ends any call the worker is blocked in.
+
+pub(crate) mod engine;
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferroftpd_proto::address::canonical_ip;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::PassivePorts;
+use engine::{Job, TransferError};
+
+/// Backlog of a passive listener: one client connects to it.
+const PASSIVE_BACKLOG: u32 = 4;
+
+/// How the next transfer gets its data connection.
+#[derive(Debug, Default)]
+pub(crate) enum DataSetup {
+    /// Neither PASV nor PORT was given since the last transfer.
+    #[default]
+    None,
+    /// PASV/EPSV: the client connects to this listener.
+    Passive(TcpListener),
+    /// PORT/EPRT: the server connects to this address.
+    Active(SocketAddr),
+}
+
+/// Binds a passive listener on `ip`, on a port of `range` (tried from a
+/// random starting point) or one the kernel picks.
+pub(crate) fn bind_passive(ip: IpAddr, range: Option<PassivePorts>) -> io::Result<TcpListener> {
+    let bind = |port: u16| -> io::Result<TcpListener> {
+        let socket = match ip {
+            IpAddr::V4(_) => TcpSocket::new_v4()?,
+            IpAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(SocketAddr::new(ip, port))?;
+        socket.listen(PASSIVE_BACKLOG)
+    };
+    let Some(range) = range else { return bind(0) };
+    let count = u32::from(range.end() - range.start()) + 1;
+    let first = fastrand::u32(..count);
+    let mut last_err = io::Error::new(io::ErrorKind::AddrInUse, "no free passive port");
+    for i in 0..count {
+        let port = range.start() + ((first + i) % count) as u16;
+        match bind(port) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
+
+/// What a transfer task needs to know about the session.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectParams {
+    /// The client's address on the control connection.
+    pub client_ip: IpAddr,
+    /// The server's address on the control connection.
+    pub local_ip: IpAddr,
+    /// Accept passive data connections from other addresses.
+    pub permit_foreign: bool,
+    pub accept_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Longest a blocked read or write on the data connection may wait.
+    pub stall_timeout: Duration,
+}
+
+/// Why no data connection was made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    #[error("timed out")]
+    TimedOut,
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("no PORT or PASV")]
+    NoSetup,
+}
+
+impl DataSetup {
+    /// True once PASV/PORT has been given.
+    pub fn is_set(&self) -> bool {
+        !matches!(self, DataSetup::None)
+    }
+
+    /// Establishes the data connection and returns it as a blocking socket.
+    async fn connect(self, p: ConnectParams) -> Result<std::net::TcpStream, ConnectError> {
+        let stream = match self {
+            DataSetup::None => return Err(ConnectError::NoSetup),
+            DataSetup::Passive(listener) => {
+                tokio::time::timeout(p.accept_timeout, accept_from(&listener, p))
+                    .await
+                    .map_err(|_| ConnectError::TimedOut)??
+            }
+            DataSetup::Active(addr) => {
+                let socket = match addr {
+                    SocketAddr::V4(_) => TcpSocket::new_v4()?,
+                    SocketAddr::V6(_) => TcpSocket::new_v6()?,
+                };
+                // Connect from the address the client talks to, not whatever
+                // the routing table picks.
+                let local = match (addr, p.local_ip) {
+                    (SocketAddr::V4(_), IpAddr::V4(ip)) => Some(SocketAddr::new(IpAddr::V4(ip), 0)),
+                    (SocketAddr::V6(_), IpAddr::V6(ip)) => Some(SocketAddr::new(IpAddr::V6(ip), 0)),
+                    _ => None,
+                };
+                if let Some(local) = local {
+                    socket.bind(local)?;
+                }
+                tokio::time::timeout(p.connect_timeout, socket.connect(addr))
+                    .await
+                    .map_err(|_| ConnectError::TimedOut)??
+            }
+        };
+        let stream = stream.into_std()?;
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(p.stall_timeout))?;
+        stream.set_write_timeout(Some(p.stall_timeout))?;
+        Ok(stream)
+    }
+}
+
+/// Accepts the first connection from the client's own address. Others are
+/// closed at once and logged: they may be attempts to steal the transfer
+/// (RFC 2577 "port stealing").
+async fn accept_from(
+    listener: &TcpListener,
+    p: ConnectParams,
+) -> io::Result<tokio::net::TcpStream> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        if p.permit_foreign || canonical_ip(peer.ip()) == p.client_ip {
+            return Ok(stream);
+        }
+        tracing::warn!(%peer, client = %p.client_ip, "rejected data connection from foreign address");
+    }
+}
+
+/// How a transfer ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// All bytes moved.
+    Complete,
+    /// ABOR stopped it.
+    Aborted,
+    /// No data connection could be made.
+    NoConnection(ConnectError),
+    /// The transfer started and failed.
+    Failed(TransferError),
+}
+
+/// A transfer running in its own task.
+#[derive(Debug)]
+pub(crate) struct Transfer {
+    handle: JoinHandle<Outcome>,
+    cancel: CancellationToken,
+    /// Bytes moved so far, for STAT and logs.
+    pub bytes: Arc<AtomicU64>,
+    pub started: Instant,
+}
+
+impl Transfer {
+    /// Starts `job` over the connection `setup` describes.
+    pub fn start(setup: DataSetup, params: ConnectParams, job: Job) -> Transfer {
+        let cancel = CancellationToken::new();
+        let bytes = Arc::new(AtomicU64::new(0));
+        let task = run(setup, params, job, cancel.clone(), bytes.clone());
+        Transfer {
+            handle: tokio::spawn(task),
+            cancel,
+            bytes,
+            started: Instant::now(),
+        }
+    }
+
+    /// Asks the transfer to stop; it then ends with [`Outcome::Aborted`].
+    pub fn abort(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Waits for the end. Cancel-safe: may be polled again after a
+    /// `select!` drops it.
+    pub async fn finished(&mut self) -> Outcome {
+        match (&mut self.handle).await {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome::Failed(TransferError::Network(io::Error::other(e))),
+        }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        // A session that ends stops its transfer.
+        self.cancel.cancel();
+    }
+}
+
+async fn run(
+    setup: DataSetup,
+    params: ConnectParams,
+    job: Job,
+    cancel: CancellationToken,
+    bytes: Arc<AtomicU64>,
+) -> Outcome {
+    let stream = tokio::select! {
+        r = setup.connect(params) => match r {
+            Ok(s) => s,
+            Err(e) => return Outcome::NoConnection(e),
+        },
+        () = cancel.cancelled() => return Outcome::Aborted,
+    };
+    let killer = match stream.try_clone() {
+        Ok(s) => s,
+        Err(e) => return Outcome::Failed(TransferError::Network(e)),
+    };
+    let aborted = Arc::new(AtomicBool::new(false));
+    let worker_aborted = aborted.clone();
+    let mut worker =
+        tokio::task::spawn_blocking(move || engine::run(job, stream, &bytes, &worker_aborted));
+    let result = tokio::select! {
+        r = &mut worker => r,
+        () = cancel.cancelled() => {
+            // Mark first, then shut down: the worker sees end-of-stream only
+            // after the flag is set, so it never commits an aborted upload.
+            aborted.store(true, Ordering::SeqCst);
+            let _ = killer.shutdown(std::net::Shutdown::Both);
+            worker.await
+        }
+    };
+    match result {
+        Ok(Ok(())) if aborted.load(Ordering::SeqCst) => Outcome::Aborted,
+        Ok(Ok(())) => Outcome::Complete,
+        Ok(Err(_)) if aborted.load(Ordering::SeqCst) => Outcome::Aborted,
+        Ok(Err(e)) => Outcome::Failed(e),
+        Err(e) => Outcome::Failed(TransferError::Network(io::Error::other(e))),
+    }
+}

@@ -1,0 +1,37 @@
+//! ferroftpd: an FTP server you can embed.
+//!
+//! Build a [`Server`] with [`Server::builder`], give it an
+//! [`auth::Authorizer`] (who may log in), a [`storage::StorageFactory`]
+//! (where their files live), and serve a listener:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ferroftpd::{Server, auth::{MemoryAuthorizer, Permissions}};
+//! # async fn run() -> Result<(), ferroftpd::Error> {
+//! let users = MemoryAuthorizer::new();
+//! users.add_user("user", "12345", "/srv/ftp", Permissions::ALL)?;
+//! users.add_anonymous("/srv/ftp", Permissions::READ)?;
+//! let server = Server::builder().authorizer(Arc::new(users)).build()?;
+//! server.serve(ferroftpd::bind("0.0.0.0:2121".parse().unwrap())?).await
+//! # }
+//! ```
+//!
+//! Each connection is one tokio task that owns its session state; each
+//! transfer is a further task, so the control connection stays responsive.
+//! The protocol itself (parsing, replies, listings) lives in the sans-IO
+//! crate [`ferroftpd_proto`].
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod config;
+mod data;
+mod error;
+mod names;
+mod server;
+mod session;
+pub mod storage;
+
+pub use config::{Builder, PassivePorts, ServerConfig};
+pub use error::Error;
+pub use ferroftpd_proto as proto;
+pub use server::{bind, Server};

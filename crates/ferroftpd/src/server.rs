@@ -1,0 +1,163 @@
+//! The server: accepts connections and runs one session task for each.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::config::{Builder, ServerConfig};
+use crate::session::Session;
+use crate::Error;
+
+/// Backlog of the control listener.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Pause after an accept error such as running out of descriptors, so the
+/// loop does not spin while the condition lasts.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// An FTP server. Cheap to clone; clones control the same server.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use ferroftpd::{Server, auth::{MemoryAuthorizer, Permissions}};
+/// # async fn run() -> Result<(), ferroftpd::Error> {
+/// let users = MemoryAuthorizer::new();
+/// users.add_user("user", "12345", "/srv/ftp", Permissions::ALL)?;
+/// let server = Server::builder().authorizer(Arc::new(users)).build()?;
+/// let listener = ferroftpd::bind("127.0.0.1:2121".parse().unwrap())?;
+/// server.serve(listener).await
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What every session of a server shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: ServerConfig,
+    /// Cancelled by `shutdown` and `abort`: stop accepting.
+    stop_accepting: CancellationToken,
+    /// Cancelled by `abort`: close every session.
+    pub close_sessions: CancellationToken,
+    sessions: TaskTracker,
+    next_session_id: AtomicU64,
+}
+
+impl Server {
+    /// A builder with the default settings.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    pub(crate) fn from_config(config: ServerConfig) -> Self {
+        Server {
+            shared: Arc::new(Shared {
+                config,
+                stop_accepting: CancellationToken::new(),
+                close_sessions: CancellationToken::new(),
+                sessions: TaskTracker::new(),
+                next_session_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// The settings the server runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.shared.config
+    }
+
+    /// Accepts and serves connections from `listener` until [`Self::shutdown`]
+    /// or [`Self::abort`], then waits for the sessions to end.
+    pub async fn serve(&self, listener: TcpListener) -> Result<(), Error> {
+        let shared = &self.shared;
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let server = self.clone();
+                        shared.sessions.spawn(async move { server.run_session(stream).await });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    }
+                },
+                () = shared.stop_accepting.cancelled() => break,
+            }
+        }
+        drop(listener);
+        shared.sessions.close();
+        shared.sessions.wait().await;
+        Ok(())
+    }
+
+    /// Serves one connection that was accepted elsewhere, until it ends.
+    pub async fn serve_connection(&self, stream: TcpStream) {
+        let server = self.clone();
+        // Tracked like accepted connections, so shutdown waits for it.
+        let task = self
+            .shared
+            .sessions
+            .track_future(async move { server.run_session(stream).await });
+        task.await;
+    }
+
+    async fn run_session(&self, stream: TcpStream) {
+        let id = self.shared.next_session_id.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!(
+            "session",
+            id,
+            peer = tracing::field::Empty,
+            user = tracing::field::Empty
+        );
+        match Session::new(self.shared.clone(), stream, id) {
+            Ok(session) => session.run().instrument(span).await,
+            Err(e) => {
+                tracing::debug!(parent: &span, error = %e, "connection dropped before greeting")
+            }
+        }
+    }
+
+    /// Stops accepting connections; sessions go on until their clients
+    /// leave. [`Self::serve`] returns when the last one has ended
+    /// (pyftpdlib's `close()`).
+    pub fn shutdown(&self) {
+        self.shared.stop_accepting.cancel();
+    }
+
+    /// Stops accepting and closes every session at once, with a 421 reply
+    /// (pyftpdlib's `close_all()`).
+    pub fn abort(&self) {
+        self.shared.stop_accepting.cancel();
+        self.shared.close_sessions.cancel();
+    }
+
+    /// Sessions currently running.
+    pub fn session_count(&self) -> usize {
+        self.shared.sessions.len()
+    }
+}
+
+/// Binds a control listener. An unspecified IPv6 address (`[::]`) accepts
+/// IPv4 clients too (dual stack).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if let SocketAddr::V6(v6) = addr {
+        socket.set_only_v6(!v6.ip().is_unspecified())?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}

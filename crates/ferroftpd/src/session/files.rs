@@ -1,0 +1,119 @@
+//! Navigation and file management: PWD, CWD, MKD, RMD, DELE, RNFR, RNTO,
+//! SIZE, MDTM.
+
+use ferroftpd_proto::path::VirtualPath;
+use ferroftpd_proto::perms::Permission;
+use ferroftpd_proto::reply::{quoted, Reply};
+use ferroftpd_proto::time::DateTime;
+
+use super::{Login, Pending, Session};
+use crate::error::CommandError;
+
+type Result<T = Reply> = std::result::Result<T, CommandError>;
+
+/// `<prefix>"<path>"<suffix>` as reply text.
+fn path_text(path: &VirtualPath, suffix: &str) -> Vec<u8> {
+    let mut text = quoted(path.as_bytes());
+    text.extend_from_slice(suffix.as_bytes());
+    text
+}
+
+impl Session {
+    pub(super) fn pwd(&self) -> Result {
+        let cwd = &self.user_ref()?.cwd;
+        Ok(Reply::new(
+            257,
+            path_text(cwd, " is the current directory."),
+        ))
+    }
+
+    pub(super) async fn cwd(&mut self, arg: &[u8]) -> Result {
+        let path = self.resolve_checked(arg, Permission::ChangeDir)?;
+        let info = self.storage()?.metadata(&path).await?;
+        if !info.is_dir() {
+            return Err(Reply::new(550, "Not a directory.").into());
+        }
+        let reply = Reply::new(250, path_text(&path, " is the current directory."));
+        if let Login::LoggedIn(user) = &mut self.login {
+            user.cwd = path;
+        }
+        Ok(reply)
+    }
+
+    pub(super) async fn mkd(&mut self, arg: &[u8]) -> Result {
+        let path = self.resolve_checked(arg, Permission::MakeDir)?;
+        if path.is_root() {
+            return Err(Reply::new(550, "File exists.").into());
+        }
+        self.storage()?.create_dir(&path).await?;
+        tracing::info!(path = %path, "MKD");
+        Ok(Reply::new(257, path_text(&path, " directory created.")))
+    }
+
+    pub(super) async fn rmd(&mut self, arg: &[u8]) -> Result {
+        let path = self.resolve_checked(arg, Permission::Delete)?;
+        if path.is_root() {
+            return Err(Reply::new(550, "Can't remove root directory.").into());
+        }
+        self.storage()?.remove_dir(&path).await?;
+        tracing::info!(path = %path, "RMD");
+        Ok(Reply::new(250, "Directory removed."))
+    }
+
+    pub(super) async fn dele(&mut self, arg: &[u8]) -> Result {
+        let path = self.resolve_checked(arg, Permission::Delete)?;
+        if path.is_root() {
+            return Err(Reply::new(550, "Is a directory.").into());
+        }
+        self.storage()?.remove_file(&path).await?;
+        tracing::info!(path = %path, "DELE");
+        Ok(Reply::new(250, "File removed."))
+    }
+
+    pub(super) async fn rnfr(&mut self, arg: &[u8]) -> Result {
+        let path = self.resolve_checked(arg, Permission::Rename)?;
+        if path.is_root() {
+            return Err(Reply::new(550, "Can't rename home directory.").into());
+        }
+        self.storage()?.symlink_metadata(&path).await?;
+        self.pending = Pending::RenameFrom(path);
+        Ok(Reply::new(350, "Ready for destination name."))
+    }
+
+    pub(super) async fn rnto(&mut self, arg: &[u8], pending: Pending) -> Result {
+        let Pending::RenameFrom(from) = pending else {
+            return Err(Reply::new(503, "Bad sequence of commands: use RNFR first.").into());
+        };
+        let to = self.resolve_checked(arg, Permission::Rename)?;
+        if to.is_root() {
+            return Err(Reply::new(553, "File name not allowed.").into());
+        }
+        self.storage()?.rename(&from, &to).await?;
+        tracing::info!(from = %from, to = %to, "RNTO");
+        Ok(Reply::new(250, "Renaming ok."))
+    }
+
+    pub(super) async fn size(&mut self, arg: &[u8]) -> Result {
+        let path = self.resolve_checked(arg, Permission::List)?;
+        let info = self.storage()?.metadata(&path).await?;
+        if !info.is_file() {
+            return Err(not_retrievable(&path));
+        }
+        Ok(Reply::new(213, info.size.to_string()))
+    }
+
+    pub(super) async fn mdtm(&mut self, arg: &[u8]) -> Result {
+        let path = self.resolve_checked(arg, Permission::List)?;
+        let info = self.storage()?.metadata(&path).await?;
+        match (info.is_file(), info.modified) {
+            (true, Some(t)) => Ok(Reply::new(213, DateTime::from_unix(t, 0).time_val())),
+            _ => Err(not_retrievable(&path)),
+        }
+    }
+}
+
+fn not_retrievable(path: &VirtualPath) -> CommandError {
+    let mut text = path.as_bytes().to_vec();
+    text.extend_from_slice(b" is not retrievable.");
+    Reply::new(550, text).into()
+}

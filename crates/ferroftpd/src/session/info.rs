@@ -1,0 +1,101 @@
+//! Informational commands: FEAT, OPTS, HELP, STAT (server status), SITE.
+
+use ferroftpd_proto::command::{help_syntax, Opts, TransferType, VERBS};
+use ferroftpd_proto::listing::FactSet;
+use ferroftpd_proto::reply::Reply;
+
+use super::{Login, Session};
+
+impl Session {
+    pub(super) fn feat(&self) -> Reply {
+        let mut lines = vec!["Features supported:".to_owned()];
+        let features = [
+            "EPRT".to_owned(),
+            "EPSV".to_owned(),
+            "MDTM".to_owned(),
+            self.facts.feat_line(),
+            "REST STREAM".to_owned(),
+            "SIZE".to_owned(),
+            "TVFS".to_owned(),
+            "UTF8".to_owned(),
+        ];
+        lines.extend(features.into_iter().map(|f| format!(" {f}")));
+        lines.push("End FEAT.".to_owned());
+        Reply::multi(211, lines)
+    }
+
+    pub(super) fn opts(&mut self, opts: Opts) -> Reply {
+        match opts {
+            // Names are passed through as bytes; UTF-8 clients need nothing
+            // switched on.
+            Opts::Utf8(_) => Reply::new(200, "Always in UTF8 mode."),
+            Opts::Mlst(facts) => {
+                self.facts = FactSet::from_opts(&facts);
+                Reply::new(200, format!("MLST OPTS {}", self.facts.names()))
+            }
+            Opts::Other(name) => Reply::new(501, format!("Unsupported option \"{name}\".")),
+        }
+    }
+
+    /// STAT without a path: the session's state.
+    pub(super) fn status(&self) -> Reply {
+        let mut lines = vec![
+            "FTP server status:".to_owned(),
+            format!(" Connected to: {}", self.peer),
+        ];
+        lines.push(match &self.login {
+            Login::AwaitingUser => " Waiting for username.".to_owned(),
+            Login::AwaitingPass { .. } => " Waiting for password.".to_owned(),
+            Login::LoggedIn(user) => format!(" Logged in as: {}", user.account.username),
+        });
+        let ty = match self.transfer_type {
+            TransferType::Ascii => "ASCII",
+            TransferType::Binary => "Binary",
+        };
+        lines.push(format!(" TYPE: {ty}; STRUcture: File; MODE: Stream"));
+        lines.push(match &self.running {
+            Some(r) => format!(
+                " Transfer in progress: {} {} bytes.",
+                r.verb,
+                r.transfer.bytes()
+            ),
+            None if self.data.is_set() => " Data connection ready.".to_owned(),
+            None => " Data connection closed.".to_owned(),
+        });
+        lines.push("End of status.".to_owned());
+        Reply::multi(211, lines)
+    }
+}
+
+/// HELP, and HELP with a verb.
+pub(super) fn help(topic: Option<&str>) -> Reply {
+    match topic {
+        Some(verb) => match help_syntax(&verb.trim().to_ascii_uppercase()) {
+            Some(syntax) => Reply::new(214, format!("Syntax: {syntax}")),
+            None => Reply::new(501, "Unrecognized command."),
+        },
+        None => {
+            let mut lines = vec!["The following commands are recognized:".to_owned()];
+            for row in VERBS.chunks(8) {
+                lines.push(row.iter().map(|v| format!(" {v:<6}")).collect());
+            }
+            lines.push("Help command successful.".to_owned());
+            Reply::multi(214, lines)
+        }
+    }
+}
+
+/// SITE: only SITE HELP so far.
+pub(super) fn site(sub: &str, _arg: Option<&[u8]>) -> Reply {
+    match sub {
+        "HELP" => Reply::multi(
+            214,
+            [
+                "The following SITE commands are recognized:",
+                " HELP",
+                "Help SITE command successful.",
+            ],
+        ),
+        _ => Reply::new(501, "Unrecognized SITE command."),
+    }
+}

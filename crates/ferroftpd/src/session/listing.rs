@@ -1,0 +1,147 @@
+//! Listings: LIST, NLST, MLSD over the data connection; MLST and STAT with a
+//! path over the control connection.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ferroftpd_proto::listing::{format_mlsx_facts, MlsxType};
+use ferroftpd_proto::path::VirtualPath;
+use ferroftpd_proto::perms::Permission;
+use ferroftpd_proto::reply::Reply;
+
+use super::{Flow, Session};
+use crate::data::engine::{format_entry, Job, ListFormat};
+use crate::error::CommandError;
+use crate::storage::DirEntry;
+
+type Result<T = Reply> = std::result::Result<T, CommandError>;
+
+/// Most entries STAT lists over the control connection. The reply is held
+/// in memory before it is sent, so it is bounded; LIST has no such limit.
+const STAT_MAX_ENTRIES: usize = 10_000;
+
+/// Which listing command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    List,
+    Nlst,
+    Mlsd,
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Session {
+    pub(super) async fn list(&mut self, arg: Option<&[u8]>, kind: Kind) -> Flow {
+        match self.prepare_list(arg, kind).await {
+            Ok(job) => {
+                let reply = Reply::new(150, "File status okay. About to open data connection.");
+                self.start_transfer("LIST", None, job, reply).await
+            }
+            Err(e) => self.reply(e.reply()).await,
+        }
+    }
+
+    fn list_format(&self, kind: Kind, dir: &VirtualPath) -> Result<ListFormat> {
+        Ok(match kind {
+            Kind::List => ListFormat::List {
+                now: now(),
+                localtime: self.shared.config.use_localtime,
+            },
+            Kind::Nlst => ListFormat::Nlst,
+            Kind::Mlsd => ListFormat::Mlsd {
+                facts: self.facts,
+                rules: self.user_ref()?.account.rules.clone(),
+                dir: dir.clone(),
+            },
+        })
+    }
+
+    async fn prepare_list(&mut self, arg: Option<&[u8]>, kind: Kind) -> Result<Job> {
+        let path = self.resolve_checked(arg.unwrap_or(b"."), Permission::List)?;
+        self.ready_for_transfer()?;
+        let storage = self.storage()?;
+        let info = storage.metadata(&path).await?;
+        if !info.is_dir() {
+            if kind == Kind::Mlsd {
+                return Err(Reply::new(501, "Not a directory.").into());
+            }
+            // LIST or NLST of a file: one line, about the file itself.
+            let entry = DirEntry {
+                name: match kind {
+                    Kind::Nlst => arg.unwrap_or_default().to_vec(),
+                    _ => path.file_name().unwrap_or_default().to_vec(),
+                },
+                info: storage.symlink_metadata(&path).await?,
+                link_target: None,
+                resolved: Some(info),
+            };
+            let mut out = Vec::new();
+            format_entry(&mut out, &entry, &self.list_format(kind, &path)?);
+            return Ok(Job::Bytes(out));
+        }
+        let entries = storage.list(&path).await?;
+        Ok(Job::Listing {
+            entries,
+            format: self.list_format(kind, &path)?,
+        })
+    }
+
+    pub(super) async fn mlst(&mut self, arg: Option<&[u8]>) -> Result {
+        let path = self.resolve_checked(arg.unwrap_or(b"."), Permission::List)?;
+        let info = self.storage()?.metadata(&path).await?;
+        let perms = self.user_ref()?.account.rules.at(&path);
+        let mut line = b" ".to_vec();
+        format_mlsx_facts(&mut line, &info, self.facts, perms, MlsxType::Entry);
+        line.extend_from_slice(path.as_bytes());
+        let mut first = b"Listing ".to_vec();
+        first.extend(ferroftpd_proto::reply::quoted(path.as_bytes()));
+        first.push(b':');
+        Ok(Reply::multi(250, [first, line, b"End MLST.".to_vec()]))
+    }
+
+    /// STAT with a path: a LIST over the control connection.
+    pub(super) async fn stat_path(&mut self, arg: &[u8]) -> Result {
+        let path = self.resolve_checked(arg, Permission::List)?;
+        let storage = self.storage()?;
+        let info = storage.metadata(&path).await?;
+        let format = self.list_format(Kind::List, &path)?;
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut first = b"Status of ".to_vec();
+        first.extend(ferroftpd_proto::reply::quoted(path.as_bytes()));
+        first.push(b':');
+        lines.push(first);
+        if info.is_dir() {
+            let entries = storage.list(&path).await?;
+            // The iterator may block: read it on the blocking pool.
+            let body = tokio::task::spawn_blocking(move || {
+                let mut body = Vec::new();
+                for entry in entries.flatten().take(STAT_MAX_ENTRIES) {
+                    let mut line = Vec::new();
+                    format_entry(&mut line, &entry, &format);
+                    line.truncate(line.len().saturating_sub(2));
+                    body.push(line);
+                }
+                body
+            })
+            .await
+            .unwrap_or_default();
+            lines.extend(body);
+        } else {
+            let entry = DirEntry {
+                name: path.file_name().unwrap_or_default().to_vec(),
+                info: storage.symlink_metadata(&path).await?,
+                link_target: None,
+                resolved: Some(info),
+            };
+            let mut line = Vec::new();
+            format_entry(&mut line, &entry, &format);
+            line.truncate(line.len().saturating_sub(2));
+            lines.push(line);
+        }
+        lines.push(b"End of status.".to_vec());
+        Ok(Reply::multi(213, lines))
+    }
+}

@@ -1,0 +1,119 @@
+//! USER, PASS, QUIT.
+
+use ferroftpd_proto::command::Password;
+use ferroftpd_proto::path::VirtualPath;
+use ferroftpd_proto::reply::Reply;
+
+use super::{Flow, Login, Session, User};
+use crate::auth::{AuthError, LoginContext};
+
+impl Session {
+    pub(super) async fn user(&mut self, username: String) -> Flow {
+        let reply = match std::mem::replace(&mut self.login, Login::AwaitingUser) {
+            Login::LoggedIn(user) => {
+                self.shared.config.authorizer.logout(&user.account).await;
+                tracing::info!(user = %user.account.username, "logout");
+                Reply::new(
+                    331,
+                    "Previous account information was flushed, send password.",
+                )
+            }
+            _ => Reply::new(331, "Username ok, send password."),
+        };
+        // Always 331, whether or not the user exists (RFC 2577 §7).
+        self.login = Login::AwaitingPass { username };
+        self.reply(reply).await
+    }
+
+    pub(super) async fn pass(&mut self, password: Password) -> Flow {
+        let username = match &self.login {
+            Login::AwaitingUser => {
+                return self.reply(Reply::new(503, "Login with USER first.")).await
+            }
+            Login::LoggedIn(_) => {
+                return self
+                    .reply(Reply::new(503, "User already authenticated."))
+                    .await
+            }
+            Login::AwaitingPass { username } => username.clone(),
+        };
+        let config = &self.shared.config;
+        let context = LoginContext { client: self.peer };
+        let result = config
+            .authorizer
+            .authenticate(&username, &password, &context)
+            .await;
+        let account = match result {
+            Ok(account) => account,
+            Err(e) => return self.login_failed(&username, e).await,
+        };
+        let storage = match config.storage.open(&account).await {
+            Ok(storage) => storage,
+            Err(e) => {
+                tracing::warn!(user = %username, home = %account.home.display(), error = %e, "home directory unavailable");
+                self.login = Login::AwaitingUser;
+                return self
+                    .reply(Reply::new(530, "Home directory not available."))
+                    .await;
+            }
+        };
+        self.failed_logins = 0;
+        tracing::Span::current().record("user", account.username.as_str());
+        tracing::info!(user = %account.username, anonymous = account.anonymous, "login");
+        let reply = Reply::text(230, &account.login_message);
+        self.login = Login::LoggedIn(Box::new(User {
+            account,
+            storage,
+            cwd: VirtualPath::root(),
+        }));
+        self.reply(reply).await
+    }
+
+    async fn login_failed(&mut self, username: &str, error: AuthError) -> Flow {
+        self.login = Login::AwaitingUser;
+        self.failed_logins += 1;
+        // The user name is logged so that ban tools can act on it; the
+        // password never is.
+        tracing::warn!(user = %username, client = %self.peer.ip(), attempt = self.failed_logins, "login failed");
+        // Commands are not read during the delay: that is what slows a
+        // password guesser down.
+        let delay = self.shared.config.auth_failed_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if self.failed_logins >= self.shared.config.max_login_attempts {
+            let _ = self
+                .control
+                .send(&Reply::new(
+                    421,
+                    "Too many failed login attempts; closing connection.",
+                ))
+                .await;
+            return Flow::Close;
+        }
+        let text = match error {
+            AuthError::AnonymousDisabled => "Anonymous access not allowed.".to_owned(),
+            AuthError::Refused(msg) => msg,
+            _ => "Authentication failed.".to_owned(),
+        };
+        self.reply(Reply::new(530, text)).await
+    }
+
+    pub(super) async fn quit(&mut self) -> Flow {
+        if self.running.is_some() {
+            // Let the transfer finish and send its reply first.
+            self.quit_after_transfer = true;
+            return Flow::Continue;
+        }
+        self.send_goodbye().await;
+        Flow::Close
+    }
+
+    pub(super) async fn send_goodbye(&mut self) {
+        let text = match &self.login {
+            Login::LoggedIn(user) => user.account.quit_message.clone(),
+            _ => "Goodbye.".to_owned(),
+        };
+        let _ = self.control.send(&Reply::text(221, &text)).await;
+    }
+}

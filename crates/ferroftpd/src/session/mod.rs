@@ -1,0 +1,344 @@
+//! One client session: the control connection and its state.
+//!
+//! A session is a single task that owns everything about its client: login
+//! state, current directory, transfer settings and the data connection
+//! being prepared. Nothing is shared behind a lock. Handlers are grouped by
+//! concern in the submodules; [`Session::dispatch`] is the one `match` over
+//! commands.
+
+mod files;
+mod info;
+mod listing;
+mod login;
+mod transfer;
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use ferroftpd_proto::address::canonical_ip;
+use ferroftpd_proto::command::{Command, TransferType};
+use ferroftpd_proto::framing::{Frame, LineFramer};
+use ferroftpd_proto::listing::FactSet;
+use ferroftpd_proto::path::VirtualPath;
+use ferroftpd_proto::perms::Permission;
+use ferroftpd_proto::reply::Reply;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::auth::Account;
+use crate::data::{DataSetup, Transfer};
+use crate::error::CommandError;
+use crate::server::Shared;
+use crate::storage::Storage;
+
+/// Bytes read from the control connection at a time.
+const READ_CHUNK: usize = 1024;
+
+/// Where the client is in logging in.
+enum Login {
+    AwaitingUser,
+    AwaitingPass { username: String },
+    LoggedIn(Box<User>),
+}
+
+/// A logged-in user.
+struct User {
+    account: Account,
+    storage: Arc<dyn Storage>,
+    cwd: VirtualPath,
+}
+
+/// Something a command set up for the next one.
+#[derive(Debug, Default)]
+enum Pending {
+    #[default]
+    Nothing,
+    /// RNFR was given: RNTO must follow.
+    RenameFrom(VirtualPath),
+    /// REST was given: the next RETR or STOR starts here.
+    RestartAt(u64),
+}
+
+/// A transfer the session is waiting on, with what its log line needs.
+struct Running {
+    transfer: Transfer,
+    verb: &'static str,
+    path: Option<VirtualPath>,
+}
+
+/// What the session loop does after a command.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Close,
+}
+
+pub(crate) struct Session {
+    shared: Arc<Shared>,
+    control: Control,
+    peer: SocketAddr,
+    local: SocketAddr,
+    login: Login,
+    failed_logins: u32,
+    transfer_type: TransferType,
+    data: DataSetup,
+    pending: Pending,
+    /// EPSV ALL was given: PASV, PORT and EPRT are refused.
+    epsv_all: bool,
+    facts: FactSet,
+    running: Option<Running>,
+    /// QUIT came during a transfer: close when it ends.
+    quit_after_transfer: bool,
+}
+
+/// The control connection: a socket, a line framer, and nothing else held
+/// while idle.
+struct Control {
+    stream: TcpStream,
+    framer: LineFramer,
+}
+
+impl Control {
+    /// The next frame, or `None` at end of stream. Cancel-safe: bytes read
+    /// are kept in the framer.
+    async fn next_frame(&mut self) -> io::Result<Option<Frame>> {
+        loop {
+            if let Some(frame) = self.framer.next_frame() {
+                return Ok(Some(frame));
+            }
+            self.stream.readable().await?;
+            match self.read_available() {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads what is there into the framer. Not async, so the read buffer
+    /// lives on the stack and not in the session's memory between commands.
+    fn read_available(&mut self) -> io::Result<usize> {
+        let mut buf = [0u8; READ_CHUNK];
+        let n = self.stream.try_read(&mut buf)?;
+        self.framer.push(&buf[..n]);
+        Ok(n)
+    }
+
+    async fn send(&mut self, reply: &Reply) -> io::Result<()> {
+        tracing::debug!("-> {reply}");
+        self.stream.write_all(&reply.to_bytes()).await
+    }
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<Shared>, stream: TcpStream, _id: u64) -> io::Result<Self> {
+        let canonical = |a: SocketAddr| SocketAddr::new(canonical_ip(a.ip()), a.port());
+        let peer = canonical(stream.peer_addr()?);
+        let local = canonical(stream.local_addr()?);
+        // Replies are small and interactive; do not wait to coalesce them.
+        let _ = stream.set_nodelay(true);
+        Ok(Session {
+            shared,
+            control: Control {
+                stream,
+                framer: LineFramer::new(),
+            },
+            peer,
+            local,
+            login: Login::AwaitingUser,
+            failed_logins: 0,
+            transfer_type: TransferType::default(),
+            data: DataSetup::None,
+            pending: Pending::Nothing,
+            epsv_all: false,
+            facts: FactSet::default(),
+            running: None,
+            quit_after_transfer: false,
+        })
+    }
+
+    /// Runs the session until the client leaves or the server closes it.
+    pub(crate) async fn run(mut self) {
+        tracing::Span::current().record("peer", tracing::field::display(self.peer));
+        tracing::info!(local = %self.local, "session opened");
+        let close = self.shared.close_sessions.clone();
+        let banner = Reply::text(220, &self.shared.config.banner);
+        if self.control.send(&banner).await.is_err() {
+            return;
+        }
+        loop {
+            let flow = tokio::select! {
+                frame = self.control.next_frame(), if !self.quit_after_transfer => match frame {
+                    Ok(Some(Frame::Line(line))) => self.handle_line(&line).await,
+                    Ok(Some(Frame::TooLong)) => self.reply(Reply::new(500, "Command line too long.")).await,
+                    Ok(None) => Flow::Close,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "control connection failed");
+                        Flow::Close
+                    }
+                },
+                flow = Self::transfer_finished(&mut self.running) => self.finish_transfer(flow).await,
+                () = close.cancelled() => {
+                    let _ = self.control.send(&Reply::new(421, "Server shutting down.")).await;
+                    Flow::Close
+                }
+            };
+            if flow == Flow::Close {
+                break;
+            }
+        }
+        self.end().await;
+    }
+
+    /// Completes when the running transfer ends; never if none runs.
+    async fn transfer_finished(running: &mut Option<Running>) -> crate::data::Outcome {
+        match running {
+            Some(r) => r.transfer.finished().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn end(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.transfer.abort();
+        }
+        if let Login::LoggedIn(user) = &self.login {
+            self.shared.config.authorizer.logout(&user.account).await;
+        }
+        tracing::info!("session closed");
+    }
+
+    async fn reply(&mut self, reply: Reply) -> Flow {
+        match self.control.send(&reply).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Close,
+        }
+    }
+
+    async fn handle_line(&mut self, line: &[u8]) -> Flow {
+        let command = match Command::parse(line) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!("<- {}", String::from_utf8_lossy(line));
+                return self.reply(e.reply()).await;
+            }
+        };
+        if let Command::Pass(_) = command {
+            tracing::debug!("<- PASS ******");
+        } else {
+            tracing::debug!("<- {}", String::from_utf8_lossy(line));
+        }
+        if !command.allowed_before_login() && !matches!(self.login, Login::LoggedIn(_)) {
+            return self
+                .reply(Reply::new(530, "Log in with USER and PASS first."))
+                .await;
+        }
+        // REST applies to the next transfer command, RNFR only to the very
+        // next command.
+        let pending = std::mem::take(&mut self.pending);
+        if let Pending::RestartAt(_) = pending {
+            if !matches!(
+                command,
+                Command::Retr(_) | Command::Stor(_) | Command::Appe(_) | Command::Stou(_)
+            ) {
+                self.pending = pending;
+                return self.dispatch(command, Pending::Nothing).await;
+            }
+        }
+        self.dispatch(command, pending).await
+    }
+
+    /// The one match over commands.
+    async fn dispatch(&mut self, command: Command, pending: Pending) -> Flow {
+        use Command::*;
+        let result = match command {
+            User(name) => return self.user(name).await,
+            Pass(password) => return self.pass(password).await,
+            Quit => return self.quit().await,
+            Noop => Ok(Reply::new(200, "NOOP ok.")),
+            Syst => Ok(Reply::new(215, "UNIX Type: L8")),
+            Feat => Ok(self.feat()),
+            Opts(opts) => Ok(self.opts(opts)),
+            Help(topic) => Ok(info::help(topic.as_deref())),
+            Stat(None) => Ok(self.status()),
+            Stat(Some(path)) => self.stat_path(&path).await,
+            Site(sub, arg) => Ok(info::site(&sub, arg.as_deref())),
+            Pwd => self.pwd(),
+            Cwd(path) => self.cwd(&path).await,
+            Cdup => self.cwd(b"..").await,
+            Mkd(path) => self.mkd(&path).await,
+            Rmd(path) => self.rmd(&path).await,
+            Dele(path) => self.dele(&path).await,
+            Rnfr(path) => self.rnfr(&path).await,
+            Rnto(path) => self.rnto(&path, pending).await,
+            Size(path) => self.size(&path).await,
+            Mdtm(path) => self.mdtm(&path).await,
+            Type(t) => Ok(self.set_type(t)),
+            Mode => Ok(Reply::new(200, "Transfer mode set to: S")),
+            Stru => Ok(Reply::new(200, "File transfer structure set to: F.")),
+            Allo => Ok(Reply::new(202, "No storage allocation necessary.")),
+            Rest(offset) => self.rest(offset),
+            Pasv => self.pasv(),
+            Epsv(arg) => self.epsv(arg),
+            Port(addr) => self.port(SocketAddr::V4(addr)),
+            Eprt(addr) => self.port(addr),
+            Abor => return self.abor().await,
+            Retr(path) => return self.retr(&path, pending).await,
+            Stor(path) => return self.stor(&path, pending).await,
+            Appe(path) => return self.appe(&path, pending).await,
+            Stou(hint) => return self.stou(hint.as_deref(), pending).await,
+            List(args) => return self.list(args.path.as_deref(), listing::Kind::List).await,
+            Nlst(args) => return self.list(args.path.as_deref(), listing::Kind::Nlst).await,
+            Mlsd(path) => return self.list(path.as_deref(), listing::Kind::Mlsd).await,
+            Mlst(path) => self.mlst(path.as_deref()).await,
+            _ => Ok(Reply::new(502, "Command not implemented.")),
+        };
+        let reply = result.unwrap_or_else(CommandError::reply);
+        self.reply(reply).await
+    }
+
+    // Helpers shared by the handlers.
+
+    /// The logged-in user. `dispatch` lets only pre-login commands through
+    /// before login, so the error is a safety net.
+    fn user_ref(&self) -> Result<&User, CommandError> {
+        match &self.login {
+            Login::LoggedIn(user) => Ok(user),
+            _ => Err(Reply::new(530, "Log in with USER and PASS first.").into()),
+        }
+    }
+
+    /// Resolves a client path against the current directory.
+    fn resolve(&self, arg: &[u8]) -> Result<VirtualPath, CommandError> {
+        self.user_ref()?
+            .cwd
+            .resolve(arg)
+            .map_err(|_| CommandError::BadName)
+    }
+
+    /// Fails with 550 unless the user has `perm` on `path`.
+    fn check(&self, perm: Permission, path: &VirtualPath) -> Result<(), CommandError> {
+        if self.user_ref()?.account.rules.allows(perm, path) {
+            Ok(())
+        } else {
+            Err(CommandError::Denied)
+        }
+    }
+
+    /// Resolves `arg` and checks `perm` on it.
+    fn resolve_checked(&self, arg: &[u8], perm: Permission) -> Result<VirtualPath, CommandError> {
+        let path = self.resolve(arg)?;
+        self.check(perm, &path)?;
+        Ok(path)
+    }
+
+    fn storage(&self) -> Result<Arc<dyn Storage>, CommandError> {
+        Ok(self.user_ref()?.storage.clone())
+    }
+
+    fn client_ip(&self) -> IpAddr {
+        self.peer.ip()
+    }
+}

@@ -1,0 +1,394 @@
+//! Data connections and file transfers: TYPE, REST, PASV, EPSV, PORT, EPRT,
+//! RETR, STOR, APPE, STOU, ABOR.
+
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+
+use ferroftpd_proto::address::{format_epsv, format_pasv, EpsvArg};
+use ferroftpd_proto::command::TransferType;
+use ferroftpd_proto::path::VirtualPath;
+use ferroftpd_proto::perms::Permission;
+use ferroftpd_proto::reply::Reply;
+
+use super::{Flow, Pending, Running, Session};
+use crate::data::engine::{Job, TransferError};
+use crate::data::{bind_passive, ConnectError, ConnectParams, DataSetup, Outcome, Transfer};
+use crate::error::{storage_reply, CommandError};
+use crate::storage::WriteMode;
+
+type Result<T = Reply> = std::result::Result<T, CommandError>;
+
+/// Ports below this are refused for PORT/EPRT unless allowed (RFC 2577).
+const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
+
+impl Session {
+    pub(super) fn set_type(&mut self, t: TransferType) -> Reply {
+        self.transfer_type = t;
+        match t {
+            TransferType::Ascii => Reply::new(200, "Type set to: ASCII."),
+            TransferType::Binary => Reply::new(200, "Type set to: Binary."),
+        }
+    }
+
+    pub(super) fn rest(&mut self, offset: u64) -> Result {
+        if self.transfer_type == TransferType::Ascii && offset > 0 {
+            // An offset in converted text matches no offset in the file.
+            return Err(Reply::new(501, "Resuming transfers not allowed in ASCII mode.").into());
+        }
+        self.pending = Pending::RestartAt(offset);
+        Ok(Reply::new(350, format!("Restarting at position {offset}.")))
+    }
+
+    fn refuse_after_epsv_all(&self, verb: &str) -> Result<()> {
+        if self.epsv_all {
+            return Err(Reply::new(501, format!("{verb} not allowed after EPSV ALL.")).into());
+        }
+        Ok(())
+    }
+
+    /// Opens a passive listener on the address the client connected to.
+    fn open_passive(&mut self) -> Result<u16> {
+        let listener =
+            bind_passive(self.local.ip(), self.shared.config.passive_ports).map_err(|e| {
+                tracing::warn!(error = %e, "cannot open passive listener");
+                CommandError::from(Reply::new(
+                    425,
+                    "Can't open passive connection: no port available.",
+                ))
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|_| Reply::new(425, "Can't open passive connection."))?
+            .port();
+        // A new PASV replaces any earlier listener or PORT target.
+        self.data = DataSetup::Passive(listener);
+        Ok(port)
+    }
+
+    pub(super) fn pasv(&mut self) -> Result {
+        self.refuse_after_epsv_all("PASV")?;
+        let IpAddr::V4(local) = self.local.ip() else {
+            return Err(Reply::new(425, "PASV is for IPv4 only; use EPSV.").into());
+        };
+        let port = self.open_passive()?;
+        let shown = self.shared.config.masquerade_address.unwrap_or(local);
+        let text = format!(
+            "Entering passive mode ({}).",
+            format_pasv(SocketAddrV4::new(shown, port))
+        );
+        Ok(Reply::new(227, text))
+    }
+
+    pub(super) fn epsv(&mut self, arg: EpsvArg) -> Result {
+        let family = if self.local.is_ipv4() { 1 } else { 2 };
+        match arg {
+            EpsvArg::All => {
+                self.epsv_all = true;
+                return Ok(Reply::new(200, "EPSV ALL command successful."));
+            }
+            EpsvArg::Protocol(p) if p != family => {
+                return Err(Reply::new(
+                    522,
+                    format!("Network protocol not supported, use ({family})."),
+                )
+                .into());
+            }
+            _ => {}
+        }
+        let port = self.open_passive()?;
+        Ok(Reply::new(
+            229,
+            format!("Entering extended passive mode ({}).", format_epsv(port)),
+        ))
+    }
+
+    /// PORT and EPRT.
+    pub(super) fn port(&mut self, addr: SocketAddr) -> Result {
+        self.refuse_after_epsv_all("PORT")?;
+        let config = &self.shared.config;
+        let target = SocketAddr::new(
+            ferroftpd_proto::address::canonical_ip(addr.ip()),
+            addr.port(),
+        );
+        if !config.permit_foreign_addresses && target.ip() != self.client_ip() {
+            tracing::warn!(%target, "refused PORT to foreign address");
+            return Err(Reply::new(
+                501,
+                format!("Rejected data connection to foreign address {target}."),
+            )
+            .into());
+        }
+        if !config.permit_privileged_ports && target.port() < FIRST_UNPRIVILEGED_PORT {
+            return Err(Reply::new(
+                501,
+                format!(
+                    "PORT against the privileged port \"{}\" refused.",
+                    target.port()
+                ),
+            )
+            .into());
+        }
+        self.data = DataSetup::Active(target);
+        Ok(Reply::new(200, "PORT command successful."))
+    }
+
+    /// Checks that a transfer may start now: nothing else running, and a
+    /// PORT or PASV given.
+    pub(super) fn ready_for_transfer(&self) -> Result<()> {
+        if self.running.is_some() {
+            return Err(Reply::new(425, "A transfer is already in progress.").into());
+        }
+        if !self.data.is_set() {
+            return Err(Reply::new(425, "Use PORT or PASV first.").into());
+        }
+        Ok(())
+    }
+
+    /// Sends the 150 reply and starts `job` on the prepared data connection.
+    pub(super) async fn start_transfer(
+        &mut self,
+        verb: &'static str,
+        path: Option<VirtualPath>,
+        job: Job,
+        preliminary: Reply,
+    ) -> Flow {
+        let config = &self.shared.config;
+        let params = ConnectParams {
+            client_ip: self.client_ip(),
+            local_ip: self.local.ip(),
+            permit_foreign: config.permit_foreign_addresses,
+            accept_timeout: config.passive_accept_timeout,
+            connect_timeout: config.active_connect_timeout,
+            stall_timeout: config.data_timeout,
+        };
+        let setup = std::mem::take(&mut self.data);
+        if self.reply(preliminary).await == Flow::Close {
+            return Flow::Close;
+        }
+        let transfer = Transfer::start(setup, params, job);
+        self.running = Some(Running {
+            transfer,
+            verb,
+            path,
+        });
+        Flow::Continue
+    }
+
+    pub(super) async fn retr(&mut self, arg: &[u8], pending: Pending) -> Flow {
+        let job = self.prepare_retr(arg, pending).await;
+        self.start_or_reply("RETR", job).await
+    }
+
+    async fn prepare_retr(&mut self, arg: &[u8], pending: Pending) -> Result<(VirtualPath, Job)> {
+        let offset = restart_offset(&pending);
+        let path = self.resolve_checked(arg, Permission::Retrieve)?;
+        self.ready_for_transfer()?;
+        let storage = self.storage()?;
+        let info = storage.metadata(&path).await?;
+        if !info.is_file() {
+            return Err(Reply::new(550, "Not a regular file.").into());
+        }
+        if offset > info.size {
+            return Err(Reply::new(
+                554,
+                format!("REST position ({offset}) > file size ({}).", info.size),
+            )
+            .into());
+        }
+        let reader = storage.open_read(&path, offset).await?;
+        let job = Job::Download {
+            reader,
+            ascii: self.transfer_type == TransferType::Ascii,
+            sendfile: self.shared.config.sendfile,
+        };
+        Ok((path, job))
+    }
+
+    pub(super) async fn stor(&mut self, arg: &[u8], pending: Pending) -> Flow {
+        let job = self.prepare_stor(arg, pending).await;
+        self.start_or_reply("STOR", job).await
+    }
+
+    async fn prepare_stor(&mut self, arg: &[u8], pending: Pending) -> Result<(VirtualPath, Job)> {
+        let path = self.resolve_checked(arg, Permission::Store)?;
+        self.ready_for_transfer()?;
+        let storage = self.storage()?;
+        let mode = match pending {
+            Pending::RestartAt(offset) if offset > 0 => {
+                let info = storage.metadata(&path).await?;
+                if offset > info.size {
+                    return Err(Reply::new(
+                        554,
+                        format!("REST position ({offset}) > file size ({}).", info.size),
+                    )
+                    .into());
+                }
+                WriteMode::At(offset)
+            }
+            _ => WriteMode::Replace,
+        };
+        let writer = storage.open_write(&path, mode).await?;
+        Ok((path, self.upload_job(writer)))
+    }
+
+    pub(super) async fn appe(&mut self, arg: &[u8], pending: Pending) -> Flow {
+        let job = self.prepare_appe(arg, pending).await;
+        self.start_or_reply("APPE", job).await
+    }
+
+    async fn prepare_appe(&mut self, arg: &[u8], pending: Pending) -> Result<(VirtualPath, Job)> {
+        if let Pending::RestartAt(_) = pending {
+            return Err(Reply::new(450, "Can't APPE while REST request is pending.").into());
+        }
+        let path = self.resolve_checked(arg, Permission::Append)?;
+        self.ready_for_transfer()?;
+        let writer = self.storage()?.open_write(&path, WriteMode::Append).await?;
+        Ok((path, self.upload_job(writer)))
+    }
+
+    pub(super) async fn stou(&mut self, hint: Option<&[u8]>, pending: Pending) -> Flow {
+        match self.prepare_stou(hint, pending).await {
+            Ok((path, job)) => {
+                let mut text = b"FILE: ".to_vec();
+                text.extend_from_slice(path.file_name().unwrap_or_default());
+                self.start_transfer("STOU", Some(path), job, Reply::new(150, text))
+                    .await
+            }
+            Err(e) => self.reply(e.reply()).await,
+        }
+    }
+
+    async fn prepare_stou(
+        &mut self,
+        hint: Option<&[u8]>,
+        pending: Pending,
+    ) -> Result<(VirtualPath, Job)> {
+        if let Pending::RestartAt(_) = pending {
+            return Err(Reply::new(450, "Can't STOU while REST request is pending.").into());
+        }
+        let (dir, prefix) = match hint {
+            Some(h) => {
+                let wanted = self.resolve(h)?;
+                let prefix = wanted.file_name().unwrap_or(b"ftpd").to_vec();
+                (wanted.parent().unwrap_or_else(VirtualPath::root), prefix)
+            }
+            None => (self.user_ref()?.cwd.clone(), b"ftpd".to_vec()),
+        };
+        self.check(Permission::Store, &dir)?;
+        self.ready_for_transfer()?;
+        let (path, writer) = self.storage()?.create_unique(&dir, &prefix).await?;
+        Ok((path, self.upload_job(writer)))
+    }
+
+    fn upload_job(&self, writer: Box<dyn crate::storage::FileWriter>) -> Job {
+        Job::Upload {
+            writer,
+            ascii: self.transfer_type == TransferType::Ascii,
+        }
+    }
+
+    async fn start_or_reply(
+        &mut self,
+        verb: &'static str,
+        prepared: Result<(VirtualPath, Job)>,
+    ) -> Flow {
+        match prepared {
+            Ok((path, job)) => {
+                let preliminary =
+                    Reply::new(150, "File status okay. About to open data connection.");
+                self.start_transfer(verb, Some(path), job, preliminary)
+                    .await
+            }
+            Err(e) => self.reply(e.reply()).await,
+        }
+    }
+
+    pub(super) async fn abor(&mut self) -> Flow {
+        let Some(mut running) = self.running.take() else {
+            let reply = if self.data.is_set() {
+                self.data = DataSetup::None;
+                Reply::new(225, "ABOR command successful; data channel closed.")
+            } else {
+                Reply::new(225, "No transfer to abort.")
+            };
+            return self.reply(reply).await;
+        };
+        running.transfer.abort();
+        let outcome = running.transfer.finished().await;
+        // The aborted transfer's own reply comes first (426, or 226 if it
+        // had just completed), then ABOR's (RFC 959 §4.1.3).
+        let flow = self.report_transfer(running, outcome).await;
+        if flow == Flow::Close {
+            return flow;
+        }
+        self.reply(Reply::new(226, "ABOR command successful."))
+            .await
+    }
+
+    /// Called by the session loop when the running transfer ends.
+    pub(super) async fn finish_transfer(&mut self, outcome: Outcome) -> Flow {
+        let Some(running) = self.running.take() else {
+            return Flow::Continue;
+        };
+        let flow = self.report_transfer(running, outcome).await;
+        if self.quit_after_transfer {
+            self.send_goodbye().await;
+            return Flow::Close;
+        }
+        flow
+    }
+
+    async fn report_transfer(&mut self, running: Running, outcome: Outcome) -> Flow {
+        let bytes = running.transfer.bytes();
+        let seconds = running.transfer.started.elapsed().as_secs_f64();
+        let completed = matches!(outcome, Outcome::Complete);
+        if let Some(path) = &running.path {
+            if running.verb != "LIST" {
+                tracing::info!(
+                    "{} {} completed={} bytes={} seconds={:.3}",
+                    running.verb,
+                    path,
+                    u8::from(completed),
+                    bytes,
+                    seconds
+                );
+            }
+        }
+        let reply = match outcome {
+            Outcome::Complete => Reply::new(226, "Transfer complete."),
+            Outcome::Aborted => Reply::new(426, "Transfer aborted via ABOR."),
+            Outcome::NoConnection(ConnectError::TimedOut) => {
+                Reply::new(425, "Data connection timed out.")
+            }
+            Outcome::NoConnection(e) => {
+                tracing::debug!(error = %e, "data connection failed");
+                Reply::new(425, "Can't open data connection.")
+            }
+            Outcome::Failed(TransferError::TimedOut) => {
+                Reply::new(426, "Data connection timed out; transfer aborted.")
+            }
+            Outcome::Failed(TransferError::Network(e)) => {
+                tracing::debug!(error = %e, "data connection failed");
+                Reply::new(
+                    426,
+                    format!("Connection closed; transfer aborted after {bytes} bytes."),
+                )
+            }
+            Outcome::Failed(TransferError::Storage(e)) => {
+                tracing::warn!(error = %e, "transfer failed on storage");
+                let r = storage_reply(&e);
+                let code = if r.code() == 552 { 552 } else { 451 };
+                let mut text = b"Transfer aborted: ".to_vec();
+                text.extend(r.lines().concat());
+                Reply::new(code, text)
+            }
+        };
+        self.reply(reply).await
+    }
+}
+
+fn restart_offset(pending: &Pending) -> u64 {
+    match pending {
+        Pending::RestartAt(offset) => *offset,
+        _ => 0,
+    }
+}

@@ -1,0 +1,554 @@
+//! The local filesystem backend, confined to each user's home by the kernel.
+//!
+//! Each session holds a descriptor of its home directory. Every path is
+//! opened relative to it with `openat2(2)` and `RESOLVE_BENEATH`, so the
+//! kernel refuses any resolution that would leave the home: `..` at the top,
+//! absolute symbolic links, and relative links that climb out. Operations on
+//! a name (mkdir, unlink, rename, lstat) first open its parent directory the
+//! same way, then act on the single final component, which cannot contain a
+//! slash or be `..` because the session normalised the path.
+//!
+//! All calls run on tokio's blocking pool, so a slow disk stalls only the
+//! session that waits for it.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
+use rustix::io::Errno;
+
+use super::{
+    DirEntries, DirEntry, FileInfo, FileKind, FileReader, FileWriter, Storage, StorageError,
+    StorageFactory, StorageResult, VirtualPath, WriteMode,
+};
+use crate::auth::Account;
+
+/// Resolution rules for every open: stay beneath the root, and no
+/// `/proc`-style magic links.
+const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
+
+/// Attempts at finding a free name for STOU.
+const UNIQUE_NAME_ATTEMPTS: usize = 50;
+
+/// Opens [`LocalStorage`] at each account's home directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalStorageFactory;
+
+#[async_trait]
+impl StorageFactory for LocalStorageFactory {
+    async fn open(&self, account: &Account) -> StorageResult<Arc<dyn Storage>> {
+        let storage = LocalStorage::open(account.home.clone()).await?;
+        Ok(Arc::new(storage))
+    }
+}
+
+/// A directory of the local filesystem, seen as `/`.
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    root: Arc<OwnedFd>,
+}
+
+impl LocalStorage {
+    /// Opens `home` as the root.
+    pub async fn open(home: PathBuf) -> StorageResult<Self> {
+        blocking(move || {
+            let fd = rustix::fs::open(
+                &home,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            Ok(LocalStorage { root: Arc::new(fd) })
+        })
+        .await
+    }
+
+    /// Runs `f` with the root on the blocking pool.
+    async fn with_root<T, F>(&self, f: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Root) -> StorageResult<T> + Send + 'static,
+    {
+        let root = Root(self.root.clone());
+        blocking(move || f(&root)).await
+    }
+}
+
+async fn blocking<T, F>(f: F) -> StorageResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> StorageResult<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Io(io::Error::other(e)))?
+}
+
+/// The root descriptor, used on a blocking thread.
+struct Root(Arc<OwnedFd>);
+
+/// The path relative to the root, as `openat2` takes it.
+fn rel(path: &VirtualPath) -> &Path {
+    match path.relative() {
+        b"" => Path::new("."),
+        r => Path::new(OsStr::from_bytes(r)),
+    }
+}
+
+fn name_of(path: &VirtualPath) -> StorageResult<&OsStr> {
+    path.file_name()
+        .map(OsStr::from_bytes)
+        .ok_or_else(|| StorageError::Io(io::Error::from(io::ErrorKind::PermissionDenied)))
+}
+
+/// `openat2` reports a refused escape as EXDEV (and ELOOP for magic links).
+fn open_error(e: Errno) -> StorageError {
+    match e {
+        Errno::XDEV => StorageError::OutsideRoot,
+        e => StorageError::Io(e.into()),
+    }
+}
+
+impl Root {
+    fn open(&self, path: &VirtualPath, flags: OFlags, mode: Mode) -> StorageResult<OwnedFd> {
+        rustix::fs::openat2(&*self.0, rel(path), flags | OFlags::CLOEXEC, mode, RESOLVE)
+            .map_err(open_error)
+    }
+
+    /// The parent directory of `path` and the final component's name.
+    fn parent<'p>(&self, path: &'p VirtualPath) -> StorageResult<(OwnedFd, &'p OsStr)> {
+        let name = name_of(path)?;
+        let parent = path.parent().unwrap_or_else(VirtualPath::root);
+        let dir = self.open(&parent, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+        Ok((dir, name))
+    }
+
+    fn stat(&self, path: &VirtualPath) -> StorageResult<Stat> {
+        let fd = self.open(path, OFlags::PATH, Mode::empty())?;
+        Ok(rustix::fs::fstat(&fd)?)
+    }
+
+    fn lstat(&self, path: &VirtualPath) -> StorageResult<Stat> {
+        if path.is_root() {
+            return Ok(rustix::fs::fstat(&*self.0)?);
+        }
+        let (dir, name) = self.parent(path)?;
+        Ok(rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?)
+    }
+
+    fn open_file(&self, path: &VirtualPath, flags: OFlags) -> StorageResult<File> {
+        // openat2 refuses a mode unless the file may be created.
+        let mode = if flags.contains(OFlags::CREATE) {
+            Mode::from_raw_mode(0o666)
+        } else {
+            Mode::empty()
+        };
+        let fd = self.open(path, flags, mode)?;
+        let st = rustix::fs::fstat(&fd)?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => Ok(File::from(fd)),
+            FileType::Directory => Err(Errno::ISDIR.into()),
+            // Devices, pipes and sockets are not files a client may transfer.
+            _ => Err(StorageError::Io(io::Error::from(
+                io::ErrorKind::PermissionDenied,
+            ))),
+        }
+    }
+}
+
+impl From<Errno> for StorageError {
+    fn from(e: Errno) -> Self {
+        StorageError::Io(e.into())
+    }
+}
+
+/// Converts a `stat` into plain metadata.
+// `stat` field types differ between architectures; the conversions are
+// no-ops only on some.
+#[allow(clippy::useless_conversion)]
+pub(crate) fn file_info(st: &Stat) -> FileInfo {
+    let kind = match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => FileKind::File,
+        FileType::Directory => FileKind::Dir,
+        FileType::Symlink => FileKind::Symlink,
+        _ => FileKind::Other,
+    };
+    FileInfo {
+        kind,
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        modified: Some(st.st_mtime),
+        mode: st.st_mode & 0o7777,
+        nlink: u64::from(st.st_nlink),
+        uid: st.st_uid,
+        gid: st.st_gid,
+        unique: Some((st.st_dev, st.st_ino)),
+    }
+}
+
+#[async_trait]
+impl Storage for LocalStorage {
+    async fn metadata(&self, path: &VirtualPath) -> StorageResult<FileInfo> {
+        let path = path.clone();
+        self.with_root(move |root| Ok(file_info(&root.stat(&path)?)))
+            .await
+    }
+
+    async fn symlink_metadata(&self, path: &VirtualPath) -> StorageResult<FileInfo> {
+        let path = path.clone();
+        self.with_root(move |root| Ok(file_info(&root.lstat(&path)?)))
+            .await
+    }
+
+    async fn list(&self, path: &VirtualPath) -> StorageResult<DirEntries> {
+        let path = path.clone();
+        self.with_root(move |root| {
+            let fd = root.open(&path, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+            let dir = rustix::fs::Dir::read_from(&fd)?;
+            let listing = Listing {
+                root: Root(root.0.clone()),
+                dir_fd: fd,
+                dir,
+                path,
+            };
+            Ok(Box::new(listing) as DirEntries)
+        })
+        .await
+    }
+
+    async fn open_read(
+        &self,
+        path: &VirtualPath,
+        offset: u64,
+    ) -> StorageResult<Box<dyn FileReader>> {
+        let path = path.clone();
+        self.with_root(move |root| {
+            let mut file = root.open_file(&path, OFlags::RDONLY | OFlags::NOCTTY)?;
+            if offset > 0 {
+                file.seek(SeekFrom::Start(offset))?;
+            }
+            Ok(Box::new(LocalReader(file)) as Box<dyn FileReader>)
+        })
+        .await
+    }
+
+    async fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: WriteMode,
+    ) -> StorageResult<Box<dyn FileWriter>> {
+        let path = path.clone();
+        self.with_root(move |root| {
+            let writer = match mode {
+                WriteMode::Replace => LocalWriter::replacing(root, &path)?,
+                WriteMode::Append => {
+                    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOCTTY;
+                    LocalWriter::in_place(root.open_file(&path, flags)?)
+                }
+                WriteMode::At(offset) => {
+                    let mut file = root.open_file(&path, OFlags::WRONLY | OFlags::NOCTTY)?;
+                    file.seek(SeekFrom::Start(offset))?;
+                    LocalWriter::in_place(file)
+                }
+            };
+            Ok(Box::new(writer) as Box<dyn FileWriter>)
+        })
+        .await
+    }
+
+    async fn create_unique(
+        &self,
+        dir: &VirtualPath,
+        prefix: &[u8],
+    ) -> StorageResult<(VirtualPath, Box<dyn FileWriter>)> {
+        let dir = dir.clone();
+        let prefix = prefix.to_vec();
+        self.with_root(move |root| {
+            let dir_fd = root.open(&dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+            for _ in 0..UNIQUE_NAME_ATTEMPTS {
+                let mut name = prefix.clone();
+                name.push(b'.');
+                name.extend(random_suffix());
+                let flags = OFlags::WRONLY
+                    | OFlags::CREATE
+                    | OFlags::EXCL
+                    | OFlags::NOCTTY
+                    | OFlags::CLOEXEC;
+                match rustix::fs::openat2(
+                    &dir_fd,
+                    OsStr::from_bytes(&name),
+                    flags,
+                    Mode::from_raw_mode(0o666),
+                    RESOLVE,
+                ) {
+                    Ok(fd) => {
+                        let path = dir
+                            .join(&name)
+                            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+                        return Ok((
+                            path,
+                            Box::new(LocalWriter::in_place(File::from(fd))) as Box<dyn FileWriter>,
+                        ));
+                    }
+                    Err(Errno::EXIST) => continue,
+                    Err(e) => return Err(open_error(e)),
+                }
+            }
+            Err(StorageError::Io(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "no unique name found",
+            )))
+        })
+        .await
+    }
+
+    async fn create_dir(&self, path: &VirtualPath) -> StorageResult<()> {
+        let path = path.clone();
+        self.with_root(move |root| {
+            let (dir, name) = root.parent(&path)?;
+            Ok(rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o777))?)
+        })
+        .await
+    }
+
+    async fn remove_dir(&self, path: &VirtualPath) -> StorageResult<()> {
+        let path = path.clone();
+        self.with_root(move |root| {
+            let (dir, name) = root.parent(&path)?;
+            Ok(rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR)?)
+        })
+        .await
+    }
+
+    async fn remove_file(&self, path: &VirtualPath) -> StorageResult<()> {
+        let path = path.clone();
+        self.with_root(move |root| {
+            let (dir, name) = root.parent(&path)?;
+            Ok(rustix::fs::unlinkat(&dir, name, AtFlags::empty())?)
+        })
+        .await
+    }
+
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> StorageResult<()> {
+        let (from, to) = (from.clone(), to.clone());
+        self.with_root(move |root| {
+            let (from_dir, from_name) = root.parent(&from)?;
+            let (to_dir, to_name) = root.parent(&to)?;
+            Ok(rustix::fs::renameat(
+                &from_dir, from_name, &to_dir, to_name,
+            )?)
+        })
+        .await
+    }
+}
+
+/// Eight random lowercase letters and digits.
+fn random_suffix() -> impl Iterator<Item = u8> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..8).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())])
+}
+
+/// A directory being read, entry by entry.
+struct Listing {
+    root: Root,
+    dir_fd: OwnedFd,
+    dir: rustix::fs::Dir,
+    path: VirtualPath,
+}
+
+impl Listing {
+    fn entry(&self, name: &[u8]) -> StorageResult<DirEntry> {
+        let os_name = OsStr::from_bytes(name);
+        let st = rustix::fs::statat(&self.dir_fd, os_name, AtFlags::SYMLINK_NOFOLLOW)?;
+        let info = file_info(&st);
+        let (link_target, resolved) = if info.kind == FileKind::Symlink {
+            let target = rustix::fs::readlinkat(&self.dir_fd, os_name, Vec::new())
+                .map(|t| t.into_bytes())
+                .ok();
+            // Resolve through the root so a link may point anywhere inside
+            // it, and nowhere outside.
+            let resolved = self
+                .path
+                .join(name)
+                .ok()
+                .and_then(|p| self.root.stat(&p).ok())
+                .map(|st| file_info(&st));
+            (target, resolved)
+        } else {
+            (None, None)
+        };
+        Ok(DirEntry {
+            name: name.to_vec(),
+            info,
+            link_target,
+            resolved,
+        })
+    }
+}
+
+impl Iterator for Listing {
+    type Item = StorageResult<DirEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let entry = match self.dir.next()? {
+                Ok(e) => e,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            match self.entry(name) {
+                // Removed between readdir and stat: skip it.
+                Err(e) if e.is_not_found() => continue,
+                other => return Some(other),
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Listing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listing").field("path", &self.path).finish()
+    }
+}
+
+#[derive(Debug)]
+struct LocalReader(File);
+
+impl Read for LocalReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl FileReader for LocalReader {
+    fn as_file(&self) -> Option<&File> {
+        Some(&self.0)
+    }
+}
+
+/// An upload in progress.
+///
+/// A plain STOR writes to a hidden temporary file beside the target and
+/// renames it over the target on commit, so an interrupted upload never
+/// destroys the file that was there. When nothing was there, an interrupted
+/// upload is kept under the target name, so the client can resume it.
+#[derive(Debug)]
+struct LocalWriter {
+    file: File,
+    pending: Option<PendingReplace>,
+}
+
+#[derive(Debug)]
+struct PendingReplace {
+    dir: OwnedFd,
+    temp_name: Vec<u8>,
+    name: Vec<u8>,
+    target_existed: bool,
+}
+
+impl LocalWriter {
+    fn in_place(file: File) -> Self {
+        LocalWriter {
+            file,
+            pending: None,
+        }
+    }
+
+    fn replacing(root: &Root, path: &VirtualPath) -> StorageResult<Self> {
+        let (dir, name) = root.parent(path)?;
+        let existing = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Some(st),
+            Err(Errno::NOENT) => None,
+            Err(e) => return Err(e.into()),
+        };
+        match existing.map(|st| FileType::from_raw_mode(st.st_mode)) {
+            // A link is written through (the kernel keeps it inside the
+            // root); replacing it would turn it into a file.
+            Some(FileType::Symlink) => {
+                let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOCTTY;
+                return Ok(LocalWriter::in_place(root.open_file(path, flags)?));
+            }
+            Some(FileType::Directory) => return Err(Errno::ISDIR.into()),
+            Some(FileType::RegularFile) | None => {}
+            Some(_) => return Err(StorageError::Io(io::ErrorKind::PermissionDenied.into())),
+        }
+        let mut temp_name = b".".to_vec();
+        temp_name.extend_from_slice(name.as_bytes());
+        temp_name.extend_from_slice(b".ferroftpd-part.");
+        temp_name.extend(random_suffix());
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat2(
+            &dir,
+            OsStr::from_bytes(&temp_name),
+            flags,
+            Mode::from_raw_mode(0o666),
+            RESOLVE,
+        )
+        .map_err(open_error)?;
+        if let Some(st) = &existing {
+            // Keep the replaced file's permission bits.
+            let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(st.st_mode & 0o7777));
+        }
+        Ok(LocalWriter {
+            file: File::from(fd),
+            pending: Some(PendingReplace {
+                dir,
+                temp_name,
+                name: name.as_bytes().to_vec(),
+                target_existed: existing.is_some(),
+            }),
+        })
+    }
+}
+
+impl Write for LocalWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl FileWriter for LocalWriter {
+    fn as_file(&mut self) -> Option<&mut File> {
+        Some(&mut self.file)
+    }
+
+    fn commit(mut self: Box<Self>) -> StorageResult<()> {
+        if let Some(p) = self.pending.take() {
+            let dir = p.dir.as_fd();
+            rustix::fs::renameat(
+                dir,
+                OsStr::from_bytes(&p.temp_name),
+                dir,
+                OsStr::from_bytes(&p.name),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        // Not committed: the upload failed or was aborted.
+        if let Some(p) = self.pending.take() {
+            let dir = p.dir.as_fd();
+            let temp = OsStr::from_bytes(&p.temp_name);
+            if p.target_existed {
+                let _ = rustix::fs::unlinkat(dir, temp, AtFlags::empty());
+            } else {
+                let _ = rustix::fs::renameat(dir, temp, dir, OsStr::from_bytes(&p.name));
+            }
+        }
+    }
+}
