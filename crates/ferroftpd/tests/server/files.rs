@@ -1,0 +1,222 @@
+use crate::common::{read, TestServer};
+
+#[tokio::test]
+async fn navigation() {
+    let srv = TestServer::start().await;
+    std::fs::create_dir_all(srv.path("a/b c")).unwrap();
+    let mut c = srv.user().await;
+    assert_eq!(
+        c.cmd("PWD").await,
+        (257, "\"/\" is the current directory.".into())
+    );
+    assert_eq!(
+        c.cmd("CWD a").await,
+        (250, "\"/a\" is the current directory.".into())
+    );
+    c.expect("CWD b c", 250).await;
+    assert_eq!(
+        c.cmd("XPWD").await.1,
+        "\"/a/b c\" is the current directory."
+    );
+    c.expect("CDUP", 250).await;
+    assert_eq!(c.cmd("PWD").await.1, "\"/a\" is the current directory.");
+    c.expect("XCUP", 250).await;
+    c.expect("XCWD /a/b c/", 250).await;
+    c.expect("CWD", 250).await;
+    assert_eq!(c.cmd("PWD").await.1, "\"/\" is the current directory.");
+    assert_eq!(
+        c.cmd("CWD nope").await,
+        (550, "No such file or directory.".into())
+    );
+    srv.write("f", b"");
+    assert_eq!(c.cmd("CWD f").await, (550, "Not a directory.".into()));
+}
+
+#[tokio::test]
+async fn directories_and_quotes() {
+    let srv = TestServer::start().await;
+    let mut c = srv.user().await;
+    assert_eq!(
+        c.cmd("MKD new dir").await,
+        (257, "\"/new dir\" directory created.".into())
+    );
+    assert!(srv.path("new dir").is_dir());
+    assert_eq!(
+        c.cmd("XMKD q\"uote").await,
+        (257, "\"/q\"\"uote\" directory created.".into())
+    );
+    c.expect("CWD q\"uote", 250).await;
+    assert_eq!(
+        c.cmd("PWD").await.1,
+        "\"/q\"\"uote\" is the current directory."
+    );
+    c.expect("CWD /", 250).await;
+    assert_eq!(c.cmd("MKD new dir").await, (550, "File exists.".into()));
+    assert_eq!(
+        c.cmd("RMD new dir").await,
+        (250, "Directory removed.".into())
+    );
+    assert!(!srv.path("new dir").exists());
+    assert_eq!(
+        c.cmd("RMD /").await,
+        (550, "Can't remove root directory.".into())
+    );
+    srv.write("full/x", b"1");
+    assert_eq!(
+        c.cmd("XRMD full").await,
+        (550, "Directory not empty.".into())
+    );
+    assert_eq!(c.cmd("RMD nope").await.0, 550);
+}
+
+#[tokio::test]
+async fn delete_rename_size_mdtm() {
+    let srv = TestServer::start().await;
+    srv.write("a.txt", b"12345");
+    let mut c = srv.user().await;
+    assert_eq!(c.cmd("SIZE a.txt").await, (213, "5".into()));
+    let (code, mdtm) = c.cmd("MDTM a.txt").await;
+    assert_eq!(code, 213);
+    assert_eq!(mdtm.len(), 14);
+    assert!(mdtm.starts_with("20"));
+    std::fs::create_dir(srv.path("d")).unwrap();
+    assert_eq!(
+        c.cmd("SIZE d").await,
+        (550, "/d is not retrievable.".into())
+    );
+    assert_eq!(c.cmd("SIZE nope").await.0, 550);
+
+    assert_eq!(
+        c.cmd("RNTO b.txt").await,
+        (503, "Bad sequence of commands: use RNFR first.".into())
+    );
+    assert_eq!(
+        c.cmd("RNFR a.txt").await,
+        (350, "Ready for destination name.".into())
+    );
+    assert_eq!(c.cmd("RNTO d/b.txt").await, (250, "Renaming ok.".into()));
+    assert_eq!(read(&srv.path("d/b.txt")), b"12345");
+    assert_eq!(c.cmd("RNFR nope").await.0, 550);
+    // RNFR applies only to the very next command.
+    c.expect("RNFR d/b.txt", 350).await;
+    c.expect("NOOP", 200).await;
+    c.expect("RNTO c.txt", 503).await;
+    assert_eq!(
+        c.cmd("RNFR /").await,
+        (550, "Can't rename home directory.".into())
+    );
+
+    assert_eq!(c.cmd("DELE d/b.txt").await, (250, "File removed.".into()));
+    assert!(!srv.path("d/b.txt").exists());
+    assert_eq!(
+        c.cmd("DELE d/b.txt").await,
+        (550, "No such file or directory.".into())
+    );
+    assert_eq!(c.cmd("DELE d").await, (550, "Is a directory.".into()));
+}
+
+#[tokio::test]
+async fn permission_overrides_apply_by_directory() {
+    let srv = TestServer::start().await;
+    std::fs::create_dir_all(srv.path("upload/deeper")).unwrap();
+    srv.users
+        .add_user("ro", "pw", srv.root.path(), "elr".parse().unwrap())
+        .unwrap();
+    srv.users
+        .override_perm("ro", "/upload", "elrwm".parse().unwrap(), false)
+        .unwrap();
+    let mut c = srv.client().await;
+    c.login("ro", "pw").await;
+    c.expect("MKD top", 550).await;
+    c.expect("MKD upload/sub", 257).await;
+    c.expect("MKD upload/deeper/sub", 550).await;
+    let ((code, _), _) = c.upload("STOR upload/f.txt", b"ok").await;
+    assert_eq!(code, 226);
+    assert_eq!(read(&srv.path("upload/f.txt")), b"ok");
+}
+
+#[tokio::test]
+async fn info_commands() {
+    let srv = TestServer::start().await;
+    let mut c = srv.user().await;
+    assert_eq!(c.cmd("SYST").await, (215, "UNIX Type: L8".into()));
+    let feat = c.expect("FEAT", 211).await;
+    for f in [
+        " EPRT",
+        " EPSV",
+        " MDTM",
+        " REST STREAM",
+        " SIZE",
+        " TVFS",
+        " UTF8",
+        " MLST ",
+    ] {
+        assert!(
+            feat.lines().any(|l| l.starts_with(f)),
+            "FEAT lacks {f}: {feat}"
+        );
+    }
+    let help = c.expect("HELP", 214).await;
+    assert!(help.contains("RETR") && help.contains("XMKD"));
+    assert_eq!(
+        c.cmd("HELP retr").await,
+        (214, "Syntax: RETR <SP> file-name (retrieve a file).".into())
+    );
+    assert_eq!(c.cmd("HELP bogus").await.0, 501);
+    assert_eq!(
+        c.cmd("OPTS UTF8 ON").await,
+        (200, "Always in UTF8 mode.".into())
+    );
+    assert_eq!(
+        c.cmd("OPTS MLST type;size;").await,
+        (200, "MLST OPTS size;type;".into())
+    );
+    assert_eq!(c.cmd("OPTS BOGUS").await.0, 501);
+    let stat = c.expect("STAT", 211).await;
+    assert!(stat.contains("Logged in as: user"), "{stat}");
+    assert_eq!(c.cmd("TYPE I").await, (200, "Type set to: Binary.".into()));
+    assert_eq!(c.cmd("TYPE A N").await, (200, "Type set to: ASCII.".into()));
+    assert_eq!(
+        c.cmd("TYPE L 8").await,
+        (200, "Type set to: Binary.".into())
+    );
+    assert_eq!(c.cmd("TYPE E").await.0, 504);
+    assert_eq!(c.cmd("MODE S").await.0, 200);
+    assert_eq!(c.cmd("MODE B").await.0, 504);
+    assert_eq!(c.cmd("STRU F").await.0, 200);
+    assert_eq!(c.cmd("STRU R").await.0, 504);
+    assert_eq!(c.cmd("ALLO 100").await.0, 202);
+    assert_eq!(c.cmd("ACCT x").await.0, 502);
+    assert_eq!(c.cmd("SITE HELP").await.0, 214);
+    assert_eq!(c.cmd("SITE BOGUS").await.0, 501);
+    assert_eq!(c.cmd("NOOP").await.0, 200);
+}
+
+#[tokio::test]
+async fn mlst_and_stat_path() {
+    let srv = TestServer::start().await;
+    srv.write("dir/f.txt", b"abc");
+    let mut c = srv.user().await;
+    let mlst = c.expect("MLST dir/f.txt", 250).await;
+    let lines: Vec<&str> = mlst.lines().collect();
+    assert_eq!(lines[0], "Listing \"/dir/f.txt\":");
+    assert!(
+        lines[1].starts_with(' ')
+            && lines[1].contains("type=file;")
+            && lines[1].contains("size=3;")
+    );
+    assert!(lines[1].ends_with("; /dir/f.txt"), "{}", lines[1]);
+    assert!(lines[1].contains("perm=adfrw;"));
+    assert_eq!(lines[2], "End MLST.");
+    let cwd = c.expect("MLST", 250).await;
+    assert!(cwd.contains("type=dir;") && cwd.contains("; /\n"), "{cwd}");
+    let stat = c.expect("STAT dir", 213).await;
+    assert!(stat.starts_with("Status of \"/dir\":"), "{stat}");
+    assert!(
+        stat.lines()
+            .any(|l| l.starts_with("-rw") && l.ends_with(" f.txt")),
+        "{stat}"
+    );
+    assert!(stat.ends_with("End of status."));
+    assert_eq!(c.cmd("MLST nope").await.0, 550);
+}

@@ -1,0 +1,168 @@
+use crate::common::TestServer;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn greeting_and_login() {
+    let srv = TestServer::start().await;
+    let mut c = srv.client().await;
+    assert_eq!(c.greeting.0, 220);
+    assert!(c.greeting.1.starts_with("ferroftpd"));
+    assert_eq!(
+        c.cmd("USER user").await,
+        (331, "Username ok, send password.".into())
+    );
+    assert_eq!(c.cmd("PASS 12345").await, (230, "Login successful.".into()));
+    assert_eq!(c.cmd("PASS 12345").await.0, 503);
+    assert_eq!(c.cmd("QUIT").await, (221, "Goodbye.".into()));
+    assert!(c.is_closed().await);
+}
+
+#[tokio::test]
+async fn user_names_cannot_be_probed() {
+    let srv = TestServer::start().await;
+    let mut c = srv.client().await;
+    let known = c.cmd("USER user").await;
+    let unknown = c.cmd("USER nosuchuser").await;
+    assert_eq!(known, unknown);
+    assert_eq!(
+        c.cmd("PASS x").await,
+        (530, "Authentication failed.".into())
+    );
+}
+
+#[tokio::test]
+async fn commands_before_login() {
+    let srv = TestServer::start().await;
+    let mut c = srv.client().await;
+    assert_eq!(
+        c.cmd("PASS x").await,
+        (503, "Login with USER first.".into())
+    );
+    for cmd in ["PWD", "LIST", "RETR a", "CWD /", "PASV", "MLST", "STAT /"] {
+        assert_eq!(
+            c.cmd(cmd).await,
+            (530, "Log in with USER and PASS first.".into()),
+            "{cmd}"
+        );
+    }
+    for (cmd, code) in [
+        ("NOOP", 200),
+        ("SYST", 215),
+        ("FEAT", 211),
+        ("HELP", 214),
+        ("STAT", 211),
+        ("OPTS UTF8 ON", 200),
+    ] {
+        assert_eq!(c.cmd(cmd).await.0, code, "{cmd}");
+    }
+    c.login("user", "12345").await;
+}
+
+#[tokio::test]
+async fn failed_logins_disconnect_after_the_limit() {
+    let srv = TestServer::start_with(|b| b.max_login_attempts(3)).await;
+    let mut c = srv.client().await;
+    for _ in 0..2 {
+        c.expect("USER user", 331).await;
+        c.expect("PASS wrong", 530).await;
+    }
+    c.expect("USER user", 331).await;
+    let (code, _) = c.cmd("PASS wrong").await;
+    assert_eq!(code, 421);
+    assert!(c.is_closed().await);
+}
+
+#[tokio::test]
+async fn a_success_resets_the_failure_count() {
+    let srv = TestServer::start_with(|b| b.max_login_attempts(2)).await;
+    let mut c = srv.client().await;
+    c.expect("USER user", 331).await;
+    c.expect("PASS wrong", 530).await;
+    c.login("user", "12345").await;
+    c.expect("USER user", 331).await;
+    c.expect("PASS wrong", 530).await;
+    c.login("user", "12345").await;
+}
+
+#[tokio::test]
+async fn failed_login_waits_the_configured_delay() {
+    let srv = TestServer::start_with(|b| b.auth_failed_delay(Duration::from_millis(300))).await;
+    let mut c = srv.client().await;
+    c.expect("USER user", 331).await;
+    let started = Instant::now();
+    c.expect("PASS wrong", 530).await;
+    // A lower bound only: a slow machine can only make it longer.
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn anonymous_logs_in_with_any_password_and_cannot_write() {
+    let srv = TestServer::start().await;
+    srv.write("a.txt", b"data");
+    let mut c = srv.client().await;
+    c.login("anonymous", "me@example.com").await;
+    let (data, (code, _)) = c.download("RETR a.txt").await;
+    assert_eq!((data.as_slice(), code), (&b"data"[..], 226));
+    for cmd in ["MKD d", "DELE a.txt", "RNFR a.txt", "RMD x", "APPE a.txt"] {
+        assert_eq!(
+            c.cmd(cmd).await,
+            (550, "Not enough privileges.".into()),
+            "{cmd}"
+        );
+    }
+    c.epsv().await;
+    assert_eq!(c.cmd("STOR new.txt").await.0, 550);
+    assert!(!srv.path("new.txt").exists());
+    // "ftp" is the same anonymous user.
+    let mut c2 = srv.client().await;
+    c2.login("ftp", "").await;
+}
+
+#[tokio::test]
+async fn anonymous_refused_when_not_configured() {
+    let srv = TestServer::start().await;
+    srv.users.remove_user("anonymous");
+    let mut c = srv.client().await;
+    c.expect("USER anonymous", 331).await;
+    assert_eq!(
+        c.cmd("PASS x").await,
+        (530, "Anonymous access not allowed.".into())
+    );
+}
+
+#[tokio::test]
+async fn user_again_flushes_the_account() {
+    let srv = TestServer::start().await;
+    let mut c = srv.user().await;
+    assert_eq!(
+        c.cmd("USER anonymous").await,
+        (
+            331,
+            "Previous account information was flushed, send password.".into()
+        )
+    );
+    assert_eq!(c.cmd("PWD").await.0, 530);
+    c.expect("PASS x", 230).await;
+}
+
+#[tokio::test]
+async fn login_and_quit_messages() {
+    let srv = TestServer::start().await;
+    let opts = ferroftpd::auth::UserOptions {
+        login_message: "Welcome!\nEnjoy.".into(),
+        quit_message: "Bye now.".into(),
+    };
+    srv.users
+        .add_user_with(
+            "msg",
+            "pw",
+            srv.root.path(),
+            ferroftpd::auth::Permissions::READ,
+            opts,
+        )
+        .unwrap();
+    let mut c = srv.client().await;
+    c.expect("USER msg", 331).await;
+    assert_eq!(c.cmd("PASS pw").await, (230, "Welcome!\nEnjoy.".into()));
+    assert_eq!(c.cmd("QUIT").await, (221, "Bye now.".into()));
+}
