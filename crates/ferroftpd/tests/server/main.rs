@@ -1,5 +1,7 @@
 //! Integration tests: a real server on 127.0.0.1:0, raw command bytes,
 //! exact replies.
+// Test support code panics on failure by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
