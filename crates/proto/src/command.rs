@@ -5,6 +5,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 
 use crate::address::{self, AddressError, EpsvArg};
 use crate::reply::Reply;
+use crate::time::DateTime;
 
 /// A password, kept out of logs: its `Debug` form is `****`.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -142,6 +143,9 @@ pub enum Command {
     Allo,
     /// SITE subcommand and its argument.
     Site(String, Option<Vec<u8>>),
+    /// MFMT time-val path (draft-somers-ftp-mfxx): set the modification
+    /// time, given in UTC as seconds since the Unix epoch.
+    Mfmt(i64, Vec<u8>),
 }
 
 /// Why a line is not a command the server can run.
@@ -298,6 +302,25 @@ impl Command {
                 };
                 Site(String::from_utf8_lossy(sub).to_ascii_uppercase(), rest)
             }
+            b"MFMT" => {
+                let raw = required()?;
+                let (time, path) = match raw.iter().position(|&b| b == b' ') {
+                    Some(i) if i + 1 < raw.len() => (&raw[..i], raw[i + 1..].to_vec()),
+                    _ => {
+                        return Err(ParseError::InvalidArgument(
+                            "Syntax error: MFMT needs a time and a path.",
+                        ))
+                    }
+                };
+                let time = std::str::from_utf8(time)
+                    .ok()
+                    .and_then(DateTime::parse_time_val)
+                    .and_then(|t| t.to_unix())
+                    .ok_or(ParseError::InvalidArgument(
+                        "Invalid time format; expected: YYYYMMDDHHMMSS.",
+                    ))?;
+                Mfmt(time, path)
+            }
             b"ACCT" => return Err(ParseError::NotImplemented("ACCT")),
             b"SMNT" => return Err(ParseError::NotImplemented("SMNT")),
             b"REIN" => return Err(ParseError::NotImplemented("REIN")),
@@ -358,6 +381,7 @@ impl Command {
             Abor => "ABOR",
             Allo => "ALLO",
             Site(..) => "SITE",
+            Mfmt(..) => "MFMT",
         }
     }
 }
@@ -365,9 +389,9 @@ impl Command {
 /// Every verb this server accepts, for HELP (aliases included).
 pub const VERBS: &[&str] = &[
     "ABOR", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST", "MDTM",
-    "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD", "QUIT",
-    "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST",
-    "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
+    "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD",
+    "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU",
+    "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
 ];
 
 /// The syntax line HELP shows for one verb.
@@ -385,6 +409,7 @@ pub fn help_syntax(verb: &str) -> Option<&'static str> {
         "HELP" => "HELP [<SP> cmd] (show help).",
         "LIST" => "LIST [<SP> path] (list files).",
         "MDTM" => "MDTM <SP> path (file last modification time).",
+        "MFMT" => "MFMT <SP> timeval <SP> path (file update last modification time).",
         "MKD" | "XMKD" => "MKD <SP> path (create directory).",
         "MLSD" => "MLSD [<SP> path] (list directory).",
         "MLST" => "MLST [<SP> path] (show information about path).",
@@ -584,6 +609,10 @@ mod tests {
             ("HELP retr", Help(Some("retr".into()))),
             ("STAT", Stat(None)),
             ("xxABOR", Abor),
+            (
+                "MFMT 20231114221320 a b",
+                Mfmt(1_700_000_000, b"a b".to_vec()),
+            ),
         ];
         for (line, want) in cases {
             assert_eq!(ok(line), want, "{line:?}");
@@ -619,6 +648,9 @@ mod tests {
             (b"ACCT x", 502),
             (b"SMNT x", 502),
             (b"OPTS", 501),
+            (b"MFMT 20231114221320", 501),
+            (b"MFMT 2023 a", 501),
+            (b"MFMT 20231314221320 a", 501),
         ];
         for (line, code) in cases {
             assert_eq!(

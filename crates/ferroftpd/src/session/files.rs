@@ -112,6 +112,42 @@ impl Session {
     }
 }
 
+impl Session {
+    pub(super) async fn mfmt(&mut self, secs: i64, arg: &[u8]) -> Result {
+        let path = self.resolve_checked(arg, Permission::SetTime)?;
+        let storage = self.storage()?;
+        if !storage.metadata(&path).await?.is_file() {
+            return Err(not_retrievable(&path));
+        }
+        storage.set_modified(&path, secs).await?;
+        tracing::info!(path = %path, "MFMT");
+        let mut text = format!("Modify={}; ", DateTime::from_unix(secs, 0).time_val()).into_bytes();
+        text.extend_from_slice(path.as_bytes());
+        Ok(Reply::new(213, text))
+    }
+
+    /// SITE CHMOD mode path.
+    pub(super) async fn site_chmod(&mut self, arg: Option<&[u8]>) -> Result {
+        let arg = arg.unwrap_or_default();
+        let Some(space) = arg.iter().position(|&b| b == b' ') else {
+            return Err(Reply::new(501, "Syntax error: command needs two arguments.").into());
+        };
+        let (mode, path) = (&arg[..space], &arg[space + 1..]);
+        let mode = std::str::from_utf8(mode)
+            .ok()
+            .filter(|m| (3..=4).contains(&m.len()))
+            .and_then(|m| u32::from_str_radix(m, 8).ok())
+            .ok_or_else(|| Reply::new(501, "Invalid SITE CHMOD format."))?;
+        if path.is_empty() {
+            return Err(Reply::new(501, "Syntax error: command needs two arguments.").into());
+        }
+        let path = self.resolve_checked(path, Permission::Chmod)?;
+        self.storage()?.set_mode(&path, mode).await?;
+        tracing::info!(path = %path, mode = format!("{mode:o}"), "SITE CHMOD");
+        Ok(Reply::new(200, "SITE CHMOD successful."))
+    }
+}
+
 fn not_retrievable(path: &VirtualPath) -> CommandError {
     let mut text = path.as_bytes().to_vec();
     text.extend_from_slice(b" is not retrievable.");

@@ -1,4 +1,4 @@
-//! Informational commands: FEAT, OPTS, HELP, STAT (server status), SITE.
+//! Informational commands: FEAT, OPTS, HELP, STAT (server status), SITE HELP.
 
 use ferroftpd_proto::command::{help_syntax, Opts, TransferType, VERBS};
 use ferroftpd_proto::listing::FactSet;
@@ -13,6 +13,7 @@ impl Session {
             "EPRT".to_owned(),
             "EPSV".to_owned(),
             "MDTM".to_owned(),
+            "MFMT".to_owned(),
             self.facts.feat_line(),
             "REST STREAM".to_owned(),
             "SIZE".to_owned(),
@@ -85,17 +86,15 @@ pub(super) fn help(topic: Option<&str>) -> Reply {
     }
 }
 
-/// SITE: only SITE HELP so far.
-pub(super) fn site(sub: &str, _arg: Option<&[u8]>) -> Reply {
-    match sub {
-        "HELP" => Reply::multi(
-            214,
-            [
-                "The following SITE commands are recognized:",
-                " HELP",
-                "Help SITE command successful.",
-            ],
-        ),
-        _ => Reply::new(501, "Unrecognized SITE command."),
-    }
+/// SITE HELP.
+pub(super) fn site_help() -> Reply {
+    Reply::multi(
+        214,
+        [
+            "The following SITE commands are recognized:",
+            " CHMOD",
+            " HELP",
+            "Help SITE command successful.",
+        ],
+    )
 }

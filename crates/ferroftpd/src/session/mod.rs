@@ -139,6 +139,9 @@ impl Session {
         let local = canonical(stream.local_addr()?);
         // Replies are small and interactive; do not wait to coalesce them.
         let _ = stream.set_nodelay(true);
+        // Some clients (Python's ftplib) send ABOR's line as TCP urgent
+        // data; read it in line, or the line never ends.
+        let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
         Ok(Session {
             shared,
             control: Control {
@@ -264,7 +267,12 @@ impl Session {
             Help(topic) => Ok(info::help(topic.as_deref())),
             Stat(None) => Ok(self.status()),
             Stat(Some(path)) => self.stat_path(&path).await,
-            Site(sub, arg) => Ok(info::site(&sub, arg.as_deref())),
+            Site(sub, arg) => match sub.as_str() {
+                "HELP" => Ok(info::site_help()),
+                "CHMOD" => self.site_chmod(arg.as_deref()).await,
+                _ => Ok(Reply::new(501, "Unrecognized SITE command.")),
+            },
+            Mfmt(secs, path) => self.mfmt(secs, &path).await,
             Pwd => self.pwd(),
             Cwd(path) => self.cwd(&path).await,
             Cdup => self.cwd(b"..").await,

@@ -344,6 +344,46 @@ impl Storage for LocalStorage {
         })
         .await
     }
+    async fn set_modified(&self, path: &VirtualPath, secs: i64) -> StorageResult<()> {
+        let path = path.clone();
+        self.with_root(move |root| {
+            let fd = LocalStorage::open_for_change(root, &path)?;
+            let times = rustix::fs::Timestamps {
+                last_access: rustix::fs::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: rustix::fs::UTIME_OMIT,
+                },
+                last_modification: rustix::fs::Timespec {
+                    tv_sec: secs,
+                    tv_nsec: 0,
+                },
+            };
+            Ok(rustix::fs::futimens(&fd, &times)?)
+        })
+        .await
+    }
+
+    async fn set_mode(&self, path: &VirtualPath, mode: u32) -> StorageResult<()> {
+        let path = path.clone();
+        self.with_root(move |root| {
+            let fd = LocalStorage::open_for_change(root, &path)?;
+            Ok(rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode & 0o7777))?)
+        })
+        .await
+    }
+}
+
+impl LocalStorage {
+    /// Opens `path` (following links inside the root) for a metadata
+    /// change. O_RDONLY rather than O_PATH because fchmod and futimens need
+    /// a real descriptor; O_NONBLOCK so a FIFO cannot hang the open.
+    fn open_for_change(root: &Root, path: &VirtualPath) -> StorageResult<OwnedFd> {
+        root.open(
+            path,
+            OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+    }
 }
 
 /// Eight random lowercase letters and digits.

@@ -157,6 +157,17 @@ pub trait Storage: Send + Sync + fmt::Debug {
 
     /// Renames `from` to `to`, replacing `to` if it is a file.
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> StorageResult<()>;
+
+    /// Sets the modification time of a file, in seconds since the Unix
+    /// epoch (MFMT). Default: unsupported.
+    async fn set_modified(&self, _path: &VirtualPath, _secs: i64) -> StorageResult<()> {
+        Err(StorageError::Unsupported)
+    }
+
+    /// Sets Unix permission bits (SITE CHMOD). Default: unsupported.
+    async fn set_mode(&self, _path: &VirtualPath, _mode: u32) -> StorageResult<()> {
+        Err(StorageError::Unsupported)
+    }
 }
 
 /// Creates the [`Storage`] of each account when it logs in.

@@ -220,3 +220,37 @@ async fn mlst_and_stat_path() {
     assert!(stat.ends_with("End of status."));
     assert_eq!(c.cmd("MLST nope").await.0, 550);
 }
+
+#[tokio::test]
+async fn mfmt_and_site_chmod() {
+    use std::os::unix::fs::PermissionsExt;
+    let srv = TestServer::start().await;
+    srv.write("f.txt", b"x");
+    let mut c = srv.user().await;
+    assert_eq!(
+        c.cmd("MFMT 20200102030405 f.txt").await,
+        (213, "Modify=20200102030405; /f.txt".into())
+    );
+    assert_eq!(c.cmd("MDTM f.txt").await, (213, "20200102030405".into()));
+    assert_eq!(c.cmd("MFMT 2020 f.txt").await.0, 501);
+    assert_eq!(c.cmd("MFMT 20200102030405 nope").await.0, 550);
+    assert_eq!(
+        c.cmd("SITE CHMOD 640 f.txt").await,
+        (200, "SITE CHMOD successful.".into())
+    );
+    let mode = std::fs::metadata(srv.path("f.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o640);
+    assert_eq!(c.cmd("SITE CHMOD 999 f.txt").await.0, 501);
+    assert_eq!(c.cmd("SITE CHMOD 644").await.0, 501);
+    assert_eq!(c.cmd("SITE CHMOD 644 nope").await.0, 550);
+    let help = c.expect("SITE HELP", 214).await;
+    assert!(help.contains("CHMOD"));
+    // Anonymous has neither M nor T.
+    let mut anon = srv.client().await;
+    anon.login("anonymous", "x").await;
+    assert_eq!(anon.cmd("SITE CHMOD 777 f.txt").await.0, 550);
+    assert_eq!(anon.cmd("MFMT 20200102030405 f.txt").await.0, 550);
+}
