@@ -133,7 +133,7 @@ impl Control {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, stream: TcpStream, _id: u64) -> io::Result<Self> {
+    pub(crate) fn new(shared: Arc<Shared>, stream: TcpStream) -> io::Result<Self> {
         let canonical = |a: SocketAddr| SocketAddr::new(canonical_ip(a.ip()), a.port());
         let peer = canonical(stream.peer_addr()?);
         let local = canonical(stream.local_addr()?);
