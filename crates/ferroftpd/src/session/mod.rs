@@ -67,6 +67,13 @@ struct Running {
     path: Option<VirtualPath>,
 }
 
+/// What woke the session up.
+enum Event {
+    Control(io::Result<Option<Frame>>),
+    TransferDone(crate::data::Outcome),
+    ServerClosing,
+}
+
 /// What the session loop does after a command.
 #[derive(Debug, PartialEq, Eq)]
 enum Flow {
@@ -172,27 +179,40 @@ impl Session {
             return;
         }
         loop {
-            let flow = tokio::select! {
-                frame = self.control.next_frame(), if !self.quit_after_transfer => match frame {
-                    Ok(Some(Frame::Line(line))) => self.handle_line(&line).await,
-                    Ok(Some(Frame::TooLong)) => self.reply(Reply::new(500, "Command line too long.")).await,
-                    Ok(None) => Flow::Close,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "control connection failed");
-                        Flow::Close
-                    }
-                },
-                flow = Self::transfer_finished(&mut self.running) => self.finish_transfer(flow).await,
-                () = close.cancelled() => {
-                    let _ = self.control.send(&Reply::new(421, "Server shutting down.")).await;
-                    Flow::Close
-                }
+            let event = tokio::select! {
+                frame = self.control.next_frame(), if !self.quit_after_transfer => Event::Control(frame),
+                outcome = Self::transfer_finished(&mut self.running) => Event::TransferDone(outcome),
+                () = close.cancelled() => Event::ServerClosing,
             };
-            if flow == Flow::Close {
+            // Boxed: handling a command needs far more space than waiting
+            // for one, and an idle session should not carry that space.
+            if Box::pin(self.handle_event(event)).await == Flow::Close {
                 break;
             }
         }
         self.end().await;
+    }
+
+    async fn handle_event(&mut self, event: Event) -> Flow {
+        match event {
+            Event::Control(Ok(Some(Frame::Line(line)))) => self.handle_line(&line).await,
+            Event::Control(Ok(Some(Frame::TooLong))) => {
+                self.reply(Reply::new(500, "Command line too long.")).await
+            }
+            Event::Control(Ok(None)) => Flow::Close,
+            Event::Control(Err(e)) => {
+                tracing::debug!(error = %e, "control connection failed");
+                Flow::Close
+            }
+            Event::TransferDone(outcome) => self.finish_transfer(outcome).await,
+            Event::ServerClosing => {
+                let _ = self
+                    .control
+                    .send(&Reply::new(421, "Server shutting down."))
+                    .await;
+                Flow::Close
+            }
+        }
     }
 
     /// Completes when the running transfer ends; never if none runs.
