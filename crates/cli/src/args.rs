@@ -89,6 +89,82 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS")]
     pub auth_failed_delay: Option<f64>,
 
+    /// Most control connections at once; more get 421 [default: 512]
+    #[arg(long = "max-cons", value_name = "N")]
+    pub max_cons: Option<usize>,
+
+    /// Most control connections from one address [default: unlimited]
+    #[arg(long = "max-cons-per-ip", value_name = "N")]
+    pub max_cons_per_ip: Option<u32>,
+
+    /// Most logged-in sessions per user; more get 530 [default: unlimited]
+    #[arg(long = "max-sessions-per-user", value_name = "N")]
+    pub max_sessions_per_user: Option<u32>,
+
+    /// Seconds a session may stay idle between commands; 0 disables [default: 300]
+    #[arg(long = "timeout", value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+
+    /// Seconds a connection has to log in; 0 disables [default: 60]
+    #[arg(long = "login-timeout", value_name = "SECONDS")]
+    pub login_timeout: Option<u64>,
+
+    /// Seconds a transfer may make no progress before it fails with 426 [default: 300]
+    #[arg(long = "data-timeout", value_name = "SECONDS")]
+    pub data_timeout: Option<u64>,
+
+    /// Seconds to wait for the client's passive data connection [default: 30]
+    #[arg(long = "passive-timeout", value_name = "SECONDS")]
+    pub passive_timeout: Option<u64>,
+
+    /// Seconds an active (PORT) data connection may take to connect [default: 30]
+    #[arg(long = "active-timeout", value_name = "SECONDS")]
+    pub active_timeout: Option<u64>,
+
+    /// Failed logins from one address that ban it [default: 10]
+    #[arg(long = "ban-failures", value_name = "N")]
+    pub ban_failures: Option<u32>,
+
+    /// Seconds over which failed logins count toward a ban [default: 600]
+    #[arg(long = "ban-window", value_name = "SECONDS")]
+    pub ban_window: Option<u64>,
+
+    /// Seconds a ban lasts [default: 900]
+    #[arg(long = "ban-time", value_name = "SECONDS")]
+    pub ban_time: Option<u64>,
+
+    /// Unknown commands allowed before login; the next closes the connection [default: 10]
+    #[arg(long = "max-unknown-commands", value_name = "N")]
+    pub max_unknown_commands: Option<u32>,
+
+    /// Upload rate of each session, bytes/s with K/M/G suffixes [default: unlimited]
+    #[arg(long = "read-limit", value_name = "RATE")]
+    pub read_limit: Option<String>,
+
+    /// Download rate of each session [default: unlimited]
+    #[arg(long = "write-limit", value_name = "RATE")]
+    pub write_limit: Option<String>,
+
+    /// Upload rate of all of one user's sessions together [default: unlimited]
+    #[arg(long = "user-read-limit", value_name = "RATE")]
+    pub user_read_limit: Option<String>,
+
+    /// Download rate of all of one user's sessions together [default: unlimited]
+    #[arg(long = "user-write-limit", value_name = "RATE")]
+    pub user_write_limit: Option<String>,
+
+    /// Upload rate of the whole server [default: unlimited]
+    #[arg(long = "total-read-limit", value_name = "RATE")]
+    pub total_read_limit: Option<String>,
+
+    /// Download rate of the whole server [default: unlimited]
+    #[arg(long = "total-write-limit", value_name = "RATE")]
+    pub total_write_limit: Option<String>,
+
+    /// Never ban addresses for failed logins
+    #[arg(long)]
+    pub no_ban: bool,
+
     /// TOML file with settings; flags given on the command line win
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -129,6 +205,26 @@ pub struct ConfigFile {
     /// `true` for read-only anonymous access, or a permission string.
     pub anonymous: Option<AnonymousSetting>,
     pub auth_failed_delay: Option<f64>,
+    pub max_cons: Option<usize>,
+    pub max_cons_per_ip: Option<u32>,
+    pub max_sessions_per_user: Option<u32>,
+    pub timeout: Option<u64>,
+    pub login_timeout: Option<u64>,
+    pub data_timeout: Option<u64>,
+    pub passive_timeout: Option<u64>,
+    pub active_timeout: Option<u64>,
+    pub ban_failures: Option<u32>,
+    pub ban_window: Option<u64>,
+    pub ban_time: Option<u64>,
+    pub max_unknown_commands: Option<u32>,
+    pub read_limit: Option<String>,
+    pub write_limit: Option<String>,
+    pub user_read_limit: Option<String>,
+    pub user_write_limit: Option<String>,
+    pub total_read_limit: Option<String>,
+    pub total_write_limit: Option<String>,
+    #[serde(default)]
+    pub no_ban: bool,
 }
 
 /// `anonymous = true` or `anonymous = "elr"`.
@@ -170,6 +266,25 @@ impl Args {
             };
         }
         self.auth_failed_delay = self.auth_failed_delay.or(file.auth_failed_delay);
+        self.max_cons = self.max_cons.or(file.max_cons);
+        self.max_cons_per_ip = self.max_cons_per_ip.or(file.max_cons_per_ip);
+        self.max_sessions_per_user = self.max_sessions_per_user.or(file.max_sessions_per_user);
+        self.timeout = self.timeout.or(file.timeout);
+        self.login_timeout = self.login_timeout.or(file.login_timeout);
+        self.data_timeout = self.data_timeout.or(file.data_timeout);
+        self.passive_timeout = self.passive_timeout.or(file.passive_timeout);
+        self.active_timeout = self.active_timeout.or(file.active_timeout);
+        self.ban_failures = self.ban_failures.or(file.ban_failures);
+        self.ban_window = self.ban_window.or(file.ban_window);
+        self.ban_time = self.ban_time.or(file.ban_time);
+        self.max_unknown_commands = self.max_unknown_commands.or(file.max_unknown_commands);
+        self.read_limit = self.read_limit.or(file.read_limit);
+        self.write_limit = self.write_limit.or(file.write_limit);
+        self.user_read_limit = self.user_read_limit.or(file.user_read_limit);
+        self.user_write_limit = self.user_write_limit.or(file.user_write_limit);
+        self.total_read_limit = self.total_read_limit.or(file.total_read_limit);
+        self.total_write_limit = self.total_write_limit.or(file.total_write_limit);
+        self.no_ban |= file.no_ban;
         self
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ferroftpd::auth::{MemoryAuthorizer, Permissions};
-use ferroftpd::{PassivePorts, Server};
+use ferroftpd::{BanPolicy, Builder, PassivePorts, Rate, RateLimits, Server};
 
 use crate::args::Args;
 
@@ -120,12 +120,76 @@ pub fn build(args: &Args) -> Result<Settings> {
             .with_context(|| format!("--auth-failed-delay {secs}: expected 0 to 3600 seconds"))?;
         builder = builder.auth_failed_delay(delay);
     }
+    builder = limits(builder, args)?;
     let server = builder.build()?;
     let ip = args.interface.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     Ok(Settings {
         listen: SocketAddr::new(ip, args.port.unwrap_or(DEFAULT_PORT)),
         server,
     })
+}
+
+/// Connection limits, timeouts, bans and bandwidth limits.
+fn limits(mut builder: Builder, args: &Args) -> Result<Builder> {
+    if let Some(n) = args.max_cons {
+        builder = builder.max_connections(n);
+    }
+    builder = builder
+        .max_connections_per_ip(args.max_cons_per_ip)
+        .max_sessions_per_user(args.max_sessions_per_user);
+    let seconds = |s: u64| Duration::from_secs(s);
+    let optional = |s: u64| (s > 0).then(|| seconds(s));
+    if let Some(s) = args.timeout {
+        builder = builder.idle_timeout(optional(s));
+    }
+    if let Some(s) = args.login_timeout {
+        builder = builder.login_timeout(optional(s));
+    }
+    if let Some(s) = args.data_timeout {
+        builder = builder.data_timeout(seconds(s));
+    }
+    if let Some(s) = args.passive_timeout {
+        builder = builder.passive_accept_timeout(seconds(s));
+    }
+    if let Some(s) = args.active_timeout {
+        builder = builder.active_connect_timeout(seconds(s));
+    }
+    if args.no_ban {
+        builder = builder.ban(None);
+    } else {
+        let mut ban = BanPolicy::default();
+        if let Some(n) = args.ban_failures {
+            ban.failures = n;
+        }
+        if let Some(s) = args.ban_window {
+            ban.window = seconds(s);
+        }
+        if let Some(s) = args.ban_time {
+            ban.duration = seconds(s);
+        }
+        builder = builder.ban(Some(ban));
+    }
+    if let Some(n) = args.max_unknown_commands {
+        builder = builder.max_unknown_commands_before_login(n);
+    }
+    let rate = |flag: &str, value: &Option<String>| -> Result<Option<Rate>> {
+        value
+            .as_deref()
+            .map(|v| {
+                v.parse::<Rate>()
+                    .map_err(|e| anyhow::anyhow!("--{flag} {e}"))
+            })
+            .transpose()
+    };
+    let limits = RateLimits {
+        read_per_connection: rate("read-limit", &args.read_limit)?,
+        write_per_connection: rate("write-limit", &args.write_limit)?,
+        read_per_user: rate("user-read-limit", &args.user_read_limit)?,
+        write_per_user: rate("user-write-limit", &args.user_write_limit)?,
+        read_total: rate("total-read-limit", &args.total_read_limit)?,
+        write_total: rate("total-write-limit", &args.total_write_limit)?,
+    };
+    Ok(builder.rate_limits(limits))
 }
 
 fn canonical_dir(path: &Path) -> Result<PathBuf> {

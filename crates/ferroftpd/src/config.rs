@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{Authorizer, MemoryAuthorizer};
+use crate::limits::BanPolicy;
 use crate::server::Server;
 use crate::storage::{LocalStorageFactory, StorageFactory};
+use crate::throttle::Rate;
 use crate::Error;
 
 /// An inclusive range of ports for passive data connections. Cannot hold an
@@ -81,6 +83,33 @@ pub struct ServerConfig {
     pub(crate) passive_accept_timeout: Duration,
     pub(crate) active_connect_timeout: Duration,
     pub(crate) data_timeout: Duration,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) login_timeout: Option<Duration>,
+    pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_ip: Option<u32>,
+    pub(crate) max_sessions_per_user: Option<u32>,
+    pub(crate) ban: Option<BanPolicy>,
+    pub(crate) max_unknown_commands_before_login: u32,
+    pub(crate) limits: RateLimits,
+}
+
+/// Bandwidth limits, in each direction. "Read" is what the server reads
+/// from clients (uploads), "write" what it writes to them (downloads), as
+/// in pyftpdlib.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Each data connection's upload rate.
+    pub read_per_connection: Option<Rate>,
+    /// Each data connection's download rate.
+    pub write_per_connection: Option<Rate>,
+    /// All uploads of one user together, unless the account sets its own.
+    pub read_per_user: Option<Rate>,
+    /// All downloads of one user together, unless the account sets its own.
+    pub write_per_user: Option<Rate>,
+    /// All uploads to the server together.
+    pub read_total: Option<Rate>,
+    /// All downloads from the server together.
+    pub write_total: Option<Rate>,
 }
 
 impl ServerConfig {
@@ -119,6 +148,14 @@ impl Default for Builder {
                 passive_accept_timeout: Duration::from_secs(30),
                 active_connect_timeout: Duration::from_secs(30),
                 data_timeout: Duration::from_secs(300),
+                idle_timeout: Some(Duration::from_secs(300)),
+                login_timeout: Some(Duration::from_secs(60)),
+                max_connections: 512,
+                max_connections_per_ip: None,
+                max_sessions_per_user: None,
+                ban: Some(BanPolicy::default()),
+                max_unknown_commands_before_login: 10,
+                limits: RateLimits::default(),
             },
         }
     }
@@ -224,6 +261,63 @@ impl Builder {
         self
     }
 
+    /// How long a session may stay silent between commands before it gets
+    /// 421 and is closed; not counted while a transfer runs. `None`
+    /// disables it. Default: 300 s.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may take to log in, from the greeting, before
+    /// it gets 421 and is closed. `None` disables it. Default: 60 s.
+    pub fn login_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.login_timeout = timeout;
+        self
+    }
+
+    /// Most control connections at once; more get 421. Default: 512.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.config.max_connections = max;
+        self
+    }
+
+    /// Most control connections from one address; more get 421.
+    /// Default: unlimited.
+    pub fn max_connections_per_ip(mut self, max: Option<u32>) -> Self {
+        self.config.max_connections_per_ip = max;
+        self
+    }
+
+    /// Most logged-in sessions of one user, unless the account sets its
+    /// own; a login over it gets 530. Default: unlimited.
+    pub fn max_sessions_per_user(mut self, max: Option<u32>) -> Self {
+        self.config.max_sessions_per_user = max;
+        self
+    }
+
+    /// Ban addresses with too many failed logins. `None` turns bans off.
+    /// Default: [`BanPolicy::default`] (10 failures in 10 minutes ban for
+    /// 15 minutes).
+    pub fn ban(mut self, policy: Option<BanPolicy>) -> Self {
+        self.config.ban = policy;
+        self
+    }
+
+    /// Unknown commands a client may send before logging in; the next one
+    /// gets 421 and the connection is closed (vsftpd does the same against
+    /// cross-protocol attacks). Default: 10.
+    pub fn max_unknown_commands_before_login(mut self, max: u32) -> Self {
+        self.config.max_unknown_commands_before_login = max;
+        self
+    }
+
+    /// Bandwidth limits. Default: none.
+    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
     /// Checks the settings and builds the server.
     pub fn build(self) -> Result<Server, Error> {
         let c = &self.config;
@@ -239,6 +333,31 @@ impl Builder {
         ] {
             if t.is_zero() {
                 return Err(Error::Config(format!("{name} must be greater than zero")));
+            }
+        }
+        if c.max_connections == 0 {
+            return Err(Error::Config("max_connections must be at least 1".into()));
+        }
+        if c.max_connections_per_ip == Some(0) {
+            return Err(Error::Config(
+                "max_connections_per_ip must be at least 1".into(),
+            ));
+        }
+        for (name, t) in [
+            ("idle_timeout", c.idle_timeout),
+            ("login_timeout", c.login_timeout),
+        ] {
+            if t.is_some_and(|t| t.is_zero()) {
+                return Err(Error::Config(format!(
+                    "{name} must be greater than zero, or None"
+                )));
+            }
+        }
+        if let Some(ban) = c.ban {
+            if ban.failures == 0 || ban.window.is_zero() || ban.duration.is_zero() {
+                return Err(Error::Config(
+                    "ban failures, window and duration must be greater than zero".into(),
+                ));
             }
         }
         Ok(Server::from_config(self.config))

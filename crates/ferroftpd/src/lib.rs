@@ -26,12 +26,16 @@ pub mod auth;
 pub mod config;
 mod data;
 mod error;
+mod limits;
 mod names;
 mod server;
 mod session;
 pub mod storage;
+mod throttle;
 
-pub use config::{Builder, PassivePorts, ServerConfig};
+pub use config::{Builder, PassivePorts, RateLimits, ServerConfig};
 pub use error::Error;
 pub use ferroftpd_proto as proto;
+pub use limits::BanPolicy;
 pub use server::{bind, Server};
+pub use throttle::Rate;

@@ -12,7 +12,9 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::{Builder, ServerConfig};
+use crate::limits::{ConnectionSlot, Limits};
 use crate::session::Session;
+use crate::throttle::SharedBuckets;
 use crate::Error;
 
 /// Backlog of the control listener.
@@ -50,6 +52,8 @@ pub(crate) struct Shared {
     pub close_sessions: CancellationToken,
     sessions: TaskTracker,
     next_session_id: AtomicU64,
+    pub limits: Limits,
+    pub buckets: SharedBuckets,
 }
 
 impl Server {
@@ -61,6 +65,12 @@ impl Server {
     pub(crate) fn from_config(config: ServerConfig) -> Self {
         Server {
             shared: Arc::new(Shared {
+                limits: Limits::new(
+                    config.max_connections,
+                    config.max_connections_per_ip,
+                    config.ban,
+                ),
+                buckets: SharedBuckets::new(config.limits.read_total, config.limits.write_total),
                 config,
                 stop_accepting: CancellationToken::new(),
                 close_sessions: CancellationToken::new(),
@@ -82,9 +92,13 @@ impl Server {
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
+                    Ok((stream, peer)) => {
+                        // Checked before anything is spent on the
+                        // connection, so a flood costs an accept and a
+                        // write each.
+                        let Some(slot) = self.admit(&stream, peer) else { continue };
                         let server = self.clone();
-                        shared.sessions.spawn(async move { server.run_session(stream).await });
+                        shared.sessions.spawn(async move { server.run_session(stream, slot).await });
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -101,17 +115,38 @@ impl Server {
     }
 
     /// Serves one connection that was accepted elsewhere, until it ends.
+    /// It counts against the connection limits like any other.
     pub async fn serve_connection(&self, stream: TcpStream) {
+        let Ok(peer) = stream.peer_addr() else { return };
+        let Some(slot) = self.admit(&stream, peer) else {
+            return;
+        };
         let server = self.clone();
         // Tracked like accepted connections, so shutdown waits for it.
         let task = self
             .shared
             .sessions
-            .track_future(async move { server.run_session(stream).await });
+            .track_future(async move { server.run_session(stream, slot).await });
         task.await;
     }
 
-    async fn run_session(&self, stream: TcpStream) {
+    /// Takes a connection slot, or refuses the connection with 421.
+    fn admit(&self, stream: &TcpStream, peer: SocketAddr) -> Option<ConnectionSlot> {
+        let ip = ferroftpd_proto::address::canonical_ip(peer.ip());
+        match self.shared.limits.admit(ip) {
+            Ok(slot) => Some(slot),
+            Err(refusal) => {
+                tracing::debug!(%peer, ?refusal, "connection refused");
+                // Best effort and never waiting: a client that does not
+                // read its 421 just sees the connection close.
+                let reply = ferroftpd_proto::reply::Reply::new(421, refusal.reply_text());
+                let _ = stream.try_write(&reply.to_bytes());
+                None
+            }
+        }
+    }
+
+    async fn run_session(&self, stream: TcpStream, slot: ConnectionSlot) {
         let id = self.shared.next_session_id.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!(
             "session",
@@ -119,7 +154,7 @@ impl Server {
             peer = tracing::field::Empty,
             user = tracing::field::Empty
         );
-        match Session::new(self.shared.clone(), stream) {
+        match Session::new(self.shared.clone(), stream, slot) {
             Ok(session) => session.run().instrument(span).await,
             Err(e) => {
                 tracing::debug!(parent: &span, error = %e, "connection dropped before greeting")
@@ -144,6 +179,11 @@ impl Server {
     /// Sessions currently running.
     pub fn session_count(&self) -> usize {
         self.shared.sessions.len()
+    }
+
+    /// Control connections holding a slot of the connection limits now.
+    pub fn connection_count(&self) -> usize {
+        self.shared.limits.connections()
     }
 }
 

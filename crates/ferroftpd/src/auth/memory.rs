@@ -22,6 +22,14 @@ pub struct UserOptions {
     pub login_message: String,
     /// Text of the 221 reply. Default: "Goodbye."
     pub quit_message: String,
+    /// Most sessions of this user at once. Default: the server's setting.
+    pub max_sessions: Option<u32>,
+    /// Upload rate of all the user's sessions together. Default: the
+    /// server's setting.
+    pub read_limit: Option<crate::Rate>,
+    /// Download rate of all the user's sessions together. Default: the
+    /// server's setting.
+    pub write_limit: Option<crate::Rate>,
 }
 
 impl Default for UserOptions {
@@ -29,6 +37,9 @@ impl Default for UserOptions {
         UserOptions {
             login_message: "Login successful.".into(),
             quit_message: "Goodbye.".into(),
+            max_sessions: None,
+            read_limit: None,
+            write_limit: None,
         }
     }
 }
@@ -237,14 +248,15 @@ impl Authorizer for MemoryAuthorizer {
                 return Err(AuthError::BadCredentials);
             }
         }
-        Ok(Account {
-            username: name.to_owned(),
-            home: user.home,
-            rules: user.rules,
-            login_message: user.options.login_message,
-            quit_message: user.options.quit_message,
-            anonymous: user.password.is_none(),
-        })
+        let mut account = Account::new(name, user.home, Permissions::NONE);
+        account.rules = user.rules;
+        account.login_message = user.options.login_message;
+        account.quit_message = user.options.quit_message;
+        account.anonymous = user.password.is_none();
+        account.max_sessions = user.options.max_sessions;
+        account.read_limit = user.options.read_limit;
+        account.write_limit = user.options.write_limit;
+        Ok(account)
     }
 }
 

@@ -18,8 +18,10 @@ pub use ferroftpd_proto::perms::{Permission, Permissions};
 mod memory;
 pub use memory::{MemoryAuthorizer, UserOptions};
 
-/// A logged-in user's identity and rights.
+/// A logged-in user's identity and rights. Made with [`Account::new`];
+/// the optional fields can then be set directly.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Account {
     /// The user name, as given to USER.
     pub username: String,
@@ -33,6 +35,32 @@ pub struct Account {
     pub quit_message: String,
     /// True for anonymous sessions.
     pub anonymous: bool,
+    /// Most sessions of this user at once; `None` uses the server's
+    /// setting.
+    pub max_sessions: Option<u32>,
+    /// Upload rate of all this user's sessions together; `None` uses the
+    /// server's setting.
+    pub read_limit: Option<crate::Rate>,
+    /// Download rate of all this user's sessions together; `None` uses the
+    /// server's setting.
+    pub write_limit: Option<crate::Rate>,
+}
+
+impl Account {
+    /// An account with the default messages and no limits of its own.
+    pub fn new(username: impl Into<String>, home: impl Into<PathBuf>, perms: Permissions) -> Self {
+        Account {
+            username: username.into(),
+            home: home.into(),
+            rules: Arc::new(PermissionRules::new(perms)),
+            login_message: "Login successful.".into(),
+            quit_message: "Goodbye.".into(),
+            anonymous: false,
+            max_sessions: None,
+            read_limit: None,
+            write_limit: None,
+        }
+    }
 }
 
 impl fmt::Debug for Account {

@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ferroftpd_proto::ascii;
 use ferroftpd_proto::listing::{self, FactSet, ListLine, MlsxType};
@@ -16,6 +17,7 @@ use rustix::io::Errno;
 use crate::auth::PermissionRules;
 use crate::names;
 use crate::storage::{DirEntries, DirEntry, FileReader, FileWriter, StorageError};
+use crate::throttle::Throttle;
 
 /// Size of the buffer each blocking thread keeps for copies. Large enough
 /// that a copy costs few system calls; allocated once per thread, not per
@@ -44,11 +46,13 @@ pub(crate) enum Job {
         reader: Box<dyn FileReader>,
         ascii: bool,
         sendfile: bool,
+        throttle: Throttle,
     },
     /// STOR, APPE, STOU.
     Upload {
         writer: Box<dyn FileWriter>,
         ascii: bool,
+        throttle: Throttle,
     },
     /// LIST, NLST, MLSD of a directory.
     Listing {
@@ -111,6 +115,36 @@ fn storage(e: io::Error) -> TransferError {
     TransferError::Storage(StorageError::Io(e))
 }
 
+/// What every copy loop updates and obeys.
+struct Flow<'a> {
+    /// Bytes moved so far.
+    progress: &'a AtomicU64,
+    /// Set before ABOR shuts the socket down.
+    aborted: &'a AtomicBool,
+    throttle: &'a Throttle,
+}
+
+/// Longest single sleep while throttled, so ABOR is noticed soon.
+const THROTTLE_SLICE: Duration = Duration::from_millis(50);
+
+impl Flow<'_> {
+    /// Counts `n` bytes moved, then waits as long as the throttle says.
+    fn moved(&self, n: usize) {
+        self.progress.fetch_add(n as u64, Ordering::Relaxed);
+        let mut wait = self.throttle.take(n);
+        while !wait.is_zero() && !self.aborted.load(Ordering::Relaxed) {
+            let slice = wait.min(THROTTLE_SLICE);
+            std::thread::sleep(slice);
+            wait -= slice;
+        }
+    }
+
+    /// Bytes to move at a time: all of `max`, or less when throttled.
+    fn chunk(&self, max: usize) -> usize {
+        self.throttle.chunk(max)
+    }
+}
+
 /// Runs `job` over `sock` (blocking mode, timeouts set). Counts bytes in
 /// `progress`. `aborted` is set before the socket is shut down by ABOR.
 pub(crate) fn run(
@@ -119,17 +153,45 @@ pub(crate) fn run(
     progress: &AtomicU64,
     aborted: &AtomicBool,
 ) -> Result<(), TransferError> {
+    let unlimited = Throttle::default();
     let result = match job {
         Job::Download {
             reader,
             ascii,
             sendfile,
-        } => send_file(&sock, reader, ascii, sendfile, progress),
-        Job::Upload { writer, ascii } => receive_file(&sock, writer, ascii, progress, aborted),
+            throttle,
+        } => {
+            let flow = Flow {
+                progress,
+                aborted,
+                throttle: &throttle,
+            };
+            send_file(&sock, reader, ascii, sendfile, &flow)
+        }
+        Job::Upload {
+            writer,
+            ascii,
+            throttle,
+        } => {
+            let flow = Flow {
+                progress,
+                aborted,
+                throttle: &throttle,
+            };
+            receive_file(&sock, writer, ascii, &flow)
+        }
         Job::Listing { entries, format } => send_listing(&sock, entries, &format, progress),
-        Job::Bytes(bytes) => (&sock).write_all(&bytes).map_err(network).map(|()| {
-            progress.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        }),
+        Job::Bytes(bytes) => {
+            let flow = Flow {
+                progress,
+                aborted,
+                throttle: &unlimited,
+            };
+            (&sock)
+                .write_all(&bytes)
+                .map_err(network)
+                .map(|()| flow.moved(bytes.len()))
+        }
     };
     if result.is_ok() {
         // Send FIN after the last byte so the client sees the end of data.
@@ -155,19 +217,20 @@ fn send_file(
     mut reader: Box<dyn FileReader>,
     ascii: bool,
     use_sendfile: bool,
-    progress: &AtomicU64,
+    flow: &Flow<'_>,
 ) -> Result<(), TransferError> {
     if !ascii && use_sendfile {
         if let Some(file) = reader.as_file() {
-            if sendfile_all(sock, file, progress)? {
+            if sendfile_all(sock, file, flow)? {
                 return Ok(());
             }
         }
     }
     with_buffers(|buf, converted| {
         let mut to_network = ascii::ToNetwork::new();
+        let chunk = flow.chunk(buf.len());
         loop {
-            let n = match reader.read(buf) {
+            let n = match reader.read(&mut buf[..chunk]) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -182,7 +245,7 @@ fn send_file(
             };
             let mut w = sock;
             w.write_all(out).map_err(network)?;
-            progress.fetch_add(n as u64, Ordering::Relaxed);
+            flow.moved(n);
         }
     })
 }
@@ -192,15 +255,16 @@ fn send_file(
 fn sendfile_all(
     sock: &TcpStream,
     file: &std::fs::File,
-    progress: &AtomicU64,
+    flow: &Flow<'_>,
 ) -> Result<bool, TransferError> {
+    let chunk = flow.chunk(SENDFILE_CHUNK);
     let mut sent_any = false;
     loop {
-        match rustix::fs::sendfile(sock.as_fd(), file.as_fd(), None, SENDFILE_CHUNK) {
+        match rustix::fs::sendfile(sock.as_fd(), file.as_fd(), None, chunk) {
             Ok(0) => return Ok(true),
             Ok(n) => {
                 sent_any = true;
-                progress.fetch_add(n as u64, Ordering::Relaxed);
+                flow.moved(n);
             }
             Err(Errno::INTR) => {}
             Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if !sent_any => return Ok(false),
@@ -214,21 +278,20 @@ fn receive_file(
     sock: &TcpStream,
     mut writer: Box<dyn FileWriter>,
     ascii: bool,
-    progress: &AtomicU64,
-    aborted: &AtomicBool,
+    flow: &Flow<'_>,
 ) -> Result<(), TransferError> {
     let mut spliced = false;
     if !ascii {
         if let Some(file) = writer.as_file() {
-            spliced = splice_all(sock, file, progress)?;
+            spliced = splice_all(sock, file, flow)?;
         }
     }
     if !spliced {
-        copy_from_socket(sock, &mut *writer, ascii, progress)?;
+        copy_from_socket(sock, &mut *writer, ascii, flow)?;
     }
     // End of stream also comes from ABOR's shutdown: never commit then, so
     // an aborted upload leaves the previous file in place.
-    if aborted.load(Ordering::SeqCst) {
+    if flow.aborted.load(Ordering::SeqCst) {
         return Err(TransferError::Network(
             io::ErrorKind::ConnectionAborted.into(),
         ));
@@ -239,15 +302,16 @@ fn receive_file(
 
 fn copy_from_socket(
     sock: &TcpStream,
-    writer: &mut dyn FileWriter,
+    writer: &mut dyn io::Write,
     ascii: bool,
-    progress: &AtomicU64,
+    flow: &Flow<'_>,
 ) -> Result<(), TransferError> {
     with_buffers(|buf, converted| {
         let mut from_network = ascii::FromNetwork::new();
+        let chunk = flow.chunk(buf.len());
         loop {
             let mut r = sock;
-            let n = match r.read(buf) {
+            let n = match r.read(&mut buf[..chunk]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -260,7 +324,7 @@ fn copy_from_socket(
             } else {
                 writer.write_all(&buf[..n]).map_err(storage)?;
             }
-            progress.fetch_add(n as u64, Ordering::Relaxed);
+            flow.moved(n);
         }
         if ascii {
             converted.clear();
@@ -277,7 +341,7 @@ fn copy_from_socket(
 fn splice_all(
     sock: &TcpStream,
     file: &mut std::fs::File,
-    progress: &AtomicU64,
+    flow: &Flow<'_>,
 ) -> Result<bool, TransferError> {
     use rustix::pipe::{splice, SpliceFlags};
     // splice refuses files opened for appending.
@@ -290,10 +354,11 @@ fn splice_all(
     };
     let pipe_size =
         rustix::pipe::fcntl_setpipe_size(&pipe_w, SPLICE_PIPE_SIZE).unwrap_or(64 * 1024);
+    let chunk = flow.chunk(pipe_size);
     let flags = SpliceFlags::MOVE | SpliceFlags::MORE;
     let mut received_any = false;
     loop {
-        let n = match splice(sock.as_fd(), None, &pipe_w, None, pipe_size, flags) {
+        let n = match splice(sock.as_fd(), None, &pipe_w, None, chunk, flags) {
             Ok(0) => return Ok(true),
             Ok(n) => n,
             Err(Errno::INTR) => continue,
@@ -311,13 +376,14 @@ fn splice_all(
                     // The file refuses splice after all: move what is in
                     // the pipe by hand, then the rest by copying.
                     drain_pipe(&pipe_r, file, left)?;
-                    progress.fetch_add(n as u64, Ordering::Relaxed);
-                    return copy_rest(sock, file, progress);
+                    flow.moved(n);
+                    copy_from_socket(sock, file, false, flow)?;
+                    return Ok(true);
                 }
                 Err(e) => return Err(storage(e.into())),
             }
         }
-        progress.fetch_add(n as u64, Ordering::Relaxed);
+        flow.moved(n);
     }
 }
 
@@ -337,25 +403,6 @@ fn drain_pipe(
         left -= n;
     }
     Ok(())
-}
-
-fn copy_rest(
-    sock: &TcpStream,
-    file: &mut std::fs::File,
-    progress: &AtomicU64,
-) -> Result<bool, TransferError> {
-    with_buffers(|buf, _| loop {
-        let mut r = sock;
-        match r.read(buf) {
-            Ok(0) => return Ok(true),
-            Ok(n) => {
-                file.write_all(&buf[..n]).map_err(storage)?;
-                progress.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(network(e)),
-        }
-    })
 }
 
 fn send_listing(

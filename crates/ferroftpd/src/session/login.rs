@@ -5,7 +5,8 @@ use ferroftpd_proto::path::VirtualPath;
 use ferroftpd_proto::reply::Reply;
 
 use super::{Flow, Login, Session, User};
-use crate::auth::{AuthError, LoginContext};
+use crate::auth::{Account, AuthError, LoginContext};
+use crate::throttle::{Bucket, Direction, Throttle};
 
 impl Session {
     pub(super) async fn user(&mut self, username: String) -> Flow {
@@ -47,6 +48,18 @@ impl Session {
             Ok(account) => account,
             Err(e) => return self.login_failed(&username, e).await,
         };
+        let max_sessions = account.max_sessions.or(config.max_sessions_per_user);
+        let Some(slot) = self
+            .shared
+            .limits
+            .admit_user(&account.username, max_sessions)
+        else {
+            tracing::info!(user = %account.username, "login refused: too many sessions for this user");
+            self.login = Login::AwaitingUser;
+            return self
+                .reply(Reply::new(530, "Too many sessions for this user."))
+                .await;
+        };
         let storage = match config.storage.open(&account).await {
             Ok(storage) => storage,
             Err(e) => {
@@ -61,12 +74,41 @@ impl Session {
         tracing::Span::current().record("user", account.username.as_str());
         tracing::info!(user = %account.username, anonymous = account.anonymous, "login");
         let reply = Reply::text(230, &account.login_message);
+        let read_throttle = self.throttle_for(&account, Direction::Read);
+        let write_throttle = self.throttle_for(&account, Direction::Write);
         self.login = Login::LoggedIn(Box::new(User {
             account,
             storage,
             cwd: VirtualPath::root(),
+            _slot: slot,
+            read_throttle,
+            write_throttle,
         }));
         self.reply(reply).await
+    }
+
+    /// The buckets a logged-in session's transfers take from in `dir`:
+    /// its own, its user's and the server's, where set.
+    fn throttle_for(&self, account: &Account, dir: Direction) -> Throttle {
+        let limits = &self.shared.config.limits;
+        let (per_session, per_user) = match dir {
+            Direction::Read => (
+                limits.read_per_connection,
+                account.read_limit.or(limits.read_per_user),
+            ),
+            Direction::Write => (
+                limits.write_per_connection,
+                account.write_limit.or(limits.write_per_user),
+            ),
+        };
+        let buckets = &self.shared.buckets;
+        Throttle::new(
+            per_session
+                .map(Bucket::new)
+                .into_iter()
+                .chain(per_user.map(|rate| buckets.user(&account.username, dir, rate)))
+                .chain(buckets.total(dir)),
+        )
     }
 
     async fn login_failed(&mut self, username: &str, error: AuthError) -> Flow {
@@ -74,7 +116,15 @@ impl Session {
         self.failed_logins += 1;
         // The user name is logged so that ban tools can act on it; the
         // password never is.
-        tracing::warn!(user = %username, client = %self.peer.ip(), attempt = self.failed_logins, "login failed");
+        // A stable line for ban tools such as fail2ban (docs/fail2ban.md).
+        tracing::warn!(
+            "FAIL LOGIN: Client \"{}\", user \"{}\"",
+            self.peer.ip(),
+            username.escape_default()
+        );
+        if self.shared.limits.record_failure(self.peer.ip()) {
+            tracing::warn!(client = %self.peer.ip(), "address banned after repeated failed logins");
+        }
         // Commands are not read during the delay: that is what slows a
         // password guesser down.
         let delay = self.shared.config.auth_failed_delay;

@@ -15,9 +15,10 @@ mod transfer;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use ferroftpd_proto::address::canonical_ip;
-use ferroftpd_proto::command::{Command, TransferType};
+use ferroftpd_proto::command::{Command, ParseError, TransferType};
 use ferroftpd_proto::framing::{Frame, LineFramer};
 use ferroftpd_proto::listing::FactSet;
 use ferroftpd_proto::path::VirtualPath;
@@ -29,8 +30,10 @@ use tokio::net::TcpStream;
 use crate::auth::Account;
 use crate::data::{DataSetup, Transfer};
 use crate::error::CommandError;
+use crate::limits::{ConnectionSlot, UserSlot};
 use crate::server::Shared;
 use crate::storage::Storage;
+use crate::throttle::Throttle;
 
 /// Bytes read from the control connection at a time.
 const READ_CHUNK: usize = 1024;
@@ -47,6 +50,11 @@ struct User {
     account: Account,
     storage: Arc<dyn Storage>,
     cwd: VirtualPath,
+    /// This session's place in its user's session count.
+    _slot: UserSlot,
+    /// The limits on this session's uploads and downloads.
+    read_throttle: Throttle,
+    write_throttle: Throttle,
 }
 
 /// Something a command set up for the next one.
@@ -72,6 +80,14 @@ enum Event {
     Control(io::Result<Option<Frame>>),
     TransferDone(crate::data::Outcome),
     ServerClosing,
+    TimedOut(Timeout),
+}
+
+/// Which deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timeout {
+    Login,
+    Idle,
 }
 
 /// What the session loop does after a command.
@@ -97,6 +113,14 @@ pub(crate) struct Session {
     running: Option<Running>,
     /// QUIT came during a transfer: close when it ends.
     quit_after_transfer: bool,
+    /// Unknown commands received before login.
+    unknown_before_login: u32,
+    /// When the connection was accepted (for the login deadline).
+    connected_at: Instant,
+    /// When the last command arrived (for the idle timeout).
+    last_command_at: Instant,
+    /// This connection's place in the server's connection counts.
+    _slot: ConnectionSlot,
 }
 
 /// The control connection: a socket, a line framer, and nothing else held
@@ -140,7 +164,11 @@ impl Control {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, stream: TcpStream) -> io::Result<Self> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        stream: TcpStream,
+        slot: ConnectionSlot,
+    ) -> io::Result<Self> {
         let canonical = |a: SocketAddr| SocketAddr::new(canonical_ip(a.ip()), a.port());
         let peer = canonical(stream.peer_addr()?);
         let local = canonical(stream.local_addr()?);
@@ -166,6 +194,10 @@ impl Session {
             facts: FactSet::default(),
             running: None,
             quit_after_transfer: false,
+            unknown_before_login: 0,
+            connected_at: Instant::now(),
+            last_command_at: Instant::now(),
+            _slot: slot,
         })
     }
 
@@ -179,10 +211,12 @@ impl Session {
             return;
         }
         loop {
+            let timeout = self.timeout_at();
             let event = tokio::select! {
                 frame = self.control.next_frame(), if !self.quit_after_transfer => Event::Control(frame),
                 outcome = Self::transfer_finished(&mut self.running) => Event::TransferDone(outcome),
                 () = close.cancelled() => Event::ServerClosing,
+                which = Self::deadline(timeout) => Event::TimedOut(which),
             };
             // Boxed: handling a command needs far more space than waiting
             // for one, and an idle session should not carry that space.
@@ -205,6 +239,15 @@ impl Session {
                 Flow::Close
             }
             Event::TransferDone(outcome) => self.finish_transfer(outcome).await,
+            Event::TimedOut(which) => {
+                let text = match which {
+                    Timeout::Login => "Login timed out; closing connection.",
+                    Timeout::Idle => "Control connection timed out.",
+                };
+                tracing::info!(?which, "session timed out");
+                let _ = self.control.send(&Reply::new(421, text)).await;
+                Flow::Close
+            }
             Event::ServerClosing => {
                 let _ = self
                     .control
@@ -212,6 +255,36 @@ impl Session {
                     .await;
                 Flow::Close
             }
+        }
+    }
+
+    /// The next deadline that applies: the login deadline until the client
+    /// logs in, and the idle timeout whenever no transfer runs.
+    fn timeout_at(&self) -> Option<(tokio::time::Instant, Timeout)> {
+        let config = &self.shared.config;
+        let login = match (&self.login, config.login_timeout) {
+            (Login::LoggedIn(_), _) | (_, None) => None,
+            (_, Some(t)) => Some((self.connected_at + t, Timeout::Login)),
+        };
+        let idle = match (&self.running, config.idle_timeout) {
+            (None, Some(t)) => Some((self.last_command_at + t, Timeout::Idle)),
+            _ => None,
+        };
+        let earliest = match (login, idle) {
+            (Some(l), Some(i)) => Some(if l.0 <= i.0 { l } else { i }),
+            (l, i) => l.or(i),
+        };
+        earliest.map(|(at, which)| (tokio::time::Instant::from_std(at), which))
+    }
+
+    /// Completes at the deadline; never if there is none.
+    async fn deadline(at: Option<(tokio::time::Instant, Timeout)>) -> Timeout {
+        match at {
+            Some((at, which)) => {
+                tokio::time::sleep_until(at).await;
+                which
+            }
+            None => std::future::pending().await,
         }
     }
 
@@ -241,10 +314,16 @@ impl Session {
     }
 
     async fn handle_line(&mut self, line: &[u8]) -> Flow {
+        self.last_command_at = Instant::now();
         let command = match Command::parse(line) {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!("<- {}", String::from_utf8_lossy(line));
+                if let ParseError::Unknown(_) = e {
+                    if !matches!(self.login, Login::LoggedIn(_)) {
+                        return self.unknown_before_login(line).await;
+                    }
+                }
                 return self.reply(e.reply()).await;
             }
         };
@@ -271,6 +350,33 @@ impl Session {
             }
         }
         self.dispatch(command, pending).await
+    }
+
+    /// Counts an unknown command before login. An HTTP request, or one
+    /// unknown command too many, closes the connection: this is not an FTP
+    /// client (cross-protocol attacks such as ALPACA depend on servers that
+    /// keep answering).
+    async fn unknown_before_login(&mut self, line: &[u8]) -> Flow {
+        self.unknown_before_login += 1;
+        let http = looks_like_http(line);
+        if http || self.unknown_before_login > self.shared.config.max_unknown_commands_before_login
+        {
+            tracing::info!(http, "closing connection: not an FTP client");
+            let _ = self
+                .control
+                .send(&Reply::new(
+                    421,
+                    "Too many unknown commands; closing connection.",
+                ))
+                .await;
+            return Flow::Close;
+        }
+        let verb = line.split(|&b| b == b' ').next().unwrap_or_default();
+        self.reply(
+            ParseError::Unknown(String::from_utf8_lossy(&verb[..verb.len().min(16)]).into_owned())
+                .reply(),
+        )
+        .await
     }
 
     /// The one match over commands.
@@ -369,4 +475,19 @@ impl Session {
     fn client_ip(&self) -> IpAddr {
         self.peer.ip()
     }
+}
+
+/// True for an HTTP request line (`GET / HTTP/1.1`).
+fn looks_like_http(line: &[u8]) -> bool {
+    const METHODS: [&[u8]; 8] = [
+        b"GET ",
+        b"POST ",
+        b"HEAD ",
+        b"PUT ",
+        b"DELETE ",
+        b"OPTIONS ",
+        b"CONNECT ",
+        b"PATCH ",
+    ];
+    METHODS.iter().any(|m| line.starts_with(m)) && line.windows(6).any(|w| w == b" HTTP/")
 }

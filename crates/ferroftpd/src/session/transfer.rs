@@ -199,6 +199,7 @@ impl Session {
             reader,
             ascii: self.transfer_type == TransferType::Ascii,
             sendfile: self.shared.config.sendfile,
+            throttle: self.user_ref()?.write_throttle.clone(),
         };
         Ok((path, job))
     }
@@ -227,7 +228,7 @@ impl Session {
             _ => WriteMode::Replace,
         };
         let writer = storage.open_write(&path, mode).await?;
-        Ok((path, self.upload_job(writer)))
+        Ok((path, self.upload_job(writer)?))
     }
 
     pub(super) async fn appe(&mut self, arg: &[u8], pending: Pending) -> Flow {
@@ -242,7 +243,7 @@ impl Session {
         let path = self.resolve_checked(arg, Permission::Append)?;
         self.ready_for_transfer()?;
         let writer = self.storage()?.open_write(&path, WriteMode::Append).await?;
-        Ok((path, self.upload_job(writer)))
+        Ok((path, self.upload_job(writer)?))
     }
 
     pub(super) async fn stou(&mut self, hint: Option<&[u8]>, pending: Pending) -> Flow {
@@ -276,14 +277,15 @@ impl Session {
         self.check(Permission::Store, &dir)?;
         self.ready_for_transfer()?;
         let (path, writer) = self.storage()?.create_unique(&dir, &prefix).await?;
-        Ok((path, self.upload_job(writer)))
+        Ok((path, self.upload_job(writer)?))
     }
 
-    fn upload_job(&self, writer: Box<dyn crate::storage::FileWriter>) -> Job {
-        Job::Upload {
+    fn upload_job(&self, writer: Box<dyn crate::storage::FileWriter>) -> Result<Job> {
+        Ok(Job::Upload {
             writer,
             ascii: self.transfer_type == TransferType::Ascii,
-        }
+            throttle: self.user_ref()?.read_throttle.clone(),
+        })
     }
 
     async fn start_or_reply(

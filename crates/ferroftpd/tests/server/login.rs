@@ -151,6 +151,7 @@ async fn login_and_quit_messages() {
     let opts = ferroftpd::auth::UserOptions {
         login_message: "Welcome!\nEnjoy.".into(),
         quit_message: "Bye now.".into(),
+        ..Default::default()
     };
     srv.users
         .add_user_with(

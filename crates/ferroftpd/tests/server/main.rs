@@ -8,6 +8,7 @@ mod common;
 mod confinement;
 mod files;
 mod lifecycle;
+mod limits;
 mod login;
 mod malformed;
 mod transfers;

@@ -11,7 +11,6 @@ async fn garbage_gets_replies_and_the_session_goes_on() {
         (b"BOGUS", 500),
         (b"\xff\xfe\xfd\xfc", 500),
         (b"\x00\x01\x02", 500),
-        (b"GET / HTTP/1.1", 500),
         (b"USER", 501),
         (b"NOOP extra", 501),
     ];

@@ -97,6 +97,11 @@ pub struct Client {
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).await.expect("connect");
+        Client::from_stream(stream).await
+    }
+
+    /// A client on a connection already made; reads the greeting.
+    pub async fn from_stream(stream: TcpStream) -> Client {
         let mut c = Client {
             stream: BufReader::new(stream),
             greeting: (0, String::new()),

@@ -1,0 +1,314 @@
+//! Connection limits and the per-address ban list.
+//!
+//! Counting: every accepted control connection takes one slot of the
+//! server-wide limit and one of its client address's limit, before the
+//! greeting is sent; data connections are not counted. A logged-in session
+//! also takes one slot of its user's limit. Slots are guards: dropping one
+//! (when the session ends for any reason, including a panic or a transfer
+//! that dies) gives it back.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Settings of the ban list: an address with `failures` failed logins
+/// within `window` is refused for `duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BanPolicy {
+    /// Failed logins that trigger a ban. Default: 10.
+    pub failures: u32,
+    /// How far back failures count. Default: 10 minutes.
+    pub window: Duration,
+    /// How long a ban lasts. Default: 15 minutes.
+    pub duration: Duration,
+}
+
+impl Default for BanPolicy {
+    fn default() -> Self {
+        BanPolicy {
+            failures: 10,
+            window: Duration::from_secs(600),
+            duration: Duration::from_secs(900),
+        }
+    }
+}
+
+/// Addresses tracked at most by the ban list. Past this, entries whose
+/// window and ban have expired are dropped; if none has, the oldest is.
+/// Bounds memory under a flood of failures from many addresses.
+const MAX_TRACKED_ADDRESSES: usize = 65_536;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave the maps inconsistent
+    // (every update is a single insert or decrement), so poison is ignored.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why a connection was refused at accept time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    TooManyConnections,
+    TooManyFromAddress,
+    Banned,
+}
+
+impl Refusal {
+    pub(crate) fn reply_text(self) -> &'static str {
+        match self {
+            Refusal::TooManyConnections => "Too many connections. Service temporarily unavailable.",
+            Refusal::TooManyFromAddress => "Too many connections from your address.",
+            Refusal::Banned => "Too many failed logins from your address; try again later.",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    per_ip: HashMap<IpAddr, u32>,
+}
+
+/// The server's connection and user counters and its ban list.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    max_connections: usize,
+    max_per_ip: Option<u32>,
+    counts: Arc<Mutex<Counts>>,
+    users: Arc<Mutex<HashMap<String, u32>>>,
+    ban: Option<BanPolicy>,
+    failures: Mutex<HashMap<IpAddr, FailureRecord>>,
+}
+
+#[derive(Debug)]
+struct FailureRecord {
+    window_start: Instant,
+    count: u32,
+    banned_until: Option<Instant>,
+}
+
+/// A connection's slot; given back on drop.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot {
+    counts: Arc<Mutex<Counts>>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut c = lock(&self.counts);
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A logged-in session's slot in its user's count; given back on drop.
+#[derive(Debug)]
+pub(crate) struct UserSlot {
+    users: Arc<Mutex<HashMap<String, u32>>>,
+    name: String,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut users = lock(&self.users);
+        if let Some(n) = users.get_mut(&self.name) {
+            *n -= 1;
+            if *n == 0 {
+                users.remove(&self.name);
+            }
+        }
+    }
+}
+
+impl Limits {
+    pub(crate) fn new(
+        max_connections: usize,
+        max_per_ip: Option<u32>,
+        ban: Option<BanPolicy>,
+    ) -> Self {
+        Limits {
+            max_connections,
+            max_per_ip,
+            counts: Arc::default(),
+            users: Arc::default(),
+            ban,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Takes a connection slot for `ip`, or says why not.
+    pub(crate) fn admit(&self, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
+        if self.is_banned(ip) {
+            return Err(Refusal::Banned);
+        }
+        let mut c = lock(&self.counts);
+        if c.total >= self.max_connections {
+            return Err(Refusal::TooManyConnections);
+        }
+        let from_ip = c.per_ip.get(&ip).copied().unwrap_or(0);
+        if self.max_per_ip.is_some_and(|max| from_ip >= max) {
+            return Err(Refusal::TooManyFromAddress);
+        }
+        c.total += 1;
+        c.per_ip.insert(ip, from_ip + 1);
+        Ok(ConnectionSlot {
+            counts: self.counts.clone(),
+            ip,
+        })
+    }
+
+    /// Takes one of `name`'s `max` session slots, or `None` if all are used.
+    pub(crate) fn admit_user(&self, name: &str, max: Option<u32>) -> Option<UserSlot> {
+        let mut users = lock(&self.users);
+        let n = users.entry(name.to_owned()).or_insert(0);
+        if max.is_some_and(|max| *n >= max) {
+            if *n == 0 {
+                users.remove(name);
+            }
+            return None;
+        }
+        *n += 1;
+        Some(UserSlot {
+            users: self.users.clone(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// Control connections open now.
+    pub(crate) fn connections(&self) -> usize {
+        lock(&self.counts).total
+    }
+
+    fn is_banned(&self, ip: IpAddr) -> bool {
+        if self.ban.is_none() {
+            return false;
+        }
+        let failures = lock(&self.failures);
+        failures
+            .get(&ip)
+            .and_then(|r| r.banned_until)
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Records a failed login from `ip`; returns true if that bans it.
+    pub(crate) fn record_failure(&self, ip: IpAddr) -> bool {
+        let Some(policy) = self.ban else { return false };
+        let now = Instant::now();
+        let mut failures = lock(&self.failures);
+        if failures.len() >= MAX_TRACKED_ADDRESSES && !failures.contains_key(&ip) {
+            evict(&mut failures, now, policy);
+        }
+        let record = failures.entry(ip).or_insert(FailureRecord {
+            window_start: now,
+            count: 0,
+            banned_until: None,
+        });
+        if now.duration_since(record.window_start) > policy.window {
+            record.window_start = now;
+            record.count = 0;
+        }
+        record.count += 1;
+        if record.count >= policy.failures {
+            record.banned_until = Some(now + policy.duration);
+            record.count = 0;
+            record.window_start = now;
+            return true;
+        }
+        false
+    }
+}
+
+fn evict(failures: &mut HashMap<IpAddr, FailureRecord>, now: Instant, policy: BanPolicy) {
+    failures.retain(|_, r| {
+        let banned = r.banned_until.is_some_and(|until| now < until);
+        banned || now.duration_since(r.window_start) <= policy.window
+    });
+    if failures.len() >= MAX_TRACKED_ADDRESSES {
+        let oldest = failures
+            .iter()
+            .min_by_key(|(_, r)| r.window_start)
+            .map(|(ip, _)| *ip);
+        if let Some(ip) = oldest {
+            failures.remove(&ip);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn connection_slots_are_counted_and_released() {
+        let limits = Limits::new(3, Some(2), None);
+        let a1 = limits.admit(ip("10.0.0.1")).unwrap();
+        let _a2 = limits.admit(ip("10.0.0.1")).unwrap();
+        assert_eq!(
+            limits.admit(ip("10.0.0.1")).unwrap_err(),
+            Refusal::TooManyFromAddress
+        );
+        let _b = limits.admit(ip("10.0.0.2")).unwrap();
+        assert_eq!(
+            limits.admit(ip("10.0.0.3")).unwrap_err(),
+            Refusal::TooManyConnections
+        );
+        drop(a1);
+        assert_eq!(limits.connections(), 2);
+        let _a3 = limits.admit(ip("10.0.0.1")).unwrap();
+        assert_eq!(limits.connections(), 3);
+    }
+
+    #[test]
+    fn user_slots() {
+        let limits = Limits::new(10, None, None);
+        let s1 = limits.admit_user("bob", Some(1)).unwrap();
+        assert!(limits.admit_user("bob", Some(1)).is_none());
+        assert!(limits.admit_user("eve", Some(1)).is_some());
+        drop(s1);
+        assert!(limits.admit_user("bob", Some(1)).is_some());
+        assert!(limits.admit_user("anyone", None).is_some());
+        assert!(limits.admit_user("nobody", Some(0)).is_none());
+        assert!(lock(&limits.users).get("nobody").is_none());
+    }
+
+    #[test]
+    fn bans_after_repeated_failures() {
+        let policy = BanPolicy {
+            failures: 3,
+            window: Duration::from_secs(60),
+            duration: Duration::from_secs(60),
+        };
+        let limits = Limits::new(10, None, Some(policy));
+        let bad = ip("192.0.2.1");
+        assert!(!limits.record_failure(bad));
+        assert!(!limits.record_failure(bad));
+        assert!(limits.admit(bad).is_ok());
+        assert!(limits.record_failure(bad));
+        assert_eq!(limits.admit(bad).unwrap_err(), Refusal::Banned);
+        assert!(limits.admit(ip("192.0.2.2")).is_ok());
+        let off = Limits::new(10, None, None);
+        for _ in 0..100 {
+            assert!(!off.record_failure(bad));
+        }
+        assert!(off.admit(bad).is_ok());
+    }
+
+    #[test]
+    fn ban_list_memory_is_bounded() {
+        let limits = Limits::new(10, None, Some(BanPolicy::default()));
+        for i in 0..(MAX_TRACKED_ADDRESSES as u32 + 100) {
+            limits.record_failure(IpAddr::from(i.to_be_bytes()));
+        }
+        assert!(lock(&limits.failures).len() <= MAX_TRACKED_ADDRESSES);
+    }
+}

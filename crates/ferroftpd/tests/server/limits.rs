@@ -1,0 +1,384 @@
+//! Connection limits, timeouts, bans, control-channel abuse and bandwidth
+//! throttling. Limits are small so the tests are quick; time is asserted
+//! only as a lower bound, which a slow machine can only exceed.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{Client, TestServer, TIMEOUT};
+use ferroftpd::{BanPolicy, Rate, RateLimits};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Connects from `local` (e.g. 127.0.0.2) to the server.
+async fn connect_from(srv: &TestServer, local: &str) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    socket.connect(srv.addr).await.unwrap()
+}
+
+/// Reads what the server sends until it closes; returns it as text.
+async fn read_until_closed(mut stream: TcpStream) -> String {
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut buf))
+        .await
+        .expect("server closes");
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Waits until the server counts `n` connections.
+async fn wait_for_connections(srv: &TestServer, n: usize) {
+    let started = Instant::now();
+    while srv.server.connection_count() != n {
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "{} connections, expected {n}",
+            srv.server.connection_count()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn total_connection_limit() {
+    let srv = TestServer::start_with(|b| b.max_connections(2)).await;
+    let a = srv.client().await;
+    let _b = srv.client().await;
+    let refused = TcpStream::connect(srv.addr).await.unwrap();
+    assert_eq!(
+        read_until_closed(refused).await,
+        "421 Too many connections. Service temporarily unavailable.\r\n"
+    );
+    drop(a);
+    wait_for_connections(&srv, 1).await;
+    srv.client().await.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn per_address_limit_leaves_other_addresses_served() {
+    let srv = TestServer::start_with(|b| b.max_connections_per_ip(Some(2))).await;
+    let _a = srv.client().await;
+    let _b = srv.client().await;
+    let refused = TcpStream::connect(srv.addr).await.unwrap();
+    assert_eq!(
+        read_until_closed(refused).await,
+        "421 Too many connections from your address.\r\n"
+    );
+    let other = connect_from(&srv, "127.0.0.2").await;
+    let mut other = Client::from_stream(other).await;
+    assert_eq!(other.greeting.0, 220);
+    other.login("user", "12345").await;
+}
+
+#[tokio::test]
+async fn slots_are_released_when_a_session_dies_mid_transfer() {
+    let srv = TestServer::start_with(|b| b.max_connections(1)).await;
+    srv.write("big.bin", &vec![7u8; 32 * 1024 * 1024]);
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    let data = c.epsv().await;
+    c.expect("RETR big.bin", 150).await;
+    drop(c);
+    drop(data);
+    wait_for_connections(&srv, 0).await;
+    srv.user().await;
+}
+
+#[tokio::test]
+async fn per_user_session_limit() {
+    let srv = TestServer::start_with(|b| b.max_sessions_per_user(Some(1))).await;
+    let first = srv.user().await;
+    let mut second = srv.client().await;
+    second.expect("USER user", 331).await;
+    assert_eq!(
+        second.cmd("PASS 12345").await,
+        (530, "Too many sessions for this user.".into())
+    );
+    // Not a failed password: another user may log in on this connection.
+    second.login("anonymous", "x").await;
+    drop(first);
+    let mut third = srv.client().await;
+    let started = Instant::now();
+    loop {
+        third.expect("USER user", 331).await;
+        if third.cmd("PASS 12345").await.0 == 230 {
+            break;
+        }
+        assert!(started.elapsed() < TIMEOUT);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn idle_sessions_time_out() {
+    let srv = TestServer::start_with(|b| b.idle_timeout(Some(Duration::from_millis(300)))).await;
+    let mut c = srv.user().await;
+    assert_eq!(
+        c.reply().await,
+        (421, "Control connection timed out.".into())
+    );
+    assert!(c.is_closed().await);
+}
+
+#[tokio::test]
+async fn a_transfer_in_progress_is_not_idle() {
+    let limits = RateLimits {
+        write_per_connection: Rate::new(256 * 1024),
+        ..Default::default()
+    };
+    let srv = TestServer::start_with(|b| {
+        b.idle_timeout(Some(Duration::from_millis(300)))
+            .rate_limits(limits)
+    })
+    .await;
+    srv.write("f.bin", &vec![1u8; 256 * 1024]);
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    let started = Instant::now();
+    let (data, reply) = c.download("RETR f.bin").await;
+    assert_eq!((data.len(), reply.0), (256 * 1024, 226));
+    assert!(started.elapsed() > Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn connections_that_never_log_in_are_closed() {
+    let srv = TestServer::start_with(|b| b.login_timeout(Some(Duration::from_millis(400)))).await;
+    let mut c = srv.client().await;
+    let started = Instant::now();
+    // Commands do not extend the login deadline.
+    while started.elapsed() < Duration::from_millis(200) {
+        c.expect("NOOP", 200).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        c.reply().await,
+        (421, "Login timed out; closing connection.".into())
+    );
+    assert!(c.is_closed().await);
+    // Logged-in sessions are not affected.
+    let mut u = srv.user().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    u.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn a_stalled_transfer_fails_and_the_session_goes_on() {
+    let srv = TestServer::start_with(|b| b.data_timeout(Duration::from_millis(300))).await;
+    srv.write("big.bin", &vec![0u8; 32 * 1024 * 1024]);
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    let _data = c.epsv().await; // connected, never read
+    c.expect("RETR big.bin", 150).await;
+    assert_eq!(
+        c.reply().await,
+        (426, "Data connection timed out; transfer aborted.".into())
+    );
+    c.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn passive_accept_times_out_with_425() {
+    let srv =
+        TestServer::start_with(|b| b.passive_accept_timeout(Duration::from_millis(200))).await;
+    srv.write("f", b"x");
+    let mut c = srv.user().await;
+    c.expect("EPSV", 229).await; // never connected
+    c.expect("RETR f", 150).await;
+    assert_eq!(c.reply().await, (425, "Data connection timed out.".into()));
+    c.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn active_connection_failure_gets_425() {
+    let srv =
+        TestServer::start_with(|b| b.active_connect_timeout(Duration::from_millis(500))).await;
+    srv.write("f", b"x");
+    let mut c = srv.user().await;
+    // A port nobody listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    c.expect(format!("EPRT |1|127.0.0.1|{port}|"), 200).await;
+    c.expect("RETR f", 150).await;
+    assert_eq!(c.reply().await.0, 425);
+    c.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn repeated_failures_ban_the_address_only() {
+    let ban = BanPolicy {
+        failures: 3,
+        window: Duration::from_secs(60),
+        duration: Duration::from_secs(60),
+    };
+    let srv = TestServer::start_with(|b| b.ban(Some(ban)).max_login_attempts(2)).await;
+    for _ in 0..2 {
+        let mut c = srv.client().await;
+        c.expect("USER user", 331).await;
+        c.expect("PASS wrong", 530).await;
+        c.expect("USER user", 331).await;
+        let (code, _) = c.cmd("PASS wrong").await;
+        assert_eq!(code, 421);
+    }
+    let banned = TcpStream::connect(srv.addr).await.unwrap();
+    assert_eq!(
+        read_until_closed(banned).await,
+        "421 Too many failed logins from your address; try again later.\r\n"
+    );
+    let mut other = Client::from_stream(connect_from(&srv, "127.0.0.2").await).await;
+    other.login("user", "12345").await;
+}
+
+#[tokio::test]
+async fn bans_can_be_turned_off() {
+    let srv = TestServer::start_with(|b| b.ban(None).max_login_attempts(1)).await;
+    for _ in 0..15 {
+        let mut c = srv.client().await;
+        c.expect("USER user", 331).await;
+        assert_eq!(c.cmd("PASS wrong").await.0, 421);
+    }
+    srv.user().await;
+}
+
+#[tokio::test]
+async fn unknown_commands_before_login_are_bounded() {
+    let srv = TestServer::start_with(|b| b.max_unknown_commands_before_login(3)).await;
+    let mut c = srv.client().await;
+    for _ in 0..3 {
+        assert_eq!(c.cmd("BOGUS").await.0, 500);
+    }
+    assert_eq!(
+        c.cmd("BOGUS").await,
+        (421, "Too many unknown commands; closing connection.".into())
+    );
+    assert!(c.is_closed().await);
+    // An HTTP request is not an FTP client: closed at once.
+    let mut http = srv.client().await;
+    assert_eq!(http.cmd("GET / HTTP/1.1").await.0, 421);
+    assert!(http.is_closed().await);
+    // After login, unknown commands are only errors.
+    let mut u = srv.user().await;
+    for _ in 0..10 {
+        assert_eq!(u.cmd("BOGUS").await.0, 500);
+    }
+    u.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn a_slow_dripping_client_is_cut_by_the_login_deadline() {
+    let srv = TestServer::start_with(|b| b.login_timeout(Some(Duration::from_millis(300)))).await;
+    let mut c = srv.client().await;
+    // One byte at a time, never a whole line.
+    for b in b"USER aaaaaaaa" {
+        if c.stream.get_mut().write_all(&[*b]).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    assert_eq!(c.reply().await.0, 421);
+}
+
+/// Lower bound on the seconds to move `bytes` at `rate` with the bucket's
+/// burst (a tenth of a second, at least 16 KiB) already available.
+fn min_seconds(bytes: usize, rate: u64) -> f64 {
+    let burst = (rate as f64 / 10.0).max(16.0 * 1024.0);
+    (bytes as f64 - burst) / rate as f64
+}
+
+#[tokio::test]
+async fn per_connection_limits_slow_downloads_and_uploads() {
+    let rate = 512 * 1024;
+    let limits = RateLimits {
+        write_per_connection: Rate::new(rate),
+        read_per_connection: Rate::new(rate),
+        ..Default::default()
+    };
+    let srv = TestServer::start_with(|b| b.rate_limits(limits)).await;
+    let size = 512 * 1024;
+    srv.write("f.bin", &vec![3u8; size]);
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    let started = Instant::now();
+    let (data, reply) = c.download("RETR f.bin").await;
+    assert_eq!((data.len(), reply.0), (size, 226));
+    assert!(
+        started.elapsed().as_secs_f64() >= min_seconds(size, rate),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    assert_eq!(c.upload("STOR up.bin", &data).await.0 .0, 226);
+    assert!(
+        started.elapsed().as_secs_f64() >= min_seconds(size, rate),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(std::fs::read(srv.path("up.bin")).unwrap().len(), size);
+}
+
+#[tokio::test]
+async fn a_users_sessions_share_the_user_limit() {
+    let rate = 512 * 1024;
+    let limits = RateLimits {
+        write_per_user: Rate::new(rate),
+        ..Default::default()
+    };
+    let srv = TestServer::start_with(|b| b.rate_limits(limits)).await;
+    let size = 384 * 1024;
+    srv.write("f.bin", &vec![5u8; size]);
+    let mut a = srv.user().await;
+    let mut b = srv.user().await;
+    a.expect("TYPE I", 200).await;
+    b.expect("TYPE I", 200).await;
+    let started = Instant::now();
+    let (ra, rb) = tokio::join!(a.download("RETR f.bin"), b.download("RETR f.bin"));
+    assert_eq!((ra.0.len(), rb.0.len()), (size, size));
+    // Together they moved 2 * size under one limit.
+    assert!(
+        started.elapsed().as_secs_f64() >= min_seconds(2 * size, rate),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_total_limit_covers_every_user() {
+    let rate = 512 * 1024;
+    let limits = RateLimits {
+        write_total: Rate::new(rate),
+        ..Default::default()
+    };
+    let srv = TestServer::start_with(|b| b.rate_limits(limits)).await;
+    let size = 384 * 1024;
+    srv.write("f.bin", &vec![5u8; size]);
+    let mut a = srv.user().await;
+    let mut b = srv.client().await;
+    b.login("anonymous", "x").await;
+    a.expect("TYPE I", 200).await;
+    b.expect("TYPE I", 200).await;
+    let started = Instant::now();
+    let (ra, rb) = tokio::join!(a.download("RETR f.bin"), b.download("RETR f.bin"));
+    assert_eq!((ra.0.len(), rb.0.len()), (size, size));
+    assert!(
+        started.elapsed().as_secs_f64() >= min_seconds(2 * size, rate),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn abor_stops_a_throttled_transfer_promptly() {
+    let limits = RateLimits {
+        write_per_connection: Rate::new(64 * 1024),
+        ..Default::default()
+    };
+    let srv = TestServer::start_with(|b| b.rate_limits(limits)).await;
+    srv.write("f.bin", &vec![5u8; 4 * 1024 * 1024]);
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    let _data = c.epsv().await;
+    c.expect("RETR f.bin", 150).await;
+    c.send("ABOR").await;
+    assert_eq!(c.reply().await.0, 426);
+    assert_eq!(c.reply().await.0, 226);
+}
