@@ -7,18 +7,22 @@
 //! - [`framing`]: control-channel lines, Telnet sequences, the line limit.
 //! - [`command`]: parsing a line into a typed [`command::Command`].
 //! - [`reply`]: encoding replies.
+//! - [`help`]: HELP texts.
 //! - [`address`]: PORT/PASV/EPRT/EPSV syntax.
 //! - [`path`]: virtual path normalisation.
 //! - [`listing`]: LIST, NLST and MLSD/MLST formats.
 //! - [`ascii`]: TYPE A line-ending conversion.
+//! - [`checksum`]: HASH and XCRC/XMD5/XSHA names and arguments.
 //! - [`perms`]: permission letters.
 //! - [`time`]: calendar arithmetic for listings and MDTM.
 #![deny(missing_docs)]
 
 pub mod address;
 pub mod ascii;
+pub mod checksum;
 pub mod command;
 pub mod framing;
+pub mod help;
 pub mod listing;
 pub mod path;
 pub mod perms;

@@ -39,6 +39,8 @@ pub(crate) enum DataSetup {
     Passive(TcpListener),
     /// PORT/EPRT: the server connects to this address.
     Active(SocketAddr),
+    /// The client's passive connection, already accepted.
+    Connected(tokio::net::TcpStream),
 }
 
 /// Binds a passive listener on `ip`, on a port of `range` (tried from a
@@ -103,6 +105,7 @@ impl DataSetup {
     async fn connect(self, p: ConnectParams) -> Result<std::net::TcpStream, ConnectError> {
         let stream = match self {
             DataSetup::None => return Err(ConnectError::NoSetup),
+            DataSetup::Connected(stream) => stream,
             DataSetup::Passive(listener) => {
                 tokio::time::timeout(p.accept_timeout, accept_from(&listener, p))
                     .await

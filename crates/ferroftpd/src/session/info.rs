@@ -1,6 +1,8 @@
 //! Informational commands: FEAT, OPTS, HELP, STAT (server status), SITE HELP.
 
-use ferroftpd_proto::command::{help_syntax, Opts, TransferType, VERBS};
+use ferroftpd_proto::checksum::HashAlgorithm;
+use ferroftpd_proto::command::{Opts, TransferType};
+use ferroftpd_proto::help::{help_syntax, VERBS};
 use ferroftpd_proto::listing::FactSet;
 use ferroftpd_proto::reply::Reply;
 
@@ -12,6 +14,9 @@ impl Session {
         let features = [
             "EPRT".to_owned(),
             "EPSV".to_owned(),
+            HashAlgorithm::feat_line(self.hash_algorithm),
+            "HOST".to_owned(),
+            "LANG EN*".to_owned(),
             "MDTM".to_owned(),
             "MFMT".to_owned(),
             self.facts.feat_line(),
@@ -19,6 +24,11 @@ impl Session {
             "SIZE".to_owned(),
             "TVFS".to_owned(),
             "UTF8".to_owned(),
+            "XCRC".to_owned(),
+            "XMD5".to_owned(),
+            "XSHA1".to_owned(),
+            "XSHA256".to_owned(),
+            "XSHA512".to_owned(),
         ];
         lines.extend(features.into_iter().map(|f| format!(" {f}")));
         lines.push("End FEAT.".to_owned());
@@ -34,6 +44,7 @@ impl Session {
                 self.facts = FactSet::from_opts(&facts);
                 Reply::new(200, format!("MLST OPTS {}", self.facts.names()))
             }
+            Opts::Hash(name) => self.opts_hash(name.as_deref()),
             Opts::Other(name) => Reply::new(501, format!("Unsupported option \"{name}\".")),
         }
     }
@@ -65,6 +76,17 @@ impl Session {
         });
         lines.push("End of status.".to_owned());
         Reply::multi(211, lines)
+    }
+}
+
+/// LANG (RFC 2640): replies are in English only.
+pub(super) fn lang(tag: Option<&str>) -> Reply {
+    match tag.map(str::trim) {
+        None | Some("") => Reply::new(200, "Responses changed to EN."),
+        Some(t) if t.eq_ignore_ascii_case("EN") || t.to_ascii_uppercase().starts_with("EN-") => {
+            Reply::new(200, "Responses changed to EN.")
+        }
+        Some(t) => Reply::new(504, format!("Language \"{t}\" not supported; only EN.")),
     }
 }
 

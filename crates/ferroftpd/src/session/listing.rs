@@ -36,10 +36,7 @@ fn now() -> i64 {
 impl Session {
     pub(super) async fn list(&mut self, arg: Option<&[u8]>, kind: Kind) -> Flow {
         match self.prepare_list(arg, kind).await {
-            Ok(job) => {
-                let reply = Reply::new(150, "File status okay. About to open data connection.");
-                self.start_transfer("LIST", None, job, reply).await
-            }
+            Ok(job) => self.start_transfer("LIST", None, job, None).await,
             Err(e) => self.reply(e.reply()).await,
         }
     }

@@ -167,3 +167,37 @@ impl Session {
         let _ = self.control.send(&Reply::text(221, &text)).await;
     }
 }
+
+impl Session {
+    /// REIN: log out and wait for a new USER; the connection and any
+    /// transfer in progress go on (RFC 959 §4.1.1).
+    pub(super) async fn rein(&mut self) -> Flow {
+        if let Login::LoggedIn(user) = std::mem::replace(&mut self.login, Login::AwaitingUser) {
+            self.shared.config.authorizer.logout(&user.account).await;
+            tracing::info!(user = %user.account.username, "logout (REIN)");
+        }
+        self.failed_logins = 0;
+        self.transfer_type = Default::default();
+        self.data = Default::default();
+        self.pending = Default::default();
+        self.facts = Default::default();
+        self.hash_algorithm = Default::default();
+        self.connected_at = std::time::Instant::now();
+        self.reply(Reply::new(220, "Ready for new user.")).await
+    }
+
+    /// HOST (RFC 7151). There are no virtual hosts: any name is accepted
+    /// before login, and the session goes on as usual.
+    pub(super) fn host(&mut self, name: &str) -> Reply {
+        if let Login::LoggedIn(_) = self.login {
+            return Reply::new(503, "HOST not allowed after login.");
+        }
+        let name = name.trim();
+        let is_ipv6_literal = name.starts_with('[') && name.ends_with(']');
+        if name.is_empty() || (!is_ipv6_literal && name.contains(':')) {
+            return Reply::new(501, "Syntax error: HOST takes a host name without a port.");
+        }
+        tracing::debug!(host = name, "HOST");
+        Reply::new(220, "Host accepted.")
+    }
+}

@@ -6,6 +6,7 @@
 //! concern in the submodules; [`Session::dispatch`] is the one `match` over
 //! commands.
 
+mod checksum;
 mod files;
 mod info;
 mod listing;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ferroftpd_proto::address::canonical_ip;
+use ferroftpd_proto::checksum::HashAlgorithm;
 use ferroftpd_proto::command::{Command, ParseError, TransferType};
 use ferroftpd_proto::framing::{Frame, LineFramer};
 use ferroftpd_proto::listing::FactSet;
@@ -115,6 +117,8 @@ pub(crate) struct Session {
     quit_after_transfer: bool,
     /// Unknown commands received before login.
     unknown_before_login: u32,
+    /// The algorithm of HASH, chosen with OPTS HASH.
+    hash_algorithm: HashAlgorithm,
     /// When the connection was accepted (for the login deadline).
     connected_at: Instant,
     /// When the last command arrived (for the idle timeout).
@@ -195,6 +199,7 @@ impl Session {
             running: None,
             quit_after_transfer: false,
             unknown_before_login: 0,
+            hash_algorithm: HashAlgorithm::default(),
             connected_at: Instant::now(),
             last_command_at: Instant::now(),
             _slot: slot,
@@ -399,6 +404,16 @@ impl Session {
                 _ => Ok(Reply::new(501, "Unrecognized SITE command.")),
             },
             Mfmt(secs, path) => self.mfmt(secs, &path).await,
+            Rein => return self.rein().await,
+            Acct => Ok(Reply::new(
+                202,
+                "Command not implemented, superfluous at this site.",
+            )),
+            Host(name) => Ok(self.host(&name)),
+            Clnt(_) => Ok(Reply::new(200, "Noted.")),
+            Lang(tag) => Ok(info::lang(tag.as_deref())),
+            Hash(path) => self.hash(&path).await,
+            Checksum(algorithm, args) => self.checksum(algorithm, args).await,
             Pwd => self.pwd(),
             Cwd(path) => self.cwd(&path).await,
             Cdup => self.cwd(b"..").await,

@@ -149,7 +149,7 @@ impl Session {
         verb: &'static str,
         path: Option<VirtualPath>,
         job: Job,
-        preliminary: Reply,
+        stou_name: Option<&[u8]>,
     ) -> Flow {
         let config = &self.shared.config;
         let params = ConnectParams {
@@ -160,7 +160,19 @@ impl Session {
             connect_timeout: config.active_connect_timeout,
             stall_timeout: config.data_timeout,
         };
-        let setup = std::mem::take(&mut self.data);
+        let setup = self.take_data_setup().await;
+        // 125 when the data connection is already there, 150 when it is
+        // yet to be made (RFC 959 §5.4).
+        let connected = matches!(setup, DataSetup::Connected(_));
+        let preliminary = match (stou_name, connected) {
+            (Some(name), _) => {
+                let mut text = b"FILE: ".to_vec();
+                text.extend_from_slice(name);
+                Reply::new(if connected { 125 } else { 150 }, text)
+            }
+            (None, true) => Reply::new(125, "Data connection already open. Transfer starting."),
+            (None, false) => Reply::new(150, "File status okay. About to open data connection."),
+        };
         if self.reply(preliminary).await == Flow::Close {
             return Flow::Close;
         }
@@ -171,6 +183,42 @@ impl Session {
             path,
         });
         Flow::Continue
+    }
+
+    /// Takes the prepared data setup. A passive connection the client has
+    /// already made is accepted now (without waiting), so the reply can say
+    /// 125.
+    async fn take_data_setup(&mut self) -> DataSetup {
+        let setup = std::mem::take(&mut self.data);
+        let DataSetup::Passive(listener) = setup else {
+            return setup;
+        };
+        // Straight from the kernel's accept queue, without waiting: the
+        // runtime may not have seen the connection arrive yet.
+        let ready = socket2::SockRef::from(&listener)
+            .accept()
+            .and_then(|(socket, peer)| {
+                socket.set_nonblocking(true)?;
+                let peer = peer.as_socket().ok_or(std::io::ErrorKind::InvalidData)?;
+                Ok((tokio::net::TcpStream::from_std(socket.into())?, peer))
+            });
+        match ready {
+            Ok((stream, peer))
+                if ferroftpd_proto::address::canonical_ip(peer.ip()) == self.client_ip() =>
+            {
+                DataSetup::Connected(stream)
+            }
+            Ok((stream, _)) if self.shared.config.permit_foreign_addresses => {
+                DataSetup::Connected(stream)
+            }
+            Ok((_, peer)) => {
+                // Someone else got there first: refuse them, as the
+                // transfer task would, and wait for the client.
+                tracing::warn!(%peer, "rejected data connection from foreign address");
+                DataSetup::Passive(listener)
+            }
+            _ => DataSetup::Passive(listener),
+        }
     }
 
     pub(super) async fn retr(&mut self, arg: &[u8], pending: Pending) -> Flow {
@@ -249,9 +297,8 @@ impl Session {
     pub(super) async fn stou(&mut self, hint: Option<&[u8]>, pending: Pending) -> Flow {
         match self.prepare_stou(hint, pending).await {
             Ok((path, job)) => {
-                let mut text = b"FILE: ".to_vec();
-                text.extend_from_slice(path.file_name().unwrap_or_default());
-                self.start_transfer("STOU", Some(path), job, Reply::new(150, text))
+                let name = path.file_name().unwrap_or_default().to_vec();
+                self.start_transfer("STOU", Some(path), job, Some(&name))
                     .await
             }
             Err(e) => self.reply(e.reply()).await,
@@ -294,12 +341,7 @@ impl Session {
         prepared: Result<(VirtualPath, Job)>,
     ) -> Flow {
         match prepared {
-            Ok((path, job)) => {
-                let preliminary =
-                    Reply::new(150, "File status okay. About to open data connection.");
-                self.start_transfer(verb, Some(path), job, preliminary)
-                    .await
-            }
+            Ok((path, job)) => self.start_transfer(verb, Some(path), job, None).await,
             Err(e) => self.reply(e.reply()).await,
         }
     }

@@ -186,7 +186,13 @@ async fn info_commands() {
     assert_eq!(c.cmd("STRU F").await.0, 200);
     assert_eq!(c.cmd("STRU R").await.0, 504);
     assert_eq!(c.cmd("ALLO 100").await.0, 202);
-    assert_eq!(c.cmd("ACCT x").await.0, 502);
+    assert_eq!(c.cmd("ACCT x").await.0, 202);
+    assert_eq!(c.cmd("SMNT x").await.0, 502);
+    assert_eq!(c.cmd("CLNT curl 8.0").await, (200, "Noted.".into()));
+    assert_eq!(c.cmd("LANG").await.0, 200);
+    assert_eq!(c.cmd("LANG en-US").await.0, 200);
+    assert_eq!(c.cmd("LANG fr").await.0, 504);
+    assert_eq!(c.cmd("HOST example.com").await.0, 503);
     assert_eq!(c.cmd("SITE HELP").await.0, 214);
     assert_eq!(c.cmd("SITE BOGUS").await.0, 501);
     assert_eq!(c.cmd("NOOP").await.0, 200);
@@ -253,4 +259,109 @@ async fn mfmt_and_site_chmod() {
     anon.login("anonymous", "x").await;
     assert_eq!(anon.cmd("SITE CHMOD 777 f.txt").await.0, 550);
     assert_eq!(anon.cmd("MFMT 20200102030405 f.txt").await.0, 550);
+}
+
+#[tokio::test]
+async fn checksums() {
+    let srv = TestServer::start().await;
+    srv.write("abc.txt", b"abc");
+    srv.write("abcdef.txt", b"abcdef");
+    let mut c = srv.user().await;
+    let feat = c.expect("FEAT", 211).await;
+    assert!(
+        feat.contains(" HASH SHA-1;SHA-256*;SHA-512;MD5;CRC32"),
+        "{feat}"
+    );
+    assert_eq!(
+        c.cmd("HASH abc.txt").await,
+        (
+            213,
+            "SHA-256 0-3 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad /abc.txt"
+                .into()
+        )
+    );
+    assert_eq!(c.cmd("OPTS HASH").await, (200, "SHA-256".into()));
+    assert_eq!(c.cmd("OPTS HASH md5").await, (200, "MD5".into()));
+    assert_eq!(c.cmd("OPTS HASH whirlpool").await.0, 501);
+    assert_eq!(
+        c.cmd("HASH abc.txt").await,
+        (
+            213,
+            "MD5 0-3 900150983cd24fb0d6963f7d28e17f72 /abc.txt".into()
+        )
+    );
+    let feat = c.expect("FEAT", 211).await;
+    assert!(feat.contains("MD5*"), "{feat}");
+    assert_eq!(c.cmd("XCRC abc.txt").await, (250, "352441C2".into()));
+    assert_eq!(
+        c.cmd("XMD5 abc.txt").await,
+        (250, "900150983cd24fb0d6963f7d28e17f72".into())
+    );
+    assert_eq!(
+        c.cmd("XSHA1 abc.txt").await,
+        (250, "a9993e364706816aba3e25717850c26c9cd0d89d".into())
+    );
+    assert_eq!(
+        c.cmd("XSHA256 abc.txt").await,
+        (
+            250,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into()
+        )
+    );
+    assert!(c
+        .cmd("XSHA512 abc.txt")
+        .await
+        .1
+        .starts_with("ddaf35a193617aba"));
+    // Ranges: bytes 0..3 of "abcdef" are "abc"; 3..6 "def".
+    assert_eq!(
+        c.cmd("XMD5 abcdef.txt, 3").await.1,
+        "900150983cd24fb0d6963f7d28e17f72"
+    );
+    assert_eq!(
+        c.cmd("XMD5 \"abcdef.txt\" 0 3").await.1,
+        "900150983cd24fb0d6963f7d28e17f72"
+    );
+    let def = c.cmd("XMD5 abcdef.txt, 3, 6").await;
+    assert_eq!(def, (250, "4ed9407630eb1000c0f6b63842defa7d".into()));
+    assert_eq!(c.cmd("XMD5 abcdef.txt, 3, 7").await.0, 554);
+    assert_eq!(c.cmd("XMD5 abcdef.txt, 5, 3").await.0, 501);
+    assert_eq!(c.cmd("XCRC nope").await.0, 550);
+    std::fs::create_dir(srv.path("d")).unwrap();
+    assert_eq!(c.cmd("HASH d").await.0, 550);
+    // Checksums reveal content: they need the read permission.
+    srv.users
+        .add_user("noread", "pw", srv.root.path(), "el".parse().unwrap())
+        .unwrap();
+    let mut n = srv.client().await;
+    n.login("noread", "pw").await;
+    assert_eq!(
+        n.cmd("HASH abc.txt").await,
+        (550, "Not enough privileges.".into())
+    );
+}
+
+#[tokio::test]
+async fn rein_and_host() {
+    let srv = TestServer::start().await;
+    let mut c = srv.client().await;
+    assert_eq!(
+        c.cmd("HOST ftp.example.com").await,
+        (220, "Host accepted.".into())
+    );
+    assert_eq!(c.cmd("HOST [::1]").await.0, 220);
+    assert_eq!(c.cmd("HOST ftp.example.com:21").await.0, 501);
+    c.login("user", "12345").await;
+    c.expect("TYPE I", 200).await;
+    c.expect("CWD /", 250).await;
+    assert_eq!(c.cmd("HOST other").await.0, 503);
+    assert_eq!(c.cmd("REIN").await, (220, "Ready for new user.".into()));
+    assert_eq!(c.cmd("PWD").await.0, 530);
+    c.expect("HOST again.example.com", 220).await;
+    c.login("anonymous", "x").await;
+    let stat = c.expect("STAT", 211).await;
+    assert!(
+        stat.contains("Logged in as: anonymous") && stat.contains("TYPE: ASCII"),
+        "{stat}"
+    );
 }

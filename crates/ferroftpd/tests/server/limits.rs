@@ -76,7 +76,7 @@ async fn slots_are_released_when_a_session_dies_mid_transfer() {
     let mut c = srv.user().await;
     c.expect("TYPE I", 200).await;
     let data = c.epsv().await;
-    c.expect("RETR big.bin", 150).await;
+    c.expect("RETR big.bin", 125).await;
     drop(c);
     drop(data);
     wait_for_connections(&srv, 0).await;
@@ -167,7 +167,7 @@ async fn a_stalled_transfer_fails_and_the_session_goes_on() {
     let mut c = srv.user().await;
     c.expect("TYPE I", 200).await;
     let _data = c.epsv().await; // connected, never read
-    c.expect("RETR big.bin", 150).await;
+    c.expect("RETR big.bin", 125).await;
     assert_eq!(
         c.reply().await,
         (426, "Data connection timed out; transfer aborted.".into())
@@ -377,7 +377,7 @@ async fn abor_stops_a_throttled_transfer_promptly() {
     let mut c = srv.user().await;
     c.expect("TYPE I", 200).await;
     let _data = c.epsv().await;
-    c.expect("RETR f.bin", 150).await;
+    c.expect("RETR f.bin", 125).await;
     c.send("ABOR").await;
     assert_eq!(c.reply().await.0, 426);
     assert_eq!(c.reply().await.0, 226);

@@ -17,7 +17,8 @@ async fn retr_and_stor_in_passive_mode() {
     assert_eq!(reply, (226, "Transfer complete.".into()));
     assert!(got == data, "download differs");
     let ((code, _), pre) = c.upload("STOR copy.bin", &data).await;
-    assert_eq!(pre, "File status okay. About to open data connection.");
+    // The client connected before STOR: 125, not 150.
+    assert_eq!(pre, "Data connection already open. Transfer starting.");
     assert_eq!(code, 226);
     assert!(read(&srv.path("copy.bin")) == data, "upload differs");
 }
@@ -197,6 +198,29 @@ async fn listings() {
 }
 
 #[tokio::test]
+async fn preliminary_reply_is_150_until_the_client_connects() {
+    let srv = TestServer::start().await;
+    srv.write("f", b"late");
+    let mut c = srv.user().await;
+    let text = c.expect("EPSV", 229).await;
+    let port: u16 = text.split('|').nth(3).unwrap().parse().unwrap();
+    assert_eq!(
+        c.cmd("RETR f").await,
+        (
+            150,
+            "File status okay. About to open data connection.".into()
+        )
+    );
+    let mut data = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"late");
+    assert_eq!(c.reply().await.0, 226);
+}
+
+#[tokio::test]
 async fn transfer_needs_port_or_pasv() {
     let srv = TestServer::start().await;
     srv.write("f", b"x");
@@ -312,7 +336,7 @@ async fn abor_and_stat_during_a_transfer() {
     let mut c = srv.user().await;
     c.expect("TYPE I", 200).await;
     let data = c.epsv().await;
-    c.expect("RETR big.bin", 150).await;
+    c.expect("RETR big.bin", 125).await;
     c.expect("NOOP", 200).await;
     let stat = c.expect("STAT", 211).await;
     assert!(stat.contains("Transfer in progress: RETR"), "{stat}");
@@ -333,7 +357,7 @@ async fn an_aborted_upload_keeps_the_previous_file() {
     let mut c = srv.user().await;
     c.expect("TYPE I", 200).await;
     let mut data = c.epsv().await;
-    c.expect("STOR keep.txt", 150).await;
+    c.expect("STOR keep.txt", 125).await;
     data.write_all(&pattern(100_000)).await.unwrap();
     c.send("ABOR").await;
     assert_eq!(c.reply().await.0, 426);
@@ -341,7 +365,7 @@ async fn an_aborted_upload_keeps_the_previous_file() {
     assert_eq!(read(&srv.path("keep.txt")), b"precious");
     // A reset data connection is a failure too, not an end of file.
     let data = c.epsv().await;
-    c.expect("STOR keep.txt", 150).await;
+    c.expect("STOR keep.txt", 125).await;
     let std = data.into_std().unwrap();
     socket2::SockRef::from(&std)
         .set_linger(Some(std::time::Duration::ZERO))
@@ -377,7 +401,7 @@ async fn quit_during_a_transfer_lets_it_finish() {
     let mut c = srv.user().await;
     c.expect("TYPE I", 200).await;
     let mut conn = c.epsv().await;
-    c.expect("RETR f.bin", 150).await;
+    c.expect("RETR f.bin", 125).await;
     c.send("QUIT").await;
     let mut got = Vec::new();
     conn.read_to_end(&mut got).await.unwrap();
