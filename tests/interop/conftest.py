@@ -38,7 +38,8 @@ STANDARD_FLAGS = (
 
 def pytest_report_header(config):
     lines = [f"ferroftpd binary: {ferroftpd_bin()}"]
-    for tool, flag in (("curl", "--version"), ("lftp", "--version")):
+    for tool, flag in (("curl", "--version"), ("lftp", "--version"),
+                       ("fail2ban-regex", "--version")):
         path = shutil.which(tool)
         if not path:
             lines.append(f"{tool}: NOT FOUND")

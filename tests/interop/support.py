@@ -335,12 +335,16 @@ class TranscriptFTP(ftplib.FTP):
 
 
 def ftp_connect(server: Server, user: str | None = USER, password: str = PASSWORD,
-                passive: bool = True) -> TranscriptFTP:
-    """Connects (and logs in unless ``user`` is None) with ftplib."""
+                passive: bool = True, source: str | None = None) -> TranscriptFTP:
+    """Connects (and logs in unless ``user`` is None) with ftplib.
+
+    ``source`` binds the client's address (e.g. ``"127.0.0.2"``: any 127.x
+    address reaches a server on 127.0.0.1 over loopback).
+    """
     family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
     ftp = TranscriptFTP(timeout=FTP_TIMEOUT, encoding="utf-8")
     ftp.connect(server.host, server.port, timeout=FTP_TIMEOUT,
-                source_address=None)
+                source_address=(source, 0) if source else None)
     assert ftp.af == family
     ftp.set_pasv(passive)
     if user is not None:
@@ -350,8 +354,8 @@ def ftp_connect(server: Server, user: str | None = USER, password: str = PASSWOR
 
 @contextlib.contextmanager
 def ftp_session(server: Server, user: str | None = USER, password: str = PASSWORD,
-                passive: bool = True):
-    ftp = ftp_connect(server, user, password, passive)
+                passive: bool = True, source: str | None = None):
+    ftp = ftp_connect(server, user, password, passive, source)
     try:
         yield ftp
     finally:

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// A checksum algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum HashAlgorithm {
     /// CRC-32 (IEEE), as XCRC sends it.
     Crc32,
@@ -13,6 +13,7 @@ pub enum HashAlgorithm {
     /// SHA-1.
     Sha1,
     /// SHA-256, the default for HASH.
+    #[default]
     Sha256,
     /// SHA-512.
     Sha512,
@@ -53,12 +54,6 @@ impl HashAlgorithm {
             .map(|a| format!("{}{}", a.name(), if *a == selected { "*" } else { "" }))
             .collect();
         format!("HASH {}", names.join(";"))
-    }
-}
-
-impl Default for HashAlgorithm {
-    fn default() -> Self {
-        HashAlgorithm::Sha256
     }
 }
 
