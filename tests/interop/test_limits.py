@@ -208,10 +208,6 @@ def test_idle_timeout(start_server):
     assert "timed out" in srv.log
 
 
-@pytest.mark.xfail(raises=ftplib.error_temp,
-                   reason="server bug: the idle deadline is counted from the command that "
-                          "started the transfer, so a transfer longer than --timeout is "
-                          "followed at once by '421 Control connection timed out.'")
 def test_idle_timeout_not_counted_during_transfer(start_server):
     # docs/cli.md: --timeout is "idle time allowed between commands, not
     # counted during a transfer"

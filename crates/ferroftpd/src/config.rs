@@ -118,6 +118,19 @@ impl ServerConfig {
         self.passive_ports
     }
 
+    /// Most control connections at once.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Threads tokio's blocking pool needs so that transfers can never
+    /// starve other work: each session runs at most one transfer and one
+    /// storage call at a time, both on that pool. Use it with
+    /// `tokio::runtime::Builder::max_blocking_threads`.
+    pub fn blocking_threads_needed(&self) -> usize {
+        self.max_connections.saturating_mul(2).saturating_add(16)
+    }
+
     /// The address announced in PASV replies, if one is set.
     pub fn masquerade_address(&self) -> Option<Ipv4Addr> {
         self.masquerade_address

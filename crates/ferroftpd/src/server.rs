@@ -26,6 +26,11 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// An FTP server. Cheap to clone; clones control the same server.
 ///
+/// Transfers and storage calls run on tokio's blocking pool. Give the
+/// runtime at least [`ServerConfig::blocking_threads_needed`] blocking
+/// threads (tokio's default is 512), or a server full of stalled transfers
+/// can leave no thread for other sessions' file operations.
+///
 /// ```no_run
 /// use std::sync::Arc;
 /// use ferroftpd::{Server, auth::{MemoryAuthorizer, Permissions}};
@@ -51,6 +56,8 @@ pub(crate) struct Shared {
     /// Cancelled by `abort`: close every session.
     pub close_sessions: CancellationToken,
     sessions: TaskTracker,
+    /// Transfer tasks, which may outlive their session by a moment.
+    pub transfers: TaskTracker,
     next_session_id: AtomicU64,
     pub limits: Limits,
     pub buckets: SharedBuckets,
@@ -75,6 +82,7 @@ impl Server {
                 stop_accepting: CancellationToken::new(),
                 close_sessions: CancellationToken::new(),
                 sessions: TaskTracker::new(),
+                transfers: TaskTracker::new(),
                 next_session_id: AtomicU64::new(1),
             }),
         }
@@ -111,6 +119,8 @@ impl Server {
         drop(listener);
         shared.sessions.close();
         shared.sessions.wait().await;
+        shared.transfers.close();
+        shared.transfers.wait().await;
         Ok(())
     }
 

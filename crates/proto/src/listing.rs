@@ -119,7 +119,10 @@ pub fn format_list_line(out: &mut Vec<u8>, info: &FileInfo, line: &ListLine<'_>)
         " {:>3} {:<8} {:<8} {:>8} {} {:02} ",
         info.nlink, line.owner, line.group, info.size, month, dt.day
     );
-    if line.now - mtime > RECENT_SECS {
+    // The year for old files, and for files more than an hour in the
+    // future (clock skew aside), as `ls -l` does.
+    let age = line.now.saturating_sub(mtime);
+    if !(-3600..=RECENT_SECS).contains(&age) {
         let _ = write!(out, " {:04}", dt.year);
     } else {
         let _ = write!(out, "{:02}:{:02}", dt.hour, dt.minute);
@@ -370,6 +373,17 @@ mod tests {
             list(&link, "l", Some("/etc"), now),
             "lrwxrwxrwx   1 root     wheel           7 Nov 14 22:13 l -> /etc\r\n"
         );
+    }
+
+    #[test]
+    fn extreme_and_future_times() {
+        let now = 1_700_000_000;
+        // No overflow at the ends of the range.
+        assert!(list(&file(1, i64::MIN), "a", None, now).contains(" a\r\n"));
+        assert!(list(&file(1, i64::MAX), "a", None, now).contains(" a\r\n"));
+        // A day in the future shows the year; a minute does not.
+        assert!(list(&file(1, now + 86_400), "a", None, now).contains("  2023 a"));
+        assert!(list(&file(1, now + 60), "a", None, now).contains(" 22:14 a"));
     }
 
     #[test]

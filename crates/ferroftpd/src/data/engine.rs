@@ -24,9 +24,9 @@ use crate::throttle::Throttle;
 /// transfer.
 const BUFFER_SIZE: usize = 256 * 1024;
 
-/// Bytes asked of one `sendfile` call. Bounded so that progress and ABOR are
-/// seen between calls on very large files.
-const SENDFILE_CHUNK: usize = 16 * 1024 * 1024;
+/// Bytes asked of one `sendfile` call. Bounded so that STAT shows progress
+/// and ABOR is seen between calls; large enough that the calls cost little.
+const SENDFILE_CHUNK: usize = 2 * 1024 * 1024;
 
 /// Pipe size asked for when splicing uploads (the kernel may give less).
 const SPLICE_PIPE_SIZE: usize = 1024 * 1024;

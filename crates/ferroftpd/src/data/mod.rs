@@ -22,6 +22,7 @@ use ferroftpd_proto::address::canonical_ip;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::PassivePorts;
 use engine::{Job, TransferError};
@@ -180,19 +181,26 @@ pub(crate) struct Transfer {
 
 impl Transfer {
     /// Starts `job` over the connection `setup` describes.
-    pub fn start(setup: DataSetup, params: ConnectParams, job: Job) -> Transfer {
+    /// `tracker` is the server's, so that shutdown waits for transfers.
+    pub fn start(
+        setup: DataSetup,
+        params: ConnectParams,
+        job: Job,
+        tracker: &TaskTracker,
+    ) -> Transfer {
         let cancel = CancellationToken::new();
         let bytes = Arc::new(AtomicU64::new(0));
         let task = run(setup, params, job, cancel.clone(), bytes.clone());
         Transfer {
-            handle: tokio::spawn(task),
+            handle: tracker.spawn(task),
             cancel,
             bytes,
             started: Instant::now(),
         }
     }
 
-    /// Asks the transfer to stop; it then ends with [`Outcome::Aborted`].
+    /// Asks the transfer to stop; it then ends with [`Outcome::Aborted`]
+    /// (or [`Outcome::Complete`] if it had just finished).
     pub fn abort(&self) {
         self.cancel.cancel();
     }
@@ -241,6 +249,9 @@ async fn run(
     let mut worker =
         tokio::task::spawn_blocking(move || engine::run(job, stream, &bytes, &worker_aborted));
     let result = tokio::select! {
+        // A transfer that has finished counts as finished, even if ABOR
+        // arrived at the same moment.
+        biased;
         r = &mut worker => r,
         () = cancel.cancelled() => {
             // Mark first, then shut down: the worker sees end-of-stream only
@@ -251,7 +262,6 @@ async fn run(
         }
     };
     match result {
-        Ok(Ok(())) if aborted.load(Ordering::SeqCst) => Outcome::Aborted,
         Ok(Ok(())) => Outcome::Complete,
         Ok(Err(_)) if aborted.load(Ordering::SeqCst) => Outcome::Aborted,
         Ok(Err(e)) => Outcome::Failed(e),

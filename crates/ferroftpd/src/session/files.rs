@@ -121,7 +121,9 @@ impl Session {
         }
         storage.set_modified(&path, secs).await?;
         tracing::info!(path = %path, "MFMT");
-        let mut text = format!("Modify={}; ", DateTime::from_unix(secs, 0).time_val()).into_bytes();
+        // The filesystem may round or clamp the time: report what it kept.
+        let kept = storage.metadata(&path).await?.modified.unwrap_or(secs);
+        let mut text = format!("Modify={}; ", DateTime::from_unix(kept, 0).time_val()).into_bytes();
         text.extend_from_slice(path.as_bytes());
         Ok(Reply::new(213, text))
     }
@@ -142,6 +144,14 @@ impl Session {
             return Err(Reply::new(501, "Syntax error: command needs two arguments.").into());
         }
         let path = self.resolve_checked(path, Permission::Chmod)?;
+        if path.is_root() {
+            return Err(Reply::new(550, "Can't change the mode of the root directory.").into());
+        }
+        // Permission bits only: no setuid, setgid or sticky bits from
+        // clients.
+        if mode & !0o777 != 0 {
+            return Err(Reply::new(501, "Only permission bits (0 to 777) can be set.").into());
+        }
         self.storage()?.set_mode(&path, mode).await?;
         tracing::info!(path = %path, mode = format!("{mode:o}"), "SITE CHMOD");
         Ok(Reply::new(200, "SITE CHMOD successful."))

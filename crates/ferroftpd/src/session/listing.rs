@@ -11,7 +11,7 @@ use ferroftpd_proto::reply::Reply;
 use super::{Flow, Session};
 use crate::data::engine::{format_entry, Job, ListFormat};
 use crate::error::CommandError;
-use crate::storage::DirEntry;
+use crate::storage::{DirEntry, FileInfo, FileKind, Storage};
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
 
@@ -66,15 +66,11 @@ impl Session {
                 return Err(Reply::new(501, "Not a directory.").into());
             }
             // LIST or NLST of a file: one line, about the file itself.
-            let entry = DirEntry {
-                name: match kind {
-                    Kind::Nlst => arg.unwrap_or_default().to_vec(),
-                    _ => path.file_name().unwrap_or_default().to_vec(),
-                },
-                info: storage.symlink_metadata(&path).await?,
-                link_target: None,
-                resolved: Some(info),
+            let name = match kind {
+                Kind::Nlst => arg.unwrap_or_default().to_vec(),
+                _ => path.file_name().unwrap_or_default().to_vec(),
             };
+            let entry = single_entry(&*storage, &path, name, info).await?;
             let mut out = Vec::new();
             format_entry(&mut out, &entry, &self.list_format(kind, &path)?);
             return Ok(Job::Bytes(out));
@@ -127,12 +123,8 @@ impl Session {
             .unwrap_or_default();
             lines.extend(body);
         } else {
-            let entry = DirEntry {
-                name: path.file_name().unwrap_or_default().to_vec(),
-                info: storage.symlink_metadata(&path).await?,
-                link_target: None,
-                resolved: Some(info),
-            };
+            let name = path.file_name().unwrap_or_default().to_vec();
+            let entry = single_entry(&*storage, &path, name, info).await?;
             let mut line = Vec::new();
             format_entry(&mut line, &entry, &format);
             line.truncate(line.len().saturating_sub(2));
@@ -141,4 +133,25 @@ impl Session {
         lines.push(b"End of status.".to_vec());
         Ok(Reply::multi(213, lines))
     }
+}
+
+/// The listing entry of one file named `name`, whose metadata (following
+/// links) is `resolved`.
+async fn single_entry(
+    storage: &dyn Storage,
+    path: &VirtualPath,
+    name: Vec<u8>,
+    resolved: FileInfo,
+) -> Result<DirEntry> {
+    let info = storage.symlink_metadata(path).await?;
+    let link_target = match info.kind {
+        FileKind::Symlink => storage.read_link(path).await.ok(),
+        _ => None,
+    };
+    Ok(DirEntry {
+        name,
+        info,
+        link_target,
+        resolved: Some(resolved),
+    })
 }

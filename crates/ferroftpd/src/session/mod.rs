@@ -37,6 +37,9 @@ use crate::server::Shared;
 use crate::storage::Storage;
 use crate::throttle::Throttle;
 
+/// Longest a reply may wait for the client to read it.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Bytes read from the control connection at a time.
 const READ_CHUNK: usize = 1024;
 
@@ -161,9 +164,13 @@ impl Control {
         Ok(n)
     }
 
+    /// Sends a reply. A client that stops reading cannot hold the session
+    /// forever: the write fails after [`SEND_TIMEOUT`].
     async fn send(&mut self, reply: &Reply) -> io::Result<()> {
         tracing::debug!("-> {reply}");
-        self.stream.write_all(&reply.to_bytes()).await
+        tokio::time::timeout(SEND_TIMEOUT, self.stream.write_all(&reply.to_bytes()))
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
     }
 }
 
@@ -431,8 +438,8 @@ impl Session {
             Rest(offset) => self.rest(offset),
             Pasv => self.pasv(),
             Epsv(arg) => self.epsv(arg),
-            Port(addr) => self.port(SocketAddr::V4(addr)),
-            Eprt(addr) => self.port(addr),
+            Port(addr) => self.port("PORT", SocketAddr::V4(addr)),
+            Eprt(addr) => self.port("EPRT", addr),
             Abor => return self.abor().await,
             Retr(path) => return self.retr(&path, pending).await,
             Stor(path) => return self.stor(&path, pending).await,

@@ -102,8 +102,8 @@ impl Session {
     }
 
     /// PORT and EPRT.
-    pub(super) fn port(&mut self, addr: SocketAddr) -> Result {
-        self.refuse_after_epsv_all("PORT")?;
+    pub(super) fn port(&mut self, verb: &str, addr: SocketAddr) -> Result {
+        self.refuse_after_epsv_all(verb)?;
         let config = &self.shared.config;
         let target = SocketAddr::new(
             ferroftpd_proto::address::canonical_ip(addr.ip()),
@@ -176,7 +176,7 @@ impl Session {
         if self.reply(preliminary).await == Flow::Close {
             return Flow::Close;
         }
-        let transfer = Transfer::start(setup, params, job);
+        let transfer = Transfer::start(setup, params, job, &self.shared.transfers);
         self.running = Some(Running {
             transfer,
             verb,
@@ -321,7 +321,10 @@ impl Session {
             }
             None => (self.user_ref()?.cwd.clone(), b"ftpd".to_vec()),
         };
-        self.check(Permission::Store, &dir)?;
+        // The new file gets the permissions of a file named like the
+        // prefix in that directory.
+        let like = dir.join(&prefix).map_err(|_| CommandError::BadName)?;
+        self.check(Permission::Store, &like)?;
         self.ready_for_transfer()?;
         let (path, writer) = self.storage()?.create_unique(&dir, &prefix).await?;
         Ok((path, self.upload_job(writer)?))
@@ -373,6 +376,9 @@ impl Session {
         let Some(running) = self.running.take() else {
             return Flow::Continue;
         };
+        // The idle timeout counts from the end of the transfer, not from
+        // the command that started it.
+        self.last_command_at = std::time::Instant::now();
         let flow = self.report_transfer(running, outcome).await;
         if self.quit_after_transfer {
             self.send_goodbye().await;

@@ -14,7 +14,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +32,11 @@ use crate::auth::Account;
 /// Resolution rules for every open: stay beneath the root, and no
 /// `/proc`-style magic links.
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
+
+/// Modification times outside years 0 to 9999 cannot be written as an
+/// FTP time-val; such files are listed as if their time were unknown.
+const MIN_TIME: i64 = -62_167_219_200;
+const MAX_TIME: i64 = 253_402_300_799;
 
 /// Attempts at finding a free name for STOU.
 const UNIQUE_NAME_ATTEMPTS: usize = 50;
@@ -115,6 +120,17 @@ fn open_error(e: Errno) -> StorageError {
 }
 
 impl Root {
+    /// `path` (following links inside the root) as a path the kernel
+    /// resolves to the very same file: `/proc/self/fd/N` of an `O_PATH`
+    /// descriptor. chmod and utimensat through it need no read or write
+    /// access to the file, only ownership, as on the file itself.
+    fn changeable(&self, path: &VirtualPath) -> StorageResult<(OwnedFd, String)> {
+        use std::os::fd::AsRawFd;
+        let fd = self.open(path, OFlags::PATH, Mode::empty())?;
+        let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        Ok((fd, proc_path))
+    }
+
     fn open(&self, path: &VirtualPath, flags: OFlags, mode: Mode) -> StorageResult<OwnedFd> {
         rustix::fs::openat2(&*self.0, rel(path), flags | OFlags::CLOEXEC, mode, RESOLVE)
             .map_err(open_error)
@@ -148,10 +164,16 @@ impl Root {
         } else {
             Mode::empty()
         };
-        let fd = self.open(path, flags, mode)?;
+        // O_NONBLOCK so that a FIFO cannot hang the open; it is cleared
+        // once the file is known to be a regular one.
+        let fd = self.open(path, flags | OFlags::NONBLOCK, mode)?;
         let st = rustix::fs::fstat(&fd)?;
         match FileType::from_raw_mode(st.st_mode) {
-            FileType::RegularFile => Ok(File::from(fd)),
+            FileType::RegularFile => {
+                let flags = rustix::fs::fcntl_getfl(&fd)?;
+                rustix::fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK)?;
+                Ok(File::from(fd))
+            }
             FileType::Directory => Err(Errno::ISDIR.into()),
             // Devices, pipes and sockets are not files a client may transfer.
             _ => Err(StorageError::Io(io::Error::from(
@@ -181,7 +203,7 @@ pub(crate) fn file_info(st: &Stat) -> FileInfo {
     FileInfo {
         kind,
         size: u64::try_from(st.st_size).unwrap_or(0),
-        modified: Some(st.st_mtime),
+        modified: Some(i64::from(st.st_mtime)).filter(|t| (MIN_TIME..=MAX_TIME).contains(t)),
         mode: st.st_mode & 0o7777,
         nlink: u64::from(st.st_nlink),
         uid: st.st_uid,
@@ -202,6 +224,15 @@ impl Storage for LocalStorage {
         let path = path.clone();
         self.with_root(move |root| Ok(file_info(&root.lstat(&path)?)))
             .await
+    }
+
+    async fn read_link(&self, path: &VirtualPath) -> StorageResult<Vec<u8>> {
+        let path = path.clone();
+        self.with_root(move |root| {
+            let (dir, name) = root.parent(&path)?;
+            Ok(rustix::fs::readlinkat(&dir, name, Vec::new())?.into_bytes())
+        })
+        .await
     }
 
     async fn list(&self, path: &VirtualPath) -> StorageResult<DirEntries> {
@@ -347,7 +378,7 @@ impl Storage for LocalStorage {
     async fn set_modified(&self, path: &VirtualPath, secs: i64) -> StorageResult<()> {
         let path = path.clone();
         self.with_root(move |root| {
-            let fd = LocalStorage::open_for_change(root, &path)?;
+            let (_fd, proc_path) = root.changeable(&path)?;
             let times = rustix::fs::Timestamps {
                 last_access: rustix::fs::Timespec {
                     tv_sec: 0,
@@ -358,7 +389,12 @@ impl Storage for LocalStorage {
                     tv_nsec: 0,
                 },
             };
-            Ok(rustix::fs::futimens(&fd, &times)?)
+            Ok(rustix::fs::utimensat(
+                rustix::fs::CWD,
+                proc_path.as_str(),
+                &times,
+                AtFlags::empty(),
+            )?)
         })
         .await
     }
@@ -366,23 +402,13 @@ impl Storage for LocalStorage {
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> StorageResult<()> {
         let path = path.clone();
         self.with_root(move |root| {
-            let fd = LocalStorage::open_for_change(root, &path)?;
-            Ok(rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode & 0o7777))?)
+            let (_fd, proc_path) = root.changeable(&path)?;
+            Ok(rustix::fs::chmod(
+                proc_path.as_str(),
+                Mode::from_raw_mode(mode & 0o7777),
+            )?)
         })
         .await
-    }
-}
-
-impl LocalStorage {
-    /// Opens `path` (following links inside the root) for a metadata
-    /// change. O_RDONLY rather than O_PATH because fchmod and futimens need
-    /// a real descriptor; O_NONBLOCK so a FIFO cannot hang the open.
-    fn open_for_change(root: &Root, path: &VirtualPath) -> StorageResult<OwnedFd> {
-        root.open(
-            path,
-            OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK,
-            Mode::empty(),
-        )
     }
 }
 
@@ -509,19 +535,16 @@ impl LocalWriter {
             Err(e) => return Err(e.into()),
         };
         match existing.map(|st| FileType::from_raw_mode(st.st_mode)) {
-            // A link is written through (the kernel keeps it inside the
-            // root); replacing it would turn it into a file.
-            Some(FileType::Symlink) => {
-                let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOCTTY;
-                return Ok(LocalWriter::in_place(root.open_file(path, flags)?));
-            }
             Some(FileType::Directory) => return Err(Errno::ISDIR.into()),
-            Some(FileType::RegularFile) | None => {}
+            // A symbolic link is replaced by the uploaded file, like a
+            // regular file: writing through it would destroy its target
+            // before the upload is known to be complete.
+            Some(FileType::RegularFile | FileType::Symlink) | None => {}
             Some(_) => return Err(StorageError::Io(io::ErrorKind::PermissionDenied.into())),
         }
-        let mut temp_name = b".".to_vec();
-        temp_name.extend_from_slice(name.as_bytes());
-        temp_name.extend_from_slice(b".ferroftpd-part.");
+        // A fixed-length name, so that any name that fits the directory
+        // also has a temporary name that fits.
+        let mut temp_name = b".ferroftpd-part.".to_vec();
         temp_name.extend(random_suffix());
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOCTTY | OFlags::CLOEXEC;
@@ -533,7 +556,9 @@ impl LocalWriter {
             RESOLVE,
         )
         .map_err(open_error)?;
-        if let Some(st) = &existing {
+        if let Some(st) =
+            existing.filter(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+        {
             // Keep the replaced file's permission bits.
             let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(st.st_mode & 0o7777));
         }
@@ -546,6 +571,20 @@ impl LocalWriter {
                 target_existed: existing.is_some(),
             }),
         })
+    }
+}
+
+impl PendingReplace {
+    fn temp(&self) -> &OsStr {
+        OsStr::from_bytes(&self.temp_name)
+    }
+
+    fn name(&self) -> &OsStr {
+        OsStr::from_bytes(&self.name)
+    }
+
+    fn remove_temp(&self) {
+        let _ = rustix::fs::unlinkat(&self.dir, self.temp(), AtFlags::empty());
     }
 }
 
@@ -566,13 +605,10 @@ impl FileWriter for LocalWriter {
 
     fn commit(mut self: Box<Self>) -> StorageResult<()> {
         if let Some(p) = self.pending.take() {
-            let dir = p.dir.as_fd();
-            rustix::fs::renameat(
-                dir,
-                OsStr::from_bytes(&p.temp_name),
-                dir,
-                OsStr::from_bytes(&p.name),
-            )?;
+            if let Err(e) = rustix::fs::renameat(&p.dir, p.temp(), &p.dir, p.name()) {
+                p.remove_temp();
+                return Err(e.into());
+            }
         }
         Ok(())
     }
@@ -580,15 +616,25 @@ impl FileWriter for LocalWriter {
 
 impl Drop for LocalWriter {
     fn drop(&mut self) {
-        // Not committed: the upload failed or was aborted.
-        if let Some(p) = self.pending.take() {
-            let dir = p.dir.as_fd();
-            let temp = OsStr::from_bytes(&p.temp_name);
-            if p.target_existed {
-                let _ = rustix::fs::unlinkat(dir, temp, AtFlags::empty());
-            } else {
-                let _ = rustix::fs::renameat(dir, temp, dir, OsStr::from_bytes(&p.name));
-            }
+        // Not committed: the upload failed or was aborted. What was there
+        // stays. Where nothing was, the bytes received are kept under the
+        // name so the client can resume, unless there are none, or someone
+        // else has stored a file under that name meanwhile.
+        let Some(p) = self.pending.take() else { return };
+        let received = rustix::fs::fstat(&self.file).is_ok_and(|st| st.st_size > 0);
+        if p.target_existed || !received {
+            p.remove_temp();
+            return;
+        }
+        let keep = rustix::fs::renameat_with(
+            &p.dir,
+            p.temp(),
+            &p.dir,
+            p.name(),
+            rustix::fs::RenameFlags::NOREPLACE,
+        );
+        if keep.is_err() {
+            p.remove_temp();
         }
     }
 }

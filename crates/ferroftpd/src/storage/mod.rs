@@ -121,6 +121,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
         self.metadata(path).await
     }
 
+    /// Where the symbolic link `path` points, as stored in the link.
+    /// Default: unsupported (listings then show no target).
+    async fn read_link(&self, _path: &VirtualPath) -> StorageResult<Vec<u8>> {
+        Err(StorageError::Unsupported)
+    }
+
     /// The entries of the directory `path` (without `.` and `..`).
     async fn list(&self, path: &VirtualPath) -> StorageResult<DirEntries>;
 

@@ -73,8 +73,6 @@ async fn symlinks_out_of_the_home_are_refused() {
         assert_eq!(c.cmd(format!("SIZE {link}")).await.0, 550, "SIZE {link}");
         assert_eq!(c.cmd(format!("MLST {link}")).await.0, 550, "MLST {link}");
         c.epsv().await;
-        assert_eq!(c.cmd(format!("STOR {link}")).await.0, 550, "STOR {link}");
-        c.epsv().await;
         assert_eq!(c.cmd(format!("APPE {link}")).await.0, 550, "APPE {link}");
     }
     for link in ["abs_dir_link", "rel_dir_link", "root_link"] {
@@ -128,6 +126,12 @@ async fn symlinks_out_of_the_home_are_refused() {
     let (got, _) = c.download("RETR good_link").await;
     assert_eq!(got, b"ok");
     assert!(home.join("good_link").exists());
+    // STOR onto a link replaces the link itself: the file outside is
+    // untouched and the new file is inside.
+    assert_eq!(c.upload("STOR abs_file_link", b"mine").await.0 .0, 226);
+    assert_eq!(read(&srv.path("secret.txt")), b"secret");
+    assert!(!home.join("abs_file_link").is_symlink());
+    assert_eq!(read(&home.join("abs_file_link")), b"mine");
 }
 
 #[tokio::test]

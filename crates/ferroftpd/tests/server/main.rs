@@ -12,3 +12,4 @@ mod limits;
 mod login;
 mod malformed;
 mod transfers;
+mod uploads;

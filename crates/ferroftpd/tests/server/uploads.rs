@@ -1,0 +1,159 @@
+//! Uploads never destroy what was there, and leave nothing behind.
+
+use crate::common::{read, TestServer};
+use tokio::io::AsyncWriteExt;
+
+fn names(srv: &TestServer) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(srv.root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn stor_onto_a_symlink_replaces_the_link_and_spares_its_target() {
+    let srv = TestServer::start().await;
+    srv.write("target.txt", b"IMPORTANT");
+    std::os::unix::fs::symlink("target.txt", srv.path("link")).unwrap();
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    // Aborted: both the link and its target stay as they were.
+    let mut data = c.epsv().await;
+    c.expect("STOR link", 125).await;
+    data.write_all(b"partial").await.unwrap();
+    c.send("ABOR").await;
+    assert_eq!(c.reply().await.0, 426);
+    assert_eq!(c.reply().await.0, 226);
+    assert_eq!(read(&srv.path("target.txt")), b"IMPORTANT");
+    assert!(srv.path("link").is_symlink());
+    // Completed: the link is replaced by the new file.
+    c.upload("STOR link", b"new").await;
+    assert!(!srv.path("link").is_symlink());
+    assert_eq!(read(&srv.path("link")), b"new");
+    assert_eq!(read(&srv.path("target.txt")), b"IMPORTANT");
+}
+
+#[tokio::test]
+async fn an_aborted_new_upload_does_not_overwrite_a_finished_one() {
+    let srv = TestServer::start().await;
+    let mut a = srv.user().await;
+    let mut b = srv.user().await;
+    a.expect("TYPE I", 200).await;
+    let mut data = a.epsv().await;
+    a.expect("STOR new.bin", 125).await;
+    data.write_all(b"A-partial").await.unwrap();
+    data.flush().await.unwrap();
+    b.upload("STOR new.bin", b"B-COMPLETE").await;
+    a.send("ABOR").await;
+    assert_eq!(a.reply().await.0, 426);
+    assert_eq!(a.reply().await.0, 226);
+    assert_eq!(read(&srv.path("new.bin")), b"B-COMPLETE");
+    assert_eq!(names(&srv), ["new.bin"]);
+}
+
+#[tokio::test]
+async fn an_upload_that_received_nothing_leaves_no_file() {
+    let srv =
+        TestServer::start_with(|b| b.passive_accept_timeout(std::time::Duration::from_millis(200)))
+            .await;
+    let mut c = srv.user().await;
+    c.expect("EPSV", 229).await; // never connected
+    c.expect("STOR never.bin", 150).await;
+    assert_eq!(c.reply().await.0, 425);
+    assert!(names(&srv).is_empty(), "{:?}", names(&srv));
+}
+
+#[tokio::test]
+async fn an_interrupted_new_upload_is_kept_for_resuming() {
+    let srv = TestServer::start().await;
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    let mut data = c.epsv().await;
+    c.expect("STOR part.bin", 125).await;
+    data.write_all(b"first half").await.unwrap();
+    data.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    c.send("ABOR").await;
+    assert_eq!(c.reply().await.0, 426);
+    assert_eq!(c.reply().await.0, 226);
+    assert_eq!(read(&srv.path("part.bin")), b"first half");
+    c.expect("REST 10", 350).await;
+    c.upload("STOR part.bin", b", second half").await;
+    assert_eq!(read(&srv.path("part.bin")), b"first half, second half");
+    assert_eq!(names(&srv), ["part.bin"]);
+}
+
+#[tokio::test]
+async fn names_up_to_the_filesystem_limit_can_be_stored() {
+    let srv = TestServer::start().await;
+    let name = "L".repeat(250);
+    let mut c = srv.user().await;
+    let ((code, text), _) = c.upload(&format!("STOR {name}"), b"x").await;
+    assert_eq!(code, 226, "{text}");
+    assert_eq!(read(&srv.path(&name)), b"x");
+}
+
+#[tokio::test]
+async fn stou_obeys_per_directory_permissions() {
+    let srv = TestServer::start().await;
+    std::fs::create_dir_all(srv.path("upload/sub")).unwrap();
+    srv.users
+        .add_user("up", "pw", srv.root.path(), "elr".parse().unwrap())
+        .unwrap();
+    srv.users
+        .override_perm("up", "/upload", "elrw".parse().unwrap(), false)
+        .unwrap();
+    let mut c = srv.client().await;
+    c.login("up", "pw").await;
+    c.epsv().await;
+    assert_eq!(c.cmd("STOU /upload/sub/hint").await.0, 550);
+    c.expect("CWD /upload/sub", 250).await;
+    c.epsv().await;
+    assert_eq!(c.cmd("STOU").await.0, 550);
+    assert_eq!(
+        std::fs::read_dir(srv.path("upload/sub")).unwrap().count(),
+        0
+    );
+    let ((code, _), _) = c.upload("STOU /upload/hint", b"ok").await;
+    assert_eq!(code, 226);
+}
+
+#[tokio::test]
+async fn special_files_are_refused_without_hanging() {
+    let srv = TestServer::start().await;
+    let fifo = srv.path("pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut c = srv.user().await;
+    for cmd in ["APPE pipe", "RETR pipe"] {
+        c.epsv().await;
+        assert_eq!(c.cmd(cmd).await.0, 550, "{cmd}");
+    }
+    c.expect("REST 0", 350).await;
+    c.expect("NOOP", 200).await;
+}
+
+#[tokio::test]
+async fn chmod_limits() {
+    use std::os::unix::fs::PermissionsExt;
+    let srv = TestServer::start().await;
+    srv.write("f.txt", b"x");
+    let mut c = srv.user().await;
+    c.expect("SITE CHMOD 000 f.txt", 200).await;
+    c.expect("SITE CHMOD 644 f.txt", 200).await;
+    assert_eq!(
+        std::fs::metadata(srv.path("f.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o644
+    );
+    assert_eq!(c.cmd("SITE CHMOD 4755 f.txt").await.0, 501);
+    assert_eq!(c.cmd("SITE CHMOD 700 /").await.0, 550);
+}
