@@ -10,6 +10,7 @@
 //! - [`help`]: HELP texts.
 //! - [`address`]: PORT/PASV/EPRT/EPSV syntax.
 //! - [`path`]: virtual path normalisation.
+//! - [`glob`]: LIST/NLST wildcards.
 //! - [`listing`]: LIST, NLST and MLSD/MLST formats.
 //! - [`ascii`]: TYPE A line-ending conversion.
 //! - [`checksum`]: HASH and XCRC/XMD5/XSHA names and arguments.
@@ -22,6 +23,7 @@ pub mod ascii;
 pub mod checksum;
 pub mod command;
 pub mod framing;
+pub mod glob;
 pub mod help;
 pub mod listing;
 pub mod path;

@@ -80,7 +80,9 @@ pub(crate) enum ListFormat {
     /// `ls -l` lines.
     List { now: i64, localtime: bool },
     /// Names only.
-    Nlst,
+    /// Names, each after `prefix` (the directory part of a wildcard
+    /// argument, so the names can be used as given).
+    Nlst { prefix: Vec<u8> },
     /// RFC 3659 lines; `perm` facts are computed from the rules for each
     /// entry of `dir`.
     Mlsd {
@@ -463,7 +465,10 @@ pub(crate) fn format_entry(out: &mut Vec<u8>, entry: &DirEntry, format: &ListFor
             };
             listing::format_list_line(out, &entry.info, &line);
         }
-        ListFormat::Nlst => listing::format_nlst_line(out, &entry.name),
+        ListFormat::Nlst { prefix } => {
+            out.extend_from_slice(prefix);
+            listing::format_nlst_line(out, &entry.name)
+        }
         ListFormat::Mlsd { facts, rules, dir } => {
             // Links are described by what they point to; broken links and
             // links that lead outside the root are left out.

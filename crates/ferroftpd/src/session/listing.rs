@@ -3,6 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ferroftpd_proto::glob;
 use ferroftpd_proto::listing::{format_mlsx_facts, MlsxType};
 use ferroftpd_proto::path::VirtualPath;
 use ferroftpd_proto::perms::Permission;
@@ -18,6 +19,22 @@ type Result<T = Reply> = std::result::Result<T, CommandError>;
 /// Most entries STAT lists over the control connection. The reply is held
 /// in memory before it is sent, so it is bounded; LIST has no such limit.
 const STAT_MAX_ENTRIES: usize = 10_000;
+
+/// Most directory entries a wildcard listing looks at: with the bounded
+/// matcher in `ferroftpd_proto::glob`, this bounds the work one LIST can
+/// cause.
+const GLOB_SCAN_LIMIT: usize = 100_000;
+
+/// Splits `dir/pattern` when the last component has a wildcard. Wildcards
+/// elsewhere are taken literally: patterns match in one directory only.
+fn split_pattern(arg: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (dir, last) = match arg.iter().rposition(|&b| b == b'/') {
+        Some(0) => (&b"/"[..], &arg[1..]),
+        Some(i) => (&arg[..i], &arg[i + 1..]),
+        None => (&b""[..], arg),
+    };
+    glob::is_pattern(last).then_some((dir, last))
+}
 
 /// Which listing command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +64,7 @@ impl Session {
                 now: now(),
                 localtime: self.shared.config.use_localtime,
             },
-            Kind::Nlst => ListFormat::Nlst,
+            Kind::Nlst => ListFormat::Nlst { prefix: Vec::new() },
             Kind::Mlsd => ListFormat::Mlsd {
                 facts: self.facts,
                 rules: self.user_ref()?.account.rules.clone(),
@@ -57,6 +74,11 @@ impl Session {
     }
 
     async fn prepare_list(&mut self, arg: Option<&[u8]>, kind: Kind) -> Result<Job> {
+        if kind != Kind::Mlsd {
+            if let Some((dir, pattern)) = arg.and_then(split_pattern) {
+                return self.prepare_glob(dir, pattern, kind).await;
+            }
+        }
         let path = self.resolve_checked(arg.unwrap_or(b"."), Permission::List)?;
         self.ready_for_transfer()?;
         let storage = self.storage()?;
@@ -79,6 +101,39 @@ impl Session {
         Ok(Job::Listing {
             entries,
             format: self.list_format(kind, &path)?,
+        })
+    }
+
+    /// LIST or NLST of `dir/pattern`: the entries of `dir` whose names
+    /// match, at most [`GLOB_SCAN_LIMIT`] entries looked at.
+    async fn prepare_glob(&mut self, dir: &[u8], pattern: &[u8], kind: Kind) -> Result<Job> {
+        let path =
+            self.resolve_checked(if dir.is_empty() { b"." } else { dir }, Permission::List)?;
+        self.ready_for_transfer()?;
+        let storage = self.storage()?;
+        if !storage.metadata(&path).await?.is_dir() {
+            return Err(Reply::new(550, "Not a directory.").into());
+        }
+        let pattern = pattern.to_vec();
+        let entries = storage.list(&path).await?;
+        let matching = entries
+            .take(GLOB_SCAN_LIMIT)
+            .filter(move |entry| match entry {
+                Ok(entry) => glob::matches(&pattern, &entry.name),
+                Err(_) => true,
+            });
+        let mut format = self.list_format(kind, &path)?;
+        if let ListFormat::Nlst { prefix } = &mut format {
+            if !dir.is_empty() {
+                prefix.extend_from_slice(dir);
+                if !dir.ends_with(b"/") {
+                    prefix.push(b'/');
+                }
+            }
+        }
+        Ok(Job::Listing {
+            entries: Box::new(matching),
+            format,
         })
     }
 

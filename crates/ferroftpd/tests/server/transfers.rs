@@ -436,3 +436,35 @@ async fn passive_connection_from_the_client_only() {
     assert!(stolen.is_empty());
     assert_eq!(c.reply().await.0, 226);
 }
+
+#[tokio::test]
+async fn wildcards_in_list_and_nlst() {
+    let srv = TestServer::start().await;
+    for name in ["a.txt", "b.txt", "c.log", "sub/d.txt", "sub/e.bin"] {
+        srv.write(name, b"x");
+    }
+    let mut c = srv.user().await;
+    let nlst = |bytes: Vec<u8>| {
+        let mut names: Vec<String> = String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(nlst(c.download("NLST *.txt").await.0), ["a.txt", "b.txt"]);
+    assert_eq!(nlst(c.download("NLST sub/*.txt").await.0), ["sub/d.txt"]);
+    assert_eq!(nlst(c.download("NLST /sub/?.bin").await.0), ["/sub/e.bin"]);
+    assert!(c.download("NLST *.none").await.0.is_empty());
+    let (list, reply) = c.download("LIST -l *.log").await;
+    assert_eq!(reply.0, 226);
+    let list = String::from_utf8(list).unwrap();
+    assert_eq!(list.lines().count(), 1);
+    assert!(list.ends_with(" c.log\r\n"), "{list}");
+    // Wildcards only in the last component, and MLSD takes none.
+    c.epsv().await;
+    assert_eq!(c.cmd("NLST s*/d.txt").await.0, 550);
+    c.epsv().await;
+    assert_eq!(c.cmd("MLSD *.txt").await.0, 550);
+}
