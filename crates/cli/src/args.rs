@@ -161,6 +161,10 @@ pub struct Args {
     #[arg(long = "total-write-limit", value_name = "RATE")]
     pub total_write_limit: Option<String>,
 
+    /// Character set of clients that do not speak UTF-8 (latin1, cp1251, gbk...); names on disk stay UTF-8 [default: UTF-8]
+    #[arg(long, value_name = "NAME")]
+    pub encoding: Option<String>,
+
     /// Never ban addresses for failed logins
     #[arg(long)]
     pub no_ban: bool,
@@ -225,6 +229,7 @@ pub struct ConfigFile {
     pub total_write_limit: Option<String>,
     #[serde(default)]
     pub no_ban: bool,
+    pub encoding: Option<String>,
 }
 
 /// `anonymous = true` or `anonymous = "elr"`.
@@ -285,6 +290,7 @@ impl Args {
         self.total_read_limit = self.total_read_limit.or(file.total_read_limit);
         self.total_write_limit = self.total_write_limit.or(file.total_write_limit);
         self.no_ban |= file.no_ban;
+        self.encoding = self.encoding.or(file.encoding);
         self
     }
 }

@@ -121,6 +121,9 @@ pub fn build(args: &Args) -> Result<Settings> {
         builder = builder.auth_failed_delay(delay);
     }
     builder = limits(builder, args)?;
+    if let Some(label) = &args.encoding {
+        builder = builder.encoding(label).context("--encoding")?;
+    }
     let server = builder.build()?;
     let ip = args.interface.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     Ok(Settings {

@@ -91,6 +91,7 @@ pub struct ServerConfig {
     pub(crate) ban: Option<BanPolicy>,
     pub(crate) max_unknown_commands_before_login: u32,
     pub(crate) limits: RateLimits,
+    pub(crate) encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 /// Bandwidth limits, in each direction. "Read" is what the server reads
@@ -169,6 +170,7 @@ impl Default for Builder {
                 ban: Some(BanPolicy::default()),
                 max_unknown_commands_before_login: 10,
                 limits: RateLimits::default(),
+                encoding: None,
             },
         }
     }
@@ -329,6 +331,19 @@ impl Builder {
     pub fn rate_limits(mut self, limits: RateLimits) -> Self {
         self.config.limits = limits;
         self
+    }
+
+    /// The character set of clients that do not speak UTF-8, by its label
+    /// (`latin1`, `cp1251`, `gbk`, `shift_jis`...). Names on the control
+    /// and data connections are converted between it and the UTF-8 names
+    /// on disk; characters it cannot express are sent as `&#NNNN;`.
+    /// `utf-8` is the same as none. Default: none (names pass through as
+    /// bytes, UTF-8 advertised).
+    pub fn encoding(mut self, label: &str) -> Result<Self, Error> {
+        let enc = encoding_rs::Encoding::for_label(label.trim().as_bytes())
+            .ok_or_else(|| Error::Config(format!("unknown encoding {label:?}")))?;
+        self.config.encoding = (enc != encoding_rs::UTF_8).then_some(enc);
+        Ok(self)
     }
 
     /// Checks the settings and builds the server.

@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+mod charset;
 mod checksum;
 pub mod config;
 mod data;

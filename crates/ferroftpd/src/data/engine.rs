@@ -58,6 +58,8 @@ pub(crate) enum Job {
     Listing {
         entries: DirEntries,
         format: ListFormat,
+        /// The client's character set, when it is not UTF-8.
+        encoding: Option<&'static encoding_rs::Encoding>,
     },
     /// Bytes formatted in advance (LIST of a single file).
     Bytes(Vec<u8>),
@@ -182,7 +184,11 @@ pub(crate) fn run(
             };
             receive_file(&sock, writer, ascii, &flow)
         }
-        Job::Listing { entries, format } => send_listing(&sock, entries, &format, progress),
+        Job::Listing {
+            entries,
+            format,
+            encoding,
+        } => send_listing(&sock, entries, &format, encoding, progress),
         Job::Bytes(bytes) => {
             let flow = Flow {
                 progress,
@@ -411,6 +417,7 @@ fn send_listing(
     sock: &TcpStream,
     entries: DirEntries,
     format: &ListFormat,
+    encoding: Option<&'static encoding_rs::Encoding>,
     progress: &AtomicU64,
 ) -> Result<(), TransferError> {
     with_buffers(|_, out| {
@@ -423,7 +430,16 @@ fn send_listing(
         };
         for entry in entries {
             match entry {
-                Ok(entry) => format_entry(out, &entry, format),
+                Ok(entry) => {
+                    let start = out.len();
+                    format_entry(out, &entry, format);
+                    if encoding.is_some() {
+                        let converted =
+                            crate::charset::to_client(encoding, &out[start..]).into_owned();
+                        out.truncate(start);
+                        out.extend_from_slice(&converted);
+                    }
+                }
                 // An entry that cannot be read is left out; the rest is
                 // still worth sending.
                 Err(e) => tracing::debug!(error = %e, "listing entry skipped"),

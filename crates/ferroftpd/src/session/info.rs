@@ -23,7 +23,6 @@ impl Session {
             "REST STREAM".to_owned(),
             "SIZE".to_owned(),
             "TVFS".to_owned(),
-            "UTF8".to_owned(),
             "XCRC".to_owned(),
             "XMD5".to_owned(),
             "XSHA1".to_owned(),
@@ -31,6 +30,14 @@ impl Session {
             "XSHA512".to_owned(),
         ];
         lines.extend(features.into_iter().map(|f| format!(" {f}")));
+        if self.shared.config.encoding.is_none() {
+            // UTF8 belongs between TVFS and XCRC in the sorted list.
+            let at = lines
+                .iter()
+                .position(|l| l == " XCRC")
+                .unwrap_or(lines.len());
+            lines.insert(at, " UTF8".to_owned());
+        }
         lines.push("End FEAT.".to_owned());
         Reply::multi(211, lines)
     }
@@ -39,7 +46,12 @@ impl Session {
         match opts {
             // Names are passed through as bytes; UTF-8 clients need nothing
             // switched on.
-            Opts::Utf8(_) => Reply::new(200, "Always in UTF8 mode."),
+            Opts::Utf8(_) if self.shared.config.encoding.is_none() => {
+                Reply::new(200, "Always in UTF8 mode.")
+            }
+            Opts::Utf8(_) => {
+                Reply::new(501, "UTF8 is off: this server uses another character set.")
+            }
             Opts::Mlst(facts) => {
                 self.facts = FactSet::from_opts(&facts);
                 Reply::new(200, format!("MLST OPTS {}", self.facts.names()))

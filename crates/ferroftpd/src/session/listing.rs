@@ -95,12 +95,14 @@ impl Session {
             let entry = single_entry(&*storage, &path, name, info).await?;
             let mut out = Vec::new();
             format_entry(&mut out, &entry, &self.list_format(kind, &path)?);
+            let out = crate::charset::to_client(self.shared.config.encoding, &out).into_owned();
             return Ok(Job::Bytes(out));
         }
         let entries = storage.list(&path).await?;
         Ok(Job::Listing {
             entries,
             format: self.list_format(kind, &path)?,
+            encoding: self.shared.config.encoding,
         })
     }
 
@@ -134,6 +136,7 @@ impl Session {
         Ok(Job::Listing {
             entries: Box::new(matching),
             format,
+            encoding: self.shared.config.encoding,
         })
     }
 

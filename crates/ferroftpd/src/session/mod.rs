@@ -135,6 +135,8 @@ pub(crate) struct Session {
 struct Control {
     stream: TcpStream,
     framer: LineFramer,
+    /// The client's character set, when it is not UTF-8.
+    encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 impl Control {
@@ -168,7 +170,11 @@ impl Control {
     /// forever: the write fails after [`SEND_TIMEOUT`].
     async fn send(&mut self, reply: &Reply) -> io::Result<()> {
         tracing::debug!("-> {reply}");
-        tokio::time::timeout(SEND_TIMEOUT, self.stream.write_all(&reply.to_bytes()))
+        let bytes = match crate::charset::reply_to_client(self.encoding, reply) {
+            Some(converted) => converted.to_bytes(),
+            None => reply.to_bytes(),
+        };
+        tokio::time::timeout(SEND_TIMEOUT, self.stream.write_all(&bytes))
             .await
             .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
     }
@@ -188,11 +194,13 @@ impl Session {
         // Some clients (Python's ftplib) send ABOR's line as TCP urgent
         // data; read it in line, or the line never ends.
         let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
+        let encoding = shared.config.encoding;
         Ok(Session {
             shared,
             control: Control {
                 stream,
                 framer: LineFramer::new(),
+                encoding,
             },
             peer,
             local,
@@ -327,6 +335,7 @@ impl Session {
 
     async fn handle_line(&mut self, line: &[u8]) -> Flow {
         self.last_command_at = Instant::now();
+        let line = &*crate::charset::from_client(self.control.encoding, line);
         let command = match Command::parse(line) {
             Ok(c) => c,
             Err(e) => {

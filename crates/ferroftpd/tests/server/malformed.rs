@@ -108,3 +108,24 @@ async fn line_feeds_in_names_do_not_inject_replies() {
     assert!(stat.ends_with("End of status."), "{stat:?}");
     c.expect("NOOP", 200).await;
 }
+
+#[tokio::test]
+async fn legacy_client_encoding() {
+    let srv = TestServer::start_with(|b| b.encoding("latin1").unwrap()).await;
+    let mut c = srv.user().await;
+    let feat = c.expect("FEAT", 211).await;
+    assert!(!feat.contains("UTF8"), "{feat}");
+    assert_eq!(c.cmd("OPTS UTF8 ON").await.0, 501);
+    // Latin-1 from the client, UTF-8 on disk.
+    c.expect(b"MKD caf\xe9".as_slice(), 257).await;
+    assert!(srv.path("café").is_dir());
+    c.send(b"CWD caf\xe9").await;
+    let reply = c.stream_reply_bytes().await;
+    assert_eq!(reply, b"250 \"/caf\xe9\" is the current directory.\r\n");
+    c.expect("CWD /", 250).await;
+    let (nlst, _) = c.download("NLST").await;
+    assert_eq!(nlst, b"caf\xe9\r\n");
+    assert!(ferroftpd::Server::builder()
+        .encoding("no-such-charset")
+        .is_err());
+}

@@ -159,6 +159,16 @@ impl Client {
         String::from_utf8_lossy(&buf).into_owned()
     }
 
+    /// Reads one single-line reply as raw bytes, CRLF included.
+    pub async fn stream_reply_bytes(&mut self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        tokio::time::timeout(TIMEOUT, self.stream.read_until(b'\n', &mut buf))
+            .await
+            .expect("reply within timeout")
+            .expect("read");
+        buf
+    }
+
     /// Sends a command and returns its reply.
     pub async fn cmd(&mut self, line: impl AsRef<[u8]>) -> (u16, String) {
         self.send(line).await;
