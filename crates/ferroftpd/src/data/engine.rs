@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferroftpd_proto::ascii;
 use ferroftpd_proto::listing::{self, FactSet, ListLine, MlsxType};
@@ -108,13 +108,6 @@ pub(crate) enum TransferError {
     Storage(StorageError),
 }
 
-fn network(e: io::Error) -> TransferError {
-    match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => TransferError::TimedOut,
-        _ => TransferError::Network(e),
-    }
-}
-
 fn storage(e: io::Error) -> TransferError {
     TransferError::Storage(StorageError::Io(e))
 }
@@ -126,6 +119,10 @@ struct Flow<'a> {
     /// Set before ABOR shuts the socket down.
     aborted: &'a AtomicBool,
     throttle: &'a Throttle,
+    /// How long the peer may make no progress.
+    stall: Duration,
+    /// When bytes last moved.
+    last_progress: std::cell::Cell<Instant>,
 }
 
 /// Longest single sleep while throttled, so ABOR is noticed soon.
@@ -135,11 +132,61 @@ impl Flow<'_> {
     /// Counts `n` bytes moved, then waits as long as the throttle says.
     fn moved(&self, n: usize) {
         self.progress.fetch_add(n as u64, Ordering::Relaxed);
+        self.last_progress.set(Instant::now());
         let mut wait = self.throttle.take(n);
         while !wait.is_zero() && !self.aborted.load(Ordering::Relaxed) {
             let slice = wait.min(THROTTLE_SLICE);
             std::thread::sleep(slice);
             wait -= slice;
+        }
+    }
+
+    /// After a socket call ended with `e`: `Ok` to try again (the socket
+    /// timeout is only a polling interval), or the error that ends the
+    /// transfer, [`TransferError::TimedOut`] once nothing has moved for the
+    /// stall timeout.
+    fn retry(&self, e: io::Error) -> Result<(), TransferError> {
+        match e.kind() {
+            io::ErrorKind::Interrupted => Ok(()),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                if self.aborted.load(Ordering::Relaxed) =>
+            {
+                Err(TransferError::Network(e))
+            }
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                if self.last_progress.get().elapsed() >= self.stall {
+                    Err(TransferError::TimedOut)
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err(TransferError::Network(e)),
+        }
+    }
+
+    /// Writes all of `buf`, counting progress but not throttling.
+    fn write_all(&self, mut sock: &TcpStream, buf: &[u8]) -> Result<(), TransferError> {
+        let mut at = 0;
+        while at < buf.len() {
+            match sock.write(&buf[at..]) {
+                Ok(0) => return Err(TransferError::Network(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    at += n;
+                    self.last_progress.set(Instant::now());
+                }
+                Err(e) => self.retry(e)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what is there (0 at the end of the stream).
+    fn read(&self, mut sock: &TcpStream, buf: &mut [u8]) -> Result<usize, TransferError> {
+        loop {
+            match sock.read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) => self.retry(e)?,
+            }
         }
     }
 
@@ -149,57 +196,45 @@ impl Flow<'_> {
     }
 }
 
-/// Runs `job` over `sock` (blocking mode, timeouts set). Counts bytes in
-/// `progress`. `aborted` is set before the socket is shut down by ABOR.
+/// Runs `job` over `sock` (blocking mode; its timeouts are a polling
+/// interval). Counts bytes in `progress`. `aborted` is set before the
+/// socket is shut down by ABOR. Fails with [`TransferError::TimedOut`] when
+/// nothing moves for `stall`.
 pub(crate) fn run(
     job: Job,
     sock: TcpStream,
     progress: &AtomicU64,
     aborted: &AtomicBool,
+    stall: Duration,
 ) -> Result<(), TransferError> {
     let unlimited = Throttle::default();
+    let throttle = match &job {
+        Job::Download { throttle, .. } | Job::Upload { throttle, .. } => throttle.clone(),
+        Job::Listing { .. } | Job::Bytes(_) => unlimited,
+    };
+    let flow = Flow {
+        progress,
+        aborted,
+        throttle: &throttle,
+        stall,
+        last_progress: std::cell::Cell::new(Instant::now()),
+    };
     let result = match job {
         Job::Download {
             reader,
             ascii,
             sendfile,
-            throttle,
-        } => {
-            let flow = Flow {
-                progress,
-                aborted,
-                throttle: &throttle,
-            };
-            send_file(&sock, reader, ascii, sendfile, &flow)
-        }
-        Job::Upload {
-            writer,
-            ascii,
-            throttle,
-        } => {
-            let flow = Flow {
-                progress,
-                aborted,
-                throttle: &throttle,
-            };
-            receive_file(&sock, writer, ascii, &flow)
-        }
+            ..
+        } => send_file(&sock, reader, ascii, sendfile, &flow),
+        Job::Upload { writer, ascii, .. } => receive_file(&sock, writer, ascii, &flow),
         Job::Listing {
             entries,
             format,
             encoding,
-        } => send_listing(&sock, entries, &format, encoding, progress),
-        Job::Bytes(bytes) => {
-            let flow = Flow {
-                progress,
-                aborted,
-                throttle: &unlimited,
-            };
-            (&sock)
-                .write_all(&bytes)
-                .map_err(network)
-                .map(|()| flow.moved(bytes.len()))
-        }
+        } => send_listing(&sock, entries, &format, encoding, &flow),
+        Job::Bytes(bytes) => flow
+            .write_all(&sock, &bytes)
+            .map(|()| flow.moved(bytes.len())),
     };
     if result.is_ok() {
         // Send FIN after the last byte so the client sees the end of data.
@@ -251,8 +286,7 @@ fn send_file(
             } else {
                 &buf[..n]
             };
-            let mut w = sock;
-            w.write_all(out).map_err(network)?;
+            flow.write_all(sock, out)?;
             flow.moved(n);
         }
     })
@@ -277,7 +311,7 @@ fn sendfile_all(
             Err(Errno::INTR) => {}
             Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if !sent_any => return Ok(false),
             Err(e @ (Errno::IO | Errno::NOMEM | Errno::OVERFLOW)) => return Err(storage(e.into())),
-            Err(e) => return Err(network(e.into())),
+            Err(e) => flow.retry(e.into())?,
         }
     }
 }
@@ -318,12 +352,9 @@ fn copy_from_socket(
         let mut from_network = ascii::FromNetwork::new();
         let chunk = flow.chunk(buf.len());
         loop {
-            let mut r = sock;
-            let n = match r.read(&mut buf[..chunk]) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(network(e)),
+            let n = match flow.read(sock, &mut buf[..chunk])? {
+                0 => break,
+                n => n,
             };
             if ascii {
                 converted.clear();
@@ -371,7 +402,10 @@ fn splice_all(
             Ok(n) => n,
             Err(Errno::INTR) => continue,
             Err(Errno::INVAL | Errno::NOSYS) if !received_any => return Ok(false),
-            Err(e) => return Err(network(e.into())),
+            Err(e) => {
+                flow.retry(e.into())?;
+                continue;
+            }
         };
         received_any = true;
         let mut left = n;
@@ -418,13 +452,12 @@ fn send_listing(
     entries: DirEntries,
     format: &ListFormat,
     encoding: Option<&'static encoding_rs::Encoding>,
-    progress: &AtomicU64,
+    flow: &Flow<'_>,
 ) -> Result<(), TransferError> {
     with_buffers(|_, out| {
         let flush = |out: &mut Vec<u8>| -> Result<(), TransferError> {
-            let mut w = sock;
-            w.write_all(out).map_err(network)?;
-            progress.fetch_add(out.len() as u64, Ordering::Relaxed);
+            flow.write_all(sock, out)?;
+            flow.moved(out.len());
             out.clear();
             Ok(())
         };

@@ -27,6 +27,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::PassivePorts;
 use engine::{Job, TransferError};
 
+/// Longest a blocked data-socket call waits before the worker checks the
+/// stall timeout.
+const STALL_POLL: Duration = Duration::from_secs(1);
+
 /// Backlog of a passive listener: one client connects to it.
 const PASSIVE_BACKLOG: u32 = 4;
 
@@ -134,8 +138,11 @@ impl DataSetup {
         };
         let stream = stream.into_std()?;
         stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(p.stall_timeout))?;
-        stream.set_write_timeout(Some(p.stall_timeout))?;
+        // Socket timeouts are a polling interval: the worker counts the
+        // time without progress itself (see `engine::Flow::retry`).
+        let poll = p.stall_timeout.min(STALL_POLL);
+        stream.set_read_timeout(Some(poll))?;
+        stream.set_write_timeout(Some(poll))?;
         Ok(stream)
     }
 }
@@ -233,6 +240,7 @@ async fn run(
     cancel: CancellationToken,
     bytes: Arc<AtomicU64>,
 ) -> Outcome {
+    let stall = params.stall_timeout;
     let stream = tokio::select! {
         r = setup.connect(params) => match r {
             Ok(s) => s,
@@ -246,8 +254,9 @@ async fn run(
     };
     let aborted = Arc::new(AtomicBool::new(false));
     let worker_aborted = aborted.clone();
-    let mut worker =
-        tokio::task::spawn_blocking(move || engine::run(job, stream, &bytes, &worker_aborted));
+    let mut worker = tokio::task::spawn_blocking(move || {
+        engine::run(job, stream, &bytes, &worker_aborted, stall)
+    });
     let result = tokio::select! {
         // A transfer that has finished counts as finished, even if ABOR
         // arrived at the same moment.
