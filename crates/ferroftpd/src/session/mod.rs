@@ -115,7 +115,8 @@ pub(crate) struct Session {
     /// EPSV ALL was given: PASV, PORT and EPRT are refused.
     epsv_all: bool,
     facts: FactSet,
-    running: Option<Running>,
+    /// Boxed: idle sessions, the common case, then pay one pointer.
+    running: Option<Box<Running>>,
     /// QUIT came during a transfer: close when it ends.
     quit_after_transfer: bool,
     /// Unknown commands received before login.
@@ -231,13 +232,7 @@ impl Session {
             return;
         }
         loop {
-            let timeout = self.timeout_at();
-            let event = tokio::select! {
-                frame = self.control.next_frame(), if !self.quit_after_transfer => Event::Control(frame),
-                outcome = Self::transfer_finished(&mut self.running) => Event::TransferDone(outcome),
-                () = close.cancelled() => Event::ServerClosing,
-                which = Self::deadline(timeout) => Event::TimedOut(which),
-            };
+            let event = self.next_event(&close).await;
             // Boxed: handling a command needs far more space than waiting
             // for one, and an idle session should not carry that space.
             if Box::pin(self.handle_event(event)).await == Flow::Close {
@@ -245,6 +240,17 @@ impl Session {
             }
         }
         self.end().await;
+    }
+
+    /// Waits for the next thing to do.
+    async fn next_event(&mut self, close: &tokio_util::sync::CancellationToken) -> Event {
+        let timeout = self.timeout_at();
+        tokio::select! {
+            frame = self.control.next_frame(), if !self.quit_after_transfer => Event::Control(frame),
+            outcome = Self::transfer_finished(&mut self.running) => Event::TransferDone(outcome),
+            () = close.cancelled() => Event::ServerClosing,
+            which = Self::deadline(timeout) => Event::TimedOut(which),
+        }
     }
 
     async fn handle_event(&mut self, event: Event) -> Flow {
@@ -309,7 +315,7 @@ impl Session {
     }
 
     /// Completes when the running transfer ends; never if none runs.
-    async fn transfer_finished(running: &mut Option<Running>) -> crate::data::Outcome {
+    async fn transfer_finished(running: &mut Option<Box<Running>>) -> crate::data::Outcome {
         match running {
             Some(r) => r.transfer.finished().await,
             None => std::future::pending().await,

@@ -177,11 +177,11 @@ impl Session {
             return Flow::Close;
         }
         let transfer = Transfer::start(setup, params, job, &self.shared.transfers);
-        self.running = Some(Running {
+        self.running = Some(Box::new(Running {
             transfer,
             verb,
             path,
-        });
+        }));
         Flow::Continue
     }
 
@@ -363,7 +363,7 @@ impl Session {
         let outcome = running.transfer.finished().await;
         // The aborted transfer's own reply comes first (426, or 226 if it
         // had just completed), then ABOR's (RFC 959 §4.1.3).
-        let flow = self.report_transfer(running, outcome).await;
+        let flow = self.report_transfer(*running, outcome).await;
         if flow == Flow::Close {
             return flow;
         }
@@ -379,7 +379,7 @@ impl Session {
         // The idle timeout counts from the end of the transfer, not from
         // the command that started it.
         self.last_command_at = std::time::Instant::now();
-        let flow = self.report_transfer(running, outcome).await;
+        let flow = self.report_transfer(*running, outcome).await;
         if self.quit_after_transfer {
             self.send_goodbye().await;
             return Flow::Close;
