@@ -318,6 +318,23 @@ async fn per_connection_limits_slow_downloads_and_uploads() {
     assert_eq!(std::fs::read(srv.path("up.bin")).unwrap().len(), size);
 }
 
+/// Two sessions download at once under `limits`; returns how long it took
+/// for both. The second session logs in as `second_user`.
+async fn two_downloads(limits: RateLimits, second_user: (&str, &str)) -> (Duration, usize) {
+    let srv = TestServer::start_with(|b| b.rate_limits(limits)).await;
+    let size = 384 * 1024;
+    srv.write("f.bin", &vec![5u8; size]);
+    let mut a = srv.user().await;
+    let mut b = srv.client().await;
+    b.login(second_user.0, second_user.1).await;
+    a.expect("TYPE I", 200).await;
+    b.expect("TYPE I", 200).await;
+    let started = Instant::now();
+    let (ra, rb) = tokio::join!(a.download("RETR f.bin"), b.download("RETR f.bin"));
+    assert_eq!((ra.0.len(), rb.0.len()), (size, size));
+    (started.elapsed(), 2 * size)
+}
+
 #[tokio::test]
 async fn a_users_sessions_share_the_user_limit() {
     let rate = 512 * 1024;
@@ -325,22 +342,9 @@ async fn a_users_sessions_share_the_user_limit() {
         write_per_user: Rate::new(rate),
         ..Default::default()
     };
-    let srv = TestServer::start_with(|b| b.rate_limits(limits)).await;
-    let size = 384 * 1024;
-    srv.write("f.bin", &vec![5u8; size]);
-    let mut a = srv.user().await;
-    let mut b = srv.user().await;
-    a.expect("TYPE I", 200).await;
-    b.expect("TYPE I", 200).await;
-    let started = Instant::now();
-    let (ra, rb) = tokio::join!(a.download("RETR f.bin"), b.download("RETR f.bin"));
-    assert_eq!((ra.0.len(), rb.0.len()), (size, size));
-    // Together they moved 2 * size under one limit.
-    assert!(
-        started.elapsed().as_secs_f64() >= min_seconds(2 * size, rate),
-        "{:?}",
-        started.elapsed()
-    );
+    let (took, bytes) = two_downloads(limits, ("user", "12345")).await;
+    // Together they moved both files under one limit.
+    assert!(took.as_secs_f64() >= min_seconds(bytes, rate), "{took:?}");
 }
 
 #[tokio::test]
@@ -350,22 +354,8 @@ async fn the_total_limit_covers_every_user() {
         write_total: Rate::new(rate),
         ..Default::default()
     };
-    let srv = TestServer::start_with(|b| b.rate_limits(limits)).await;
-    let size = 384 * 1024;
-    srv.write("f.bin", &vec![5u8; size]);
-    let mut a = srv.user().await;
-    let mut b = srv.client().await;
-    b.login("anonymous", "x").await;
-    a.expect("TYPE I", 200).await;
-    b.expect("TYPE I", 200).await;
-    let started = Instant::now();
-    let (ra, rb) = tokio::join!(a.download("RETR f.bin"), b.download("RETR f.bin"));
-    assert_eq!((ra.0.len(), rb.0.len()), (size, size));
-    assert!(
-        started.elapsed().as_secs_f64() >= min_seconds(2 * size, rate),
-        "{:?}",
-        started.elapsed()
-    );
+    let (took, bytes) = two_downloads(limits, ("anonymous", "x")).await;
+    assert!(took.as_secs_f64() >= min_seconds(bytes, rate), "{took:?}");
 }
 
 #[tokio::test]
