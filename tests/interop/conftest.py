@@ -39,14 +39,16 @@ STANDARD_FLAGS = (
 def pytest_report_header(config):
     lines = [f"ferroftpd binary: {ferroftpd_bin()}"]
     for tool, flag in (("curl", "--version"), ("lftp", "--version"),
+                       ("ncftpls", "-v"), ("wget", "--version"), ("rclone", "version"),
                        ("fail2ban-regex", "--version")):
         path = shutil.which(tool)
         if not path:
             lines.append(f"{tool}: NOT FOUND")
             continue
         try:
-            out = subprocess.run([path, flag], capture_output=True, timeout=10,
-                                 stdin=subprocess.DEVNULL).stdout.decode(errors="replace")
+            proc = subprocess.run([path, flag], capture_output=True, timeout=10,
+                                  stdin=subprocess.DEVNULL)
+            out = (proc.stdout + proc.stderr).decode(errors="replace").strip()
             lines.append(f"{tool}: {out.splitlines()[0] if out else '?'}")
         except (OSError, subprocess.SubprocessError) as exc:
             lines.append(f"{tool}: {exc}")

@@ -1,9 +1,11 @@
 """Shared helpers for the real-client interop suite.
 
 Everything here talks to a real ferroftpd process over loopback: the server is
-started as a subprocess (see ``Server``), and the clients are curl and lftp
-(subprocesses, see ``run_curl`` / ``run_lftp``) and Python's ftplib
-(in-process, see ``ftp_connect``).
+started as a subprocess (see ``Server``), and the clients are curl, lftp,
+ncftp, wget and rclone (subprocesses, see ``run_curl``, ``run_lftp``,
+``run_ncftp``, ``run_wget``, ``run_rclone``) and Python's ftplib (in-process,
+see ``ftp_connect``). The crates/cli test ``interop_suppaftp.rs`` covers the
+Rust suppaftp client the same way.
 
 Every subprocess started here is bounded by a timeout and, on timeout, killed
 by its own process-group id (it is started in a new session, so the group is
@@ -218,6 +220,17 @@ class Server:
         return self.proc.returncode
 
 
+def received_commands(server: Server) -> list[str]:
+    """The commands ``server`` received so far, in order, from its ``-D`` log
+    (``PASS`` is masked there)."""
+    return [line.split(": <- ", 1)[1] for line in server.log.splitlines() if ": <- " in line]
+
+
+def received_verbs(server: Server) -> set[str]:
+    """The command verbs ``server`` received so far (``{"USER", "MLSD", ...}``)."""
+    return {cmd.split(" ", 1)[0].upper() for cmd in received_commands(server)}
+
+
 # --------------------------------------------------------------------------
 # Subprocess clients
 # --------------------------------------------------------------------------
@@ -242,15 +255,18 @@ class Result:
 
 
 def run(argv: list[str], timeout: float = CLIENT_TIMEOUT, cwd: Path | None = None,
-        input: bytes | None = None) -> Result:
-    """Runs a client process with a hard timeout; kills its process group on timeout."""
+        input: bytes | None = None, env: dict[str, str] | None = None) -> Result:
+    """Runs a client process with a hard timeout; kills its process group on timeout.
+
+    ``env`` adds to (or overrides) ``CLIENT_ENV``.
+    """
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=str(cwd) if cwd else None,
-        env=CLIENT_ENV,
+        env={**CLIENT_ENV, **(env or {})},
         start_new_session=True,
     )
     try:
@@ -306,6 +322,112 @@ def run_lftp(server: Server, script: str, *, user: str | None = USER,
     ])
     full = f"{pre}; {settings + '; ' if settings else ''}{login}ftp://{server.url_host}:{server.port}; {script}"
     return run(["lftp", "-c", full], timeout=timeout, cwd=cwd)
+
+
+def client_home(base: Path) -> Path:
+    """A private HOME under ``base`` for clients that read or write dot files
+    there (ncftp's ~/.ncftp, wget's ~/.wget-hsts, rclone's cache)."""
+    home = base / "home"
+    home.mkdir(exist_ok=True)
+    return home
+
+
+_ncftp_runs = 0
+
+
+def run_ncftp(tool: str, server: Server, *args: str, home: Path, user: str | None = USER,
+              password: str | None = PASSWORD, cwd: Path | None = None,
+              timeout: float = CLIENT_TIMEOUT) -> Result:
+    """Runs ncftpls, ncftpget or ncftpput (``tool``) against ``server``.
+
+    ``args`` are the tool's own arguments after the login flags: ncftpls takes
+    a URL (``server.url(path, user=None)``), ncftpget ``HOST LOCAL-DIR REMOTE...``
+    and ncftpput ``HOST REMOTE-DIR LOCAL...`` (HOST is ``server.host``; the port
+    is given here with -P). The tool's debug log (``-d``: every command and
+    reply, as ``Cmd: ...`` and ``NNN: ...`` lines) is appended to the result's
+    stderr. ``user=None`` logs in anonymously (the tools' default).
+    """
+    global _ncftp_runs
+    _ncftp_runs += 1
+    debug_log = home / f"{tool}-{_ncftp_runs}.debug"
+    argv = [tool, "-t", "10", "-P", str(server.port), "-d", str(debug_log)]
+    if tool != "ncftpls":
+        argv.append("-V")  # no progress meter
+    if user is not None:
+        argv += ["-u", user, "-p", password or ""]
+    res = run([*argv, *args], timeout=timeout, cwd=cwd, env={"HOME": str(home)})
+    try:
+        debug = debug_log.read_bytes().decode("utf-8", "replace")
+    except FileNotFoundError:
+        debug = "(no debug log)"
+    res.stderr += f"\n--- {tool} -d log ---\n{debug}"
+    return res
+
+
+def run_ncftp_shell(server: Server, commands: list[str], *, home: Path,
+                    user: str = USER, password: str = PASSWORD,
+                    timeout: float = CLIENT_TIMEOUT) -> Result:
+    """Runs the interactive ``ncftp`` client with ``commands`` on its standard
+    input, after ``debug 1`` (so that stdout shows each ``Cmd:`` and reply).
+
+    ncftp exits 0 whatever its commands did: check their effects.
+    """
+    script = "\n".join(["debug 1", *commands, "quit", ""]).encode()
+    return run(["ncftp", "-u", user, "-p", password, "-P", str(server.port), server.host],
+               timeout=timeout, input=script, env={"HOME": str(home)})
+
+
+def run_wget(*args: str, home: Path, cwd: Path | None = None,
+             timeout: float = CLIENT_TIMEOUT) -> Result:
+    """wget without any wgetrc, one try, short timeouts, and ``--debug``: its
+    stderr shows each command (``--> ``) and reply (the password included:
+    only the suite's test password)."""
+    argv = ["wget", "--no-config", "--debug", "--tries=1", "--timeout=5",
+            "--no-hsts", *args]
+    return run(argv, timeout=timeout, cwd=cwd, env={"HOME": str(home)})
+
+
+_rclone_obscured: str | None = None
+
+
+def rclone_remote_config(server: Server, home: Path, name: str = "srv",
+                         user: str = USER, password: str = PASSWORD) -> Path:
+    """Writes an rclone config file with one FTP remote ``name`` for ``server``."""
+    global _rclone_obscured
+    if _rclone_obscured is None or password != PASSWORD:
+        res = run(["rclone", "obscure", password], timeout=10)
+        assert res.returncode == 0, res.transcript()
+        obscured = res.out.strip()
+        if password == PASSWORD:
+            _rclone_obscured = obscured
+    else:
+        obscured = _rclone_obscured
+    conf = home / f"rclone-{name}.conf"
+    conf.write_text(
+        f"[{name}]\ntype = ftp\nhost = {server.host}\nport = {server.port}\n"
+        f"user = {user}\npass = {obscured}\n"
+    )
+    return conf
+
+
+def run_rclone(server: Server, *args: str, home: Path, user: str = USER,
+               password: str = PASSWORD, cwd: Path | None = None,
+               timeout: float = CLIENT_TIMEOUT) -> Result:
+    """rclone with the FTP remote ``srv:`` pointing at ``server``.
+
+    One try (``--retries 1 --low-level-retries 1``), short timeouts, at most 4
+    FTP connections, and ``--dump headers``: stderr shows each command
+    (``FTP Tx:``) and reply (``FTP Rx:``), the password masked.
+    """
+    conf = rclone_remote_config(server, home, user=user, password=password)
+    argv = [
+        "rclone", "--config", str(conf), "--cache-dir", str(home / "rclone-cache"),
+        "--retries", "1", "--low-level-retries", "1",
+        "--contimeout", "5s", "--timeout", "10s",
+        "--ftp-concurrency", "4", "--dump", "headers",
+        *args,
+    ]
+    return run(argv, timeout=timeout, cwd=cwd, env={"HOME": str(home)})
 
 
 # --------------------------------------------------------------------------

@@ -490,7 +490,7 @@ fn parse_offset(arg: &str) -> Result<u64, ParseError> {
 }
 
 /// Splits `-la path` into options and path. Leading words that start with
-/// `-` followed by letters are options; the rest, spaces included, is the
+/// `-` followed by letters or digits (`-1`, `-1R`) are options; the rest, spaces included, is the
 /// path.
 fn parse_list_args(arg: Option<&[u8]>) -> ListArgs {
     let mut args = ListArgs::default();
@@ -499,7 +499,7 @@ fn parse_list_args(arg: Option<&[u8]>) -> ListArgs {
         let word_end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
         let word = &rest[..word_end];
         let is_option =
-            word.len() > 1 && word[0] == b'-' && word[1..].iter().all(u8::is_ascii_alphabetic);
+            word.len() > 1 && word[0] == b'-' && word[1..].iter().all(u8::is_ascii_alphanumeric);
         if !is_option {
             break;
         }
@@ -571,6 +571,14 @@ mod tests {
                     all: true,
                     recursive: false,
                     path: Some(b"sub dir".to_vec()),
+                }),
+            ),
+            ("NLST -1", Nlst(ListArgs::default())),
+            (
+                "NLST -1R",
+                Nlst(ListArgs {
+                    recursive: true,
+                    ..Default::default()
                 }),
             ),
             (

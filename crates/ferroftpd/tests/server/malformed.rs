@@ -56,7 +56,7 @@ async fn an_overlong_line_is_refused_and_the_next_one_served() {
     let srv = TestServer::start().await;
     let mut c = srv.client().await;
     let mut line = b"USER ".to_vec();
-    line.extend(std::iter::repeat(b'a').take(100_000));
+    line.extend(std::iter::repeat_n(b'a', 100_000));
     line.extend_from_slice(b"\r\n");
     c.send_raw(&line).await;
     assert_eq!(c.reply().await, (500, "Command line too long.".into()));
