@@ -92,6 +92,7 @@ pub struct ServerConfig {
     pub(crate) max_unknown_commands_before_login: u32,
     pub(crate) limits: RateLimits,
     pub(crate) encoding: Option<&'static encoding_rs::Encoding>,
+    pub(crate) hooks: Option<Arc<dyn crate::hooks::Hooks>>,
 }
 
 /// Bandwidth limits, in each direction. "Read" is what the server reads
@@ -171,6 +172,7 @@ impl Default for Builder {
                 max_unknown_commands_before_login: 10,
                 limits: RateLimits::default(),
                 encoding: None,
+                hooks: None,
             },
         }
     }
@@ -344,6 +346,12 @@ impl Builder {
             .ok_or_else(|| Error::Config(format!("unknown encoding {label:?}")))?;
         self.config.encoding = (enc != encoding_rs::UTF_8).then_some(enc);
         Ok(self)
+    }
+
+    /// Event hooks (see [`crate::hooks`]). Default: none.
+    pub fn hooks(mut self, hooks: Arc<dyn crate::hooks::Hooks>) -> Self {
+        self.config.hooks = Some(hooks);
+        self
     }
 
     /// Checks the settings and builds the server.

@@ -28,6 +28,7 @@ mod checksum;
 pub mod config;
 mod data;
 mod error;
+pub mod hooks;
 mod limits;
 mod names;
 mod server;

@@ -164,7 +164,7 @@ impl Server {
             peer = tracing::field::Empty,
             user = tracing::field::Empty
         );
-        match Session::new(self.shared.clone(), stream, slot) {
+        match Session::new(self.shared.clone(), stream, slot, id) {
             Ok(session) => session.run().instrument(span).await,
             Err(e) => {
                 tracing::debug!(parent: &span, error = %e, "connection dropped before greeting")

@@ -8,6 +8,7 @@ use ferroftpd_proto::time::DateTime;
 
 use super::{Login, Pending, Session};
 use crate::error::CommandError;
+use crate::hooks::Event as HookEvent;
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
 
@@ -47,6 +48,7 @@ impl Session {
         }
         self.storage()?.create_dir(&path).await?;
         tracing::info!(path = %path, "MKD");
+        self.hook(HookEvent::DirectoryCreated(self.file_event(&path, 0)));
         Ok(Reply::new(257, path_text(&path, " directory created.")))
     }
 
@@ -57,6 +59,7 @@ impl Session {
         }
         self.storage()?.remove_dir(&path).await?;
         tracing::info!(path = %path, "RMD");
+        self.hook(HookEvent::DirectoryRemoved(self.file_event(&path, 0)));
         Ok(Reply::new(250, "Directory removed."))
     }
 
@@ -67,6 +70,7 @@ impl Session {
         }
         self.storage()?.remove_file(&path).await?;
         tracing::info!(path = %path, "DELE");
+        self.hook(HookEvent::FileDeleted(self.file_event(&path, 0)));
         Ok(Reply::new(250, "File removed."))
     }
 
@@ -90,6 +94,12 @@ impl Session {
         }
         self.storage()?.rename(&from, &to).await?;
         tracing::info!(from = %from, to = %to, "RNTO");
+        if self.has_hooks() {
+            self.hook(HookEvent::Renamed(
+                self.file_event(&from, 0),
+                self.file_event(&to, 0),
+            ));
+        }
         Ok(Reply::new(250, "Renaming ok."))
     }
 

@@ -6,24 +6,40 @@ use ferroftpd_proto::reply::Reply;
 
 use super::{Flow, Login, Session, User};
 use crate::auth::{Account, AuthError, LoginContext};
+use crate::hooks::Event as HookEvent;
 use crate::throttle::{Bucket, Direction, Throttle};
 
 impl Session {
     pub(super) async fn user(&mut self, username: String) -> Flow {
-        let reply = match std::mem::replace(&mut self.login, Login::AwaitingUser) {
-            Login::LoggedIn(user) => {
-                self.shared.config.authorizer.logout(&user.account).await;
-                tracing::info!(user = %user.account.username, "logout");
-                Reply::new(
-                    331,
-                    "Previous account information was flushed, send password.",
-                )
-            }
-            _ => Reply::new(331, "Username ok, send password."),
+        let reply = if self.log_out().await {
+            // Nothing the previous user set up carries over.
+            self.data = Default::default();
+            self.pending = Default::default();
+            Reply::new(
+                331,
+                "Previous account information was flushed, send password.",
+            )
+        } else {
+            Reply::new(331, "Username ok, send password.")
         };
         // Always 331, whether or not the user exists (RFC 2577 §7).
         self.login = Login::AwaitingPass { username };
         self.reply(reply).await
+    }
+
+    /// Ends the current login, if any (USER again, REIN): the logout hook,
+    /// the authorizer's logout, a log line. True if someone was logged in.
+    async fn log_out(&mut self) -> bool {
+        if !matches!(self.login, Login::LoggedIn(_)) {
+            return false;
+        }
+        self.hook(HookEvent::Logout);
+        let Login::LoggedIn(user) = std::mem::replace(&mut self.login, Login::AwaitingUser) else {
+            return false;
+        };
+        self.shared.config.authorizer.logout(&user.account).await;
+        tracing::info!(user = %user.account.username, "logout");
+        true
     }
 
     pub(super) async fn pass(&mut self, password: Password) -> Flow {
@@ -84,6 +100,7 @@ impl Session {
             read_throttle,
             write_throttle,
         }));
+        self.hook(HookEvent::Login);
         self.reply(reply).await
     }
 
@@ -122,6 +139,7 @@ impl Session {
             self.peer.ip(),
             username.escape_default()
         );
+        self.hook(HookEvent::LoginFailed(username.to_owned()));
         if self.shared.limits.record_failure(self.peer.ip()) {
             tracing::warn!(client = %self.peer.ip(), "address banned after repeated failed logins");
         }
@@ -159,7 +177,11 @@ impl Session {
         Flow::Close
     }
 
+    /// The 221 reply to QUIT (after any transfer has finished).
     pub(super) async fn send_goodbye(&mut self) {
+        if matches!(self.login, Login::LoggedIn(_)) {
+            self.hook(HookEvent::Logout);
+        }
         let text = match &self.login {
             Login::LoggedIn(user) => user.account.quit_message.clone(),
             _ => "Goodbye.".to_owned(),
@@ -172,10 +194,7 @@ impl Session {
     /// REIN: log out and wait for a new USER; the connection and any
     /// transfer in progress go on (RFC 959 §4.1.1).
     pub(super) async fn rein(&mut self) -> Flow {
-        if let Login::LoggedIn(user) = std::mem::replace(&mut self.login, Login::AwaitingUser) {
-            self.shared.config.authorizer.logout(&user.account).await;
-            tracing::info!(user = %user.account.username, "logout (REIN)");
-        }
+        self.log_out().await;
         self.failed_logins = 0;
         self.transfer_type = Default::default();
         self.data = Default::default();

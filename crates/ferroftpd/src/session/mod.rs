@@ -32,6 +32,7 @@ use tokio::net::TcpStream;
 use crate::auth::Account;
 use crate::data::{DataSetup, Transfer};
 use crate::error::CommandError;
+use crate::hooks::{Event as HookEvent, FileEvent, HookSender};
 use crate::limits::{ConnectionSlot, UserSlot};
 use crate::server::Shared;
 use crate::storage::Storage;
@@ -129,6 +130,8 @@ pub(crate) struct Session {
     last_command_at: Instant,
     /// This connection's place in the server's connection counts.
     _slot: ConnectionSlot,
+    /// Where hook events go, when the server has hooks.
+    hooks: Option<HookSender>,
 }
 
 /// The control connection: a socket, a line framer, and nothing else held
@@ -186,6 +189,7 @@ impl Session {
         shared: Arc<Shared>,
         stream: TcpStream,
         slot: ConnectionSlot,
+        id: u64,
     ) -> io::Result<Self> {
         let canonical = |a: SocketAddr| SocketAddr::new(canonical_ip(a.ip()), a.port());
         let peer = canonical(stream.peer_addr()?);
@@ -196,6 +200,7 @@ impl Session {
         // data; read it in line, or the line never ends.
         let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
         let encoding = shared.config.encoding;
+        let shared_hooks = shared.config.hooks.clone();
         Ok(Session {
             shared,
             control: Control {
@@ -219,6 +224,7 @@ impl Session {
             connected_at: Instant::now(),
             last_command_at: Instant::now(),
             _slot: slot,
+            hooks: shared_hooks.map(|h| HookSender::start(h, id, peer)),
         })
     }
 
@@ -226,6 +232,7 @@ impl Session {
     pub(crate) async fn run(mut self) {
         tracing::Span::current().record("peer", tracing::field::display(self.peer));
         tracing::info!(local = %self.local, "session opened");
+        self.hook(HookEvent::Connect);
         let close = self.shared.close_sessions.clone();
         let banner = Reply::text(220, &self.shared.config.banner);
         if self.control.send(&banner).await.is_err() {
@@ -329,6 +336,7 @@ impl Session {
         if let Login::LoggedIn(user) = &self.login {
             self.shared.config.authorizer.logout(&user.account).await;
         }
+        self.hook(HookEvent::Disconnect);
         tracing::info!("session closed");
     }
 
@@ -478,6 +486,31 @@ impl Session {
         match &self.login {
             Login::LoggedIn(user) => Ok(user),
             _ => Err(Reply::new(530, "Log in with USER and PASS first.").into()),
+        }
+    }
+
+    /// Queues a hook event, if the server has hooks.
+    fn hook(&self, event: HookEvent) {
+        if let Some(hooks) = &self.hooks {
+            let user = match &self.login {
+                Login::LoggedIn(u) => Some(u.account.username.as_str()),
+                _ => None,
+            };
+            hooks.send(event, user);
+        }
+    }
+
+    /// True if the server has hooks (so events are worth building).
+    fn has_hooks(&self) -> bool {
+        self.hooks.is_some()
+    }
+
+    /// The hook description of `path`.
+    fn file_event(&self, path: &VirtualPath, bytes: u64) -> FileEvent {
+        FileEvent {
+            path: path.clone(),
+            real_path: self.user_ref().ok().and_then(|u| u.storage.real_path(path)),
+            bytes,
         }
     }
 

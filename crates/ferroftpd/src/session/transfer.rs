@@ -13,6 +13,7 @@ use super::{Flow, Pending, Running, Session};
 use crate::data::engine::{Job, TransferError};
 use crate::data::{bind_passive, ConnectError, ConnectParams, DataSetup, Outcome, Transfer};
 use crate::error::{storage_reply, CommandError};
+use crate::hooks::Event as HookEvent;
 use crate::storage::WriteMode;
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
@@ -391,6 +392,19 @@ impl Session {
         let bytes = running.transfer.bytes();
         let seconds = running.transfer.started.elapsed().as_secs_f64();
         let completed = matches!(outcome, Outcome::Complete);
+        if let (true, Some(path)) = (self.has_hooks(), &running.path) {
+            let file = self.file_event(path, bytes);
+            let event = match (running.verb, completed) {
+                ("RETR", true) => Some(HookEvent::FileSent(file)),
+                ("RETR", false) => Some(HookEvent::IncompleteFileSent(file)),
+                ("STOR" | "APPE" | "STOU", true) => Some(HookEvent::FileReceived(file)),
+                ("STOR" | "APPE" | "STOU", false) => Some(HookEvent::IncompleteFileReceived(file)),
+                _ => None,
+            };
+            if let Some(event) = event {
+                self.hook(event);
+            }
+        }
         if let Some(path) = &running.path {
             if running.verb != "LIST" {
                 tracing::info!(

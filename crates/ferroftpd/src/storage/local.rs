@@ -57,6 +57,7 @@ impl StorageFactory for LocalStorageFactory {
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
     root: Arc<OwnedFd>,
+    home: Arc<Path>,
 }
 
 impl LocalStorage {
@@ -68,7 +69,10 @@ impl LocalStorage {
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
             )?;
-            Ok(LocalStorage { root: Arc::new(fd) })
+            Ok(LocalStorage {
+                root: Arc::new(fd),
+                home: home.into(),
+            })
         })
         .await
     }
@@ -224,6 +228,10 @@ impl Storage for LocalStorage {
         let path = path.clone();
         self.with_root(move |root| Ok(file_info(&root.lstat(&path)?)))
             .await
+    }
+
+    fn real_path(&self, path: &VirtualPath) -> Option<PathBuf> {
+        Some(self.home.join(rel(path)))
     }
 
     async fn read_link(&self, path: &VirtualPath) -> StorageResult<Vec<u8>> {

@@ -121,6 +121,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
         self.metadata(path).await
     }
 
+    /// Where `path` is on the server's filesystem, for event hooks.
+    /// Default: `None` (not a filesystem).
+    fn real_path(&self, _path: &VirtualPath) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Where the symbolic link `path` points, as stored in the link.
     /// Default: unsupported (listings then show no target).
     async fn read_link(&self, _path: &VirtualPath) -> StorageResult<Vec<u8>> {

@@ -7,6 +7,7 @@ mod common;
 
 mod confinement;
 mod files;
+mod hooks;
 mod ipv6;
 mod lifecycle;
 mod limits;
