@@ -165,6 +165,22 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub encoding: Option<String>,
 
+    /// Log format: text or json (one JSON object per line) [default: text]
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Append logs to this file instead of standard error
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// Append one xferlog(5) line per transfer to this file
+    #[arg(long, value_name = "FILE")]
+    pub xferlog: Option<PathBuf>,
+
+    /// Serve Prometheus metrics (/metrics) and a health check (/health) over HTTP on this address
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub metrics_address: Option<std::net::SocketAddr>,
+
     /// Never ban addresses for failed logins
     #[arg(long)]
     pub no_ban: bool,
@@ -230,6 +246,10 @@ pub struct ConfigFile {
     #[serde(default)]
     pub no_ban: bool,
     pub encoding: Option<String>,
+    pub log_format: Option<String>,
+    pub log_file: Option<PathBuf>,
+    pub xferlog: Option<PathBuf>,
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 /// `anonymous = true` or `anonymous = "elr"`.
@@ -291,6 +311,10 @@ impl Args {
         self.total_write_limit = self.total_write_limit.or(file.total_write_limit);
         self.no_ban |= file.no_ban;
         self.encoding = self.encoding.or(file.encoding);
+        self.log_format = self.log_format.or(file.log_format);
+        self.log_file = self.log_file.or(file.log_file);
+        self.xferlog = self.xferlog.or(file.xferlog);
+        self.metrics_address = self.metrics_address.or(file.metrics_address);
         self
     }
 }

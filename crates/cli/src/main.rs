@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use args::{Args, ConfigFile};
@@ -34,7 +35,7 @@ fn run(args: Args) -> Result<()> {
         }
         None => args,
     };
-    init_logging(args.debug);
+    init_logging(&args)?;
     raise_open_file_limit();
     let settings = settings::build(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -68,6 +69,18 @@ async fn serve(settings: settings::Settings) -> Result<()> {
         masquerade = %config.masquerade_address().map_or_else(|| "none".to_owned(), |a| a.to_string()),
         "listening on {addr}"
     );
+    if let Some(addr) = settings.metrics_address {
+        let metrics_listener =
+            ferroftpd::bind(addr).with_context(|| format!("metrics address {addr}"))?;
+        tracing::info!(
+            "metrics on http://{}/metrics",
+            metrics_listener.local_addr()?
+        );
+        tokio::spawn(ferroftpd::metrics::serve(
+            settings.server.clone(),
+            metrics_listener,
+        ));
+    }
     let server = settings.server.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -93,14 +106,81 @@ async fn wait_for_signal() {
     }
 }
 
-fn init_logging(debug: bool) {
-    let default = if debug { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+/// Logs go to standard error or `--log-file`, as text or JSON lines; the
+/// transfer log (target `ferroftpd::xferlog`) goes to `--xferlog` alone.
+fn init_logging(args: &Args) -> Result<()> {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+
+    let default = if args.debug { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default))
+        .add_directive("ferroftpd::xferlog=off".parse().context("log filter")?);
+    let (writer, ansi) = match &args.log_file {
+        Some(path) => (BoxMakeWriter::new(append(path)?), false),
+        None => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ),
+    };
+    let main = match args.log_format.as_deref().unwrap_or("text") {
+        "text" => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(ansi)
+            .boxed(),
+        "json" => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .boxed(),
+        other => anyhow::bail!("--log-format {other:?}: expected text or json"),
+    };
+    let xferlog = match &args.xferlog {
+        Some(path) => Some(
+            tracing_subscriber::fmt::layer()
+                .event_format(MessageOnly)
+                .with_writer(append(path)?)
+                .with_filter(
+                    Targets::new().with_target("ferroftpd::xferlog", tracing::Level::INFO),
+                ),
+        ),
+        None => None,
+    };
+    tracing_subscriber::registry()
+        .with(main.with_filter(filter))
+        .with(xferlog)
         .init();
+    Ok(())
+}
+
+/// A log file opened for appending, shared by the log writers.
+fn append(path: &std::path::Path) -> Result<std::sync::Arc<std::fs::File>> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("log file {}", path.display()))?;
+    Ok(std::sync::Arc::new(file))
+}
+
+/// Formats an event as its message alone (xferlog lines).
+struct MessageOnly;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for MessageOnly
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }
 
 /// Each session needs a descriptor or two: use all the process may have.

@@ -51,6 +51,7 @@ impl UserSpec {
 pub struct Settings {
     pub listen: SocketAddr,
     pub server: Server,
+    pub metrics_address: Option<SocketAddr>,
 }
 
 pub fn build(args: &Args) -> Result<Settings> {
@@ -129,6 +130,7 @@ pub fn build(args: &Args) -> Result<Settings> {
     Ok(Settings {
         listen: SocketAddr::new(ip, args.port.unwrap_or(DEFAULT_PORT)),
         server,
+        metrics_address: args.metrics_address,
     })
 }
 

@@ -30,6 +30,7 @@ mod data;
 mod error;
 pub mod hooks;
 mod limits;
+pub mod metrics;
 mod names;
 mod server;
 mod session;

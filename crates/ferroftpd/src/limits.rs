@@ -54,6 +54,15 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
+    /// The `reason` label of the refused-connections metric.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Refusal::TooManyConnections => "max_connections",
+            Refusal::TooManyFromAddress => "max_connections_per_ip",
+            Refusal::Banned => "banned",
+        }
+    }
+
     pub(crate) fn reply_text(self) -> &'static str {
         match self {
             Refusal::TooManyConnections => "Too many connections. Service temporarily unavailable.",

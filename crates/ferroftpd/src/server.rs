@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use crate::config::{Builder, ServerConfig};
 use crate::limits::{ConnectionSlot, Limits};
+use crate::metrics::Metrics;
 use crate::session::Session;
 use crate::throttle::SharedBuckets;
 use crate::Error;
@@ -61,6 +62,7 @@ pub(crate) struct Shared {
     next_session_id: AtomicU64,
     pub limits: Limits,
     pub buckets: SharedBuckets,
+    pub metrics: Metrics,
 }
 
 impl Server {
@@ -78,6 +80,7 @@ impl Server {
                     config.ban,
                 ),
                 buckets: SharedBuckets::new(config.limits.read_total, config.limits.write_total),
+                metrics: Metrics::new(),
                 config,
                 stop_accepting: CancellationToken::new(),
                 close_sessions: CancellationToken::new(),
@@ -147,6 +150,11 @@ impl Server {
             Ok(slot) => Some(slot),
             Err(refusal) => {
                 tracing::debug!(%peer, ?refusal, "connection refused");
+                Metrics::count(
+                    &self.shared.metrics.connections_refused,
+                    vec![("reason", refusal.label())],
+                    1,
+                );
                 // Best effort and never waiting: a client that does not
                 // read its 421 just sees the connection close.
                 let reply = ferroftpd_proto::reply::Reply::new(421, refusal.reply_text());
@@ -184,6 +192,17 @@ impl Server {
     pub fn abort(&self) {
         self.shared.stop_accepting.cancel();
         self.shared.close_sessions.cancel();
+    }
+
+    /// Cancelled when the server stops accepting.
+    pub(crate) fn stop_token(&self) -> CancellationToken {
+        self.shared.stop_accepting.clone()
+    }
+
+    /// The server's metrics in the Prometheus text format (what
+    /// [`crate::metrics::serve`] answers on `/metrics`).
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.render()
     }
 
     /// Sessions currently running.

@@ -7,6 +7,7 @@ use ferroftpd_proto::reply::Reply;
 use super::{Flow, Login, Session, User};
 use crate::auth::{Account, AuthError, LoginContext};
 use crate::hooks::Event as HookEvent;
+use crate::metrics::Metrics;
 use crate::throttle::{Bucket, Direction, Throttle};
 
 impl Session {
@@ -101,6 +102,7 @@ impl Session {
             write_throttle,
         }));
         self.hook(HookEvent::Login);
+        Metrics::count(&self.shared.metrics.logins, vec![("result", "success")], 1);
         self.reply(reply).await
     }
 
@@ -140,7 +142,9 @@ impl Session {
             username.escape_default()
         );
         self.hook(HookEvent::LoginFailed(username.to_owned()));
+        Metrics::count(&self.shared.metrics.logins, vec![("result", "failure")], 1);
         if self.shared.limits.record_failure(self.peer.ip()) {
+            self.shared.metrics.bans.inc();
             tracing::warn!(client = %self.peer.ip(), "address banned after repeated failed logins");
         }
         // Commands are not read during the delay: that is what slows a

@@ -34,6 +34,7 @@ use crate::data::{DataSetup, Transfer};
 use crate::error::CommandError;
 use crate::hooks::{Event as HookEvent, FileEvent, HookSender};
 use crate::limits::{ConnectionSlot, UserSlot};
+use crate::metrics::Metrics;
 use crate::server::Shared;
 use crate::storage::Storage;
 use crate::throttle::Throttle;
@@ -79,6 +80,8 @@ struct Running {
     transfer: Transfer,
     verb: &'static str,
     path: Option<VirtualPath>,
+    /// TYPE A (for the transfer log).
+    ascii: bool,
 }
 
 /// What woke the session up.
@@ -232,6 +235,7 @@ impl Session {
     pub(crate) async fn run(mut self) {
         tracing::Span::current().record("peer", tracing::field::display(self.peer));
         tracing::info!(local = %self.local, "session opened");
+        self.shared.metrics.sessions_active.inc();
         self.hook(HookEvent::Connect);
         let close = self.shared.close_sessions.clone();
         let banner = Reply::text(220, &self.shared.config.banner);
@@ -337,6 +341,7 @@ impl Session {
             self.shared.config.authorizer.logout(&user.account).await;
         }
         self.hook(HookEvent::Disconnect);
+        self.shared.metrics.sessions_active.dec();
         tracing::info!("session closed");
     }
 
@@ -351,8 +356,12 @@ impl Session {
         self.last_command_at = Instant::now();
         let line = &*crate::charset::from_client(self.control.encoding, line);
         let command = match Command::parse(line) {
-            Ok(c) => c,
+            Ok(c) => {
+                Metrics::count(&self.shared.metrics.commands, vec![("verb", c.name())], 1);
+                c
+            }
             Err(e) => {
+                Metrics::count(&self.shared.metrics.commands, vec![("verb", "invalid")], 1);
                 tracing::debug!("<- {}", String::from_utf8_lossy(line));
                 if let ParseError::Unknown(_) = e {
                     if !matches!(self.login, Login::LoggedIn(_)) {

@@ -14,6 +14,7 @@ use crate::data::engine::{Job, TransferError};
 use crate::data::{bind_passive, ConnectError, ConnectParams, DataSetup, Outcome, Transfer};
 use crate::error::{storage_reply, CommandError};
 use crate::hooks::Event as HookEvent;
+use crate::metrics::Metrics;
 use crate::storage::WriteMode;
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
@@ -182,6 +183,7 @@ impl Session {
             transfer,
             verb,
             path,
+            ascii: self.transfer_type == TransferType::Ascii,
         }));
         Flow::Continue
     }
@@ -392,6 +394,7 @@ impl Session {
         let bytes = running.transfer.bytes();
         let seconds = running.transfer.started.elapsed().as_secs_f64();
         let completed = matches!(outcome, Outcome::Complete);
+        self.count_transfer(running.verb, &outcome, bytes);
         if let (true, Some(path)) = (self.has_hooks(), &running.path) {
             let file = self.file_event(path, bytes);
             let event = match (running.verb, completed) {
@@ -406,16 +409,15 @@ impl Session {
             }
         }
         if let Some(path) = &running.path {
-            if running.verb != "LIST" {
-                tracing::info!(
-                    "{} {} completed={} bytes={} seconds={:.3}",
-                    running.verb,
-                    path,
-                    u8::from(completed),
-                    bytes,
-                    seconds
-                );
-            }
+            tracing::info!(
+                "{} {} completed={} bytes={} seconds={:.3}",
+                running.verb,
+                path,
+                u8::from(completed),
+                bytes,
+                seconds
+            );
+            self.xferlog(&running, path, completed, bytes, seconds);
         }
         let reply = match outcome {
             Outcome::Complete => Reply::new(226, "Transfer complete."),
@@ -447,6 +449,70 @@ impl Session {
             }
         };
         self.reply(reply).await
+    }
+}
+
+impl Session {
+    /// One line in the wu-ftpd xferlog(5) format, as an event of target
+    /// `ferroftpd::xferlog` (the CLI's `--xferlog FILE` writes these lines
+    /// to a file of their own).
+    fn xferlog(
+        &self,
+        running: &Running,
+        path: &VirtualPath,
+        completed: bool,
+        bytes: u64,
+        seconds: f64,
+    ) {
+        if !tracing::enabled!(target: "ferroftpd::xferlog", tracing::Level::INFO) {
+            return;
+        }
+        let Ok(user) = self.user_ref() else { return };
+        let file = user
+            .storage
+            .real_path(path)
+            .map_or_else(|| path.to_string(), |p| p.to_string_lossy().into_owned())
+            .replace(|c: char| c.is_whitespace(), "_");
+        let line = format!(
+            "{} {} {} {} {} {} _ {} {} {} ftp 0 * {}",
+            chrono::Local::now().format("%a %b %e %H:%M:%S %Y"),
+            seconds.round() as u64,
+            self.client_ip(),
+            bytes,
+            file,
+            if running.ascii { 'a' } else { 'b' },
+            if running.verb == "RETR" { 'o' } else { 'i' },
+            if user.account.anonymous { 'a' } else { 'r' },
+            user.account
+                .username
+                .replace(|c: char| c.is_whitespace(), "_"),
+            if completed { 'c' } else { 'i' },
+        );
+        tracing::info!(target: "ferroftpd::xferlog", "{line}");
+    }
+
+    fn count_transfer(&self, verb: &str, outcome: &Outcome, bytes: u64) {
+        let metrics = &self.shared.metrics;
+        let (direction, bytes_direction) = match verb {
+            "RETR" => ("download", "out"),
+            "LIST" => ("listing", "out"),
+            _ => ("upload", "in"),
+        };
+        let result = match outcome {
+            Outcome::Complete => "complete",
+            Outcome::Aborted => "aborted",
+            Outcome::NoConnection(_) => {
+                metrics.data_connection_errors.inc();
+                "no_connection"
+            }
+            Outcome::Failed(_) => "failed",
+        };
+        Metrics::count(
+            &metrics.transfers,
+            vec![("direction", direction), ("result", result)],
+            1,
+        );
+        Metrics::count(&metrics.bytes, vec![("direction", bytes_direction)], bytes);
     }
 }
 
