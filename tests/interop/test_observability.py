@@ -151,3 +151,17 @@ def test_xferlog_and_json_lines_parse(tmp_path):
     # Passwords never reach the log.
     text = srv.log.read_text()
     assert PASSWORD not in text and "wrong" not in text
+
+
+def test_pyftpdlib_style_prefix(start_server):
+    srv = start_server("--user", f"{USER}:{PASSWORD}", "--auth-failed-delay", "0",
+                       "--log-prefix", "{ip}:{port}-[{user}]")
+    ftp = ftplib.FTP()
+    ftp.connect("127.0.0.1", srv.port, timeout=10)
+    ftp.login(USER, PASSWORD)
+    ftp.quit()
+    assert wait_for(lambda: "session closed" in srv.log)
+    line = next(l for l in srv.log.splitlines() if l.rstrip().endswith(" login") or " login " in l)
+    assert re.match(r"^\[I \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] 127\.0\.0\.1:\d+-\[user\] login", line), line
+    opened = next(l for l in srv.log.splitlines() if "session opened" in l)
+    assert re.search(r"127\.0\.0\.1:\d+-\[\] session opened", opened), opened

@@ -169,6 +169,10 @@ pub struct Args {
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
 
+    /// Text lines in pyftpdlib's style, prefixed by this template: {ip}, {port}, {user}, {id}; e.g. "{ip}:{port}-[{user}]"
+    #[arg(long, value_name = "TEMPLATE")]
+    pub log_prefix: Option<String>,
+
     /// Append logs to this file instead of standard error
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -248,6 +252,7 @@ pub struct ConfigFile {
     pub encoding: Option<String>,
     pub log_format: Option<String>,
     pub log_file: Option<PathBuf>,
+    pub log_prefix: Option<String>,
     pub xferlog: Option<PathBuf>,
     pub metrics_address: Option<std::net::SocketAddr>,
 }
@@ -313,6 +318,7 @@ impl Args {
         self.encoding = self.encoding.or(file.encoding);
         self.log_format = self.log_format.or(file.log_format);
         self.log_file = self.log_file.or(file.log_file);
+        self.log_prefix = self.log_prefix.or(file.log_prefix);
         self.xferlog = self.xferlog.or(file.xferlog);
         self.metrics_address = self.metrics_address.or(file.metrics_address);
         self

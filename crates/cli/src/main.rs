@@ -1,6 +1,7 @@
 //! `ferroftpd`: the command-line FTP server.
 
 mod args;
+mod logging;
 mod settings;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -8,8 +9,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use tracing_subscriber::fmt::writer::BoxMakeWriter;
-use tracing_subscriber::EnvFilter;
 
 use args::{Args, ConfigFile};
 
@@ -35,7 +34,7 @@ fn run(args: Args) -> Result<()> {
         }
         None => args,
     };
-    init_logging(&args)?;
+    logging::init(&args)?;
     raise_open_file_limit();
     let settings = settings::build(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -103,83 +102,6 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
-    }
-}
-
-/// Logs go to standard error or `--log-file`, as text or JSON lines; the
-/// transfer log (target `ferroftpd::xferlog`) goes to `--xferlog` alone.
-fn init_logging(args: &Args) -> Result<()> {
-    use tracing_subscriber::filter::Targets;
-    use tracing_subscriber::prelude::*;
-
-    let default = if args.debug { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(default))
-        .add_directive("ferroftpd::xferlog=off".parse().context("log filter")?);
-    let (writer, ansi) = match &args.log_file {
-        Some(path) => (BoxMakeWriter::new(append(path)?), false),
-        None => (
-            BoxMakeWriter::new(std::io::stderr),
-            std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        ),
-    };
-    let main = match args.log_format.as_deref().unwrap_or("text") {
-        "text" => tracing_subscriber::fmt::layer()
-            .with_writer(writer)
-            .with_ansi(ansi)
-            .boxed(),
-        "json" => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(writer)
-            .boxed(),
-        other => anyhow::bail!("--log-format {other:?}: expected text or json"),
-    };
-    let xferlog = match &args.xferlog {
-        Some(path) => Some(
-            tracing_subscriber::fmt::layer()
-                .event_format(MessageOnly)
-                .with_writer(append(path)?)
-                .with_filter(
-                    Targets::new().with_target("ferroftpd::xferlog", tracing::Level::INFO),
-                ),
-        ),
-        None => None,
-    };
-    tracing_subscriber::registry()
-        .with(main.with_filter(filter))
-        .with(xferlog)
-        .init();
-    Ok(())
-}
-
-/// A log file opened for appending, shared by the log writers.
-fn append(path: &std::path::Path) -> Result<std::sync::Arc<std::fs::File>> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("log file {}", path.display()))?;
-    Ok(std::sync::Arc::new(file))
-}
-
-/// Formats an event as its message alone (xferlog lines).
-struct MessageOnly;
-
-impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for MessageOnly
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
-        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> std::fmt::Result {
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
     }
 }
 
