@@ -202,3 +202,31 @@ async fn failing_and_slow_hooks_harm_nothing() {
     }
     assert_eq!(*faulty.disconnects.lock().unwrap(), 1);
 }
+
+#[tokio::test]
+async fn failed_transfers_are_incomplete() {
+    let recorder = Arc::new(Recorder::default());
+    let hooks = recorder.clone();
+    let srv = TestServer::start_with(move |b| {
+        b.hooks(hooks)
+            .passive_accept_timeout(Duration::from_millis(200))
+    })
+    .await;
+    srv.write("f.txt", b"x");
+    let mut c = srv.user().await;
+    c.expect("EPSV", 229).await; // never connected
+    c.expect("RETR f.txt", 150).await;
+    assert_eq!(c.reply().await.0, 425);
+    c.expect("QUIT", 221).await;
+    let events = recorder.wait_for(5).await;
+    assert_eq!(
+        events,
+        [
+            "- connect",
+            "user login",
+            "user incomplete_sent /f.txt",
+            "user logout",
+            "user disconnect"
+        ]
+    );
+}
