@@ -4,7 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Parser, Subcommand};
+use ferroftpd::auth::HashScheme;
 use serde::Deserialize;
 
 /// An FTP server: `ferroftpd` serves the current directory read-only to
@@ -14,9 +15,14 @@ use serde::Deserialize;
     name = "ferroftpd",
     version,
     disable_version_flag = true,
-    max_term_width = 100
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on [default: all interfaces, IPv6 and IPv4]
     #[arg(short = 'i', long, value_name = "ADDRESS")]
     pub interface: Option<IpAddr>,
@@ -80,6 +86,10 @@ pub struct Args {
     /// A user, repeatable. PERMS defaults to elradfmwMT, HOME to --directory
     #[arg(long = "user", value_name = "NAME:PASSWORD[:PERMS[:HOME]]")]
     pub users: Vec<String>,
+
+    /// Serve the users of this TOML file (see docs/users.md), reloaded on SIGHUP; not with --user, --username or --anonymous
+    #[arg(long = "users", value_name = "FILE", conflicts_with_all = ["users", "username", "anonymous"])]
+    pub users_file: Option<PathBuf>,
 
     /// Allow anonymous logins with these permissions [default: elr, or elradfmwMT with --write]
     #[arg(long, value_name = "PERMS", num_args = 0..=1, require_equals = true, default_missing_value = "")]
@@ -198,6 +208,17 @@ pub struct Args {
     pub version: Option<bool>,
 }
 
+/// Subcommands; without one, `ferroftpd` runs the server.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a hash of a password for the users file. The password is read from standard input (one line), without echo on a terminal
+    HashPassword {
+        /// argon2id, bcrypt, sha512-crypt or sha256-crypt
+        #[arg(long, default_value_t = HashScheme::Argon2id)]
+        scheme: HashScheme,
+    },
+}
+
 /// The config file: one key per flag, named like the flag with `_` for `-`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -226,6 +247,8 @@ pub struct ConfigFile {
     /// Same syntax as `--user`.
     #[serde(default)]
     pub user: Vec<String>,
+    /// A users file, as `--users`.
+    pub users: Option<PathBuf>,
     /// `true` for read-only anonymous access, or a permission string.
     pub anonymous: Option<AnonymousSetting>,
     pub auth_failed_delay: Option<f64>,
@@ -285,6 +308,7 @@ impl Args {
         self.use_localtime |= file.use_localtime;
         self.disable_sendfile |= file.disable_sendfile;
         self.max_login_attempts = self.max_login_attempts.or(file.max_login_attempts);
+        self.users_file = self.users_file.or(file.users);
         let mut users = file.user;
         users.append(&mut self.users);
         self.users = users;

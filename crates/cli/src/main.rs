@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use args::{Args, ConfigFile};
+use args::{Args, Command, ConfigFile};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -24,6 +24,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
+    if let Some(Command::HashPassword { scheme }) = args.command {
+        return hash_password::run(scheme);
+    }
     let args = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -48,6 +51,29 @@ fn run(args: Args) -> Result<()> {
 }
 
 async fn serve(settings: settings::Settings) -> Result<()> {
+    if let Some(users) = settings.users_file.clone() {
+        // Registered before the listening line, so a SIGHUP sent once the
+        // server is up never hits the default action (exit).
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let reload = users.clone();
+                let result = tokio::task::spawn_blocking(move || reload.reload()).await;
+                match result {
+                    Ok(Ok(count)) => tracing::info!(
+                        file = %users.path().display(),
+                        users = count,
+                        "users file reloaded"
+                    ),
+                    Ok(Err(e)) => {
+                        tracing::error!("users file not reloaded, keeping the old users: {e}")
+                    }
+                    Err(e) => tracing::error!("users file reload failed: {e}"),
+                }
+            }
+        });
+    }
     let listener = match ferroftpd::bind(settings.listen) {
         Ok(l) => l,
         // No IPv6 on this host: the default "all interfaces" falls back to IPv4.
@@ -112,5 +138,60 @@ fn raise_open_file_limit() {
     if limit.current < limit.maximum {
         limit.current = limit.maximum;
         let _ = setrlimit(Resource::Nofile, limit);
+    }
+}
+
+mod hash_password {
+    //! `ferroftpd hash-password`: a hash for the users file.
+
+    use std::io::{BufRead, IsTerminal, Write};
+    use std::os::fd::AsFd;
+
+    use anyhow::{bail, Context, Result};
+    use ferroftpd::auth::HashScheme;
+
+    pub fn run(scheme: HashScheme) -> Result<()> {
+        let stdin = std::io::stdin();
+        let password = if stdin.is_terminal() {
+            let first = read_hidden("Password: ")?;
+            let again = read_hidden("Again: ")?;
+            if first != again {
+                bail!("the passwords differ");
+            }
+            first
+        } else {
+            let mut line = String::new();
+            stdin
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password from standard input")?;
+            line.trim_end_matches(['\n', '\r']).to_owned()
+        };
+        if password.is_empty() {
+            bail!("empty password");
+        }
+        let hash = ferroftpd::auth::hash_password(scheme, &password)
+            .map_err(|e| anyhow::anyhow!("hashing with {scheme}: {e}"))?;
+        println!("{hash}");
+        Ok(())
+    }
+
+    /// Reads a line from the terminal on standard input with echo off.
+    fn read_hidden(prompt: &str) -> Result<String> {
+        use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
+        let stdin = std::io::stdin();
+        let fd = stdin.as_fd();
+        eprint!("{prompt}");
+        std::io::stderr().flush().ok();
+        let saved = tcgetattr(fd).context("reading terminal settings")?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(LocalModes::ECHO);
+        quiet.local_modes.insert(LocalModes::ECHONL);
+        tcsetattr(fd, OptionalActions::Flush, &quiet).context("turning echo off")?;
+        let mut line = String::new();
+        let read = stdin.lock().read_line(&mut line);
+        let _ = tcsetattr(fd, OptionalActions::Flush, &saved);
+        read.context("reading the password")?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
     }
 }

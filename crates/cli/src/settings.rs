@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ferroftpd::auth::{MemoryAuthorizer, Permissions};
+use ferroftpd::auth::{Authorizer, MemoryAuthorizer, Permissions, UsersFile};
 use ferroftpd::{BanPolicy, Builder, PassivePorts, Rate, RateLimits, Server};
 
 use crate::args::Args;
@@ -52,6 +52,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub server: Server,
     pub metrics_address: Option<SocketAddr>,
+    /// The `--users` file, reloaded on SIGHUP.
+    pub users_file: Option<Arc<UsersFile>>,
 }
 
 pub fn build(args: &Args) -> Result<Settings> {
@@ -60,40 +62,23 @@ pub fn build(args: &Args) -> Result<Settings> {
         None => std::env::current_dir().context("current directory")?,
     };
     let directory = canonical_dir(&directory)?;
-    let authorizer = MemoryAuthorizer::new();
-    let mut named = 0;
-    for spec in &args.users {
-        let user = UserSpec::parse(spec)?;
-        let home = match &user.home {
-            Some(h) => canonical_dir(h)?,
-            None => directory.clone(),
-        };
-        authorizer
-            .add_user(&user.name, &user.password, &home, user.perms)
-            .with_context(|| format!("--user {}", user.name))?;
-        named += 1;
-    }
-    if let Some(name) = &args.username {
-        let password = args.password.as_deref().unwrap_or_default();
-        authorizer
-            .add_user(name, password, &directory, Permissions::ALL)
-            .with_context(|| format!("--username {name}"))?;
-        named += 1;
-    }
-    let anonymous = match (&args.anonymous, named) {
-        (Some(p), _) if !p.is_empty() => Some(p.parse::<Permissions>().context("--anonymous")?),
-        (Some(_), _) | (None, 0) if args.write => Some(Permissions::ALL),
-        (Some(_), _) | (None, 0) => Some(Permissions::READ),
-        (None, _) => None,
+    let (authorizer, users_file) = match &args.users_file {
+        Some(path) => {
+            if !args.users.is_empty() || args.username.is_some() || args.anonymous.is_some() {
+                bail!(
+                    "--users cannot be combined with --user, --username or --anonymous: \
+                     put those users in the users file"
+                );
+            }
+            let users = Arc::new(UsersFile::load(path).context("--users")?);
+            tracing::info!(file = %path.display(), users = users.len(), "users file loaded");
+            (users.clone() as Arc<dyn Authorizer>, Some(users))
+        }
+        None => (memory_users(args, &directory)?, None),
     };
-    if let Some(perms) = anonymous {
-        authorizer
-            .add_anonymous(&directory, perms)
-            .context("anonymous user")?;
-    }
 
     let mut builder = Server::builder()
-        .authorizer(Arc::new(authorizer))
+        .authorizer(authorizer)
         .permit_foreign_addresses(args.permit_foreign_addresses)
         .permit_privileged_ports(args.permit_privileged_ports)
         .use_localtime(args.use_localtime)
@@ -131,7 +116,45 @@ pub fn build(args: &Args) -> Result<Settings> {
         listen: SocketAddr::new(ip, args.port.unwrap_or(DEFAULT_PORT)),
         server,
         metrics_address: args.metrics_address,
+        users_file,
     })
+}
+
+/// The users of `--user`, `--username` and `--anonymous`.
+fn memory_users(args: &Args, directory: &Path) -> Result<Arc<dyn Authorizer>> {
+    let directory = directory.to_path_buf();
+    let authorizer = MemoryAuthorizer::new();
+    let mut named = 0;
+    for spec in &args.users {
+        let user = UserSpec::parse(spec)?;
+        let home = match &user.home {
+            Some(h) => canonical_dir(h)?,
+            None => directory.clone(),
+        };
+        authorizer
+            .add_user(&user.name, &user.password, &home, user.perms)
+            .with_context(|| format!("--user {}", user.name))?;
+        named += 1;
+    }
+    if let Some(name) = &args.username {
+        let password = args.password.as_deref().unwrap_or_default();
+        authorizer
+            .add_user(name, password, &directory, Permissions::ALL)
+            .with_context(|| format!("--username {name}"))?;
+        named += 1;
+    }
+    let anonymous = match (&args.anonymous, named) {
+        (Some(p), _) if !p.is_empty() => Some(p.parse::<Permissions>().context("--anonymous")?),
+        (Some(_), _) | (None, 0) if args.write => Some(Permissions::ALL),
+        (Some(_), _) | (None, 0) => Some(Permissions::READ),
+        (None, _) => None,
+    };
+    if let Some(perms) = anonymous {
+        authorizer
+            .add_anonymous(&directory, perms)
+            .context("anonymous user")?;
+    }
+    Ok(Arc::new(authorizer))
 }
 
 /// Connection limits, timeouts, bans and bandwidth limits.

@@ -16,7 +16,9 @@ use ferroftpd_proto::path::VirtualPath;
 pub use ferroftpd_proto::perms::{Permission, Permissions};
 
 mod memory;
+mod users_file;
 pub use memory::{MemoryAuthorizer, UserOptions};
+pub use users_file::{hash_password, HashScheme, UsersFile, UsersFileError};
 
 /// A logged-in user's identity and rights. Made with [`Account::new`];
 /// the optional fields can then be set directly.

@@ -1,0 +1,709 @@
+//! Users read from a TOML file, with hashed passwords: the server's
+//! default user store. See `docs/users.md` for the format.
+//!
+//! ```toml
+//! [[user]]
+//! name = "alice"
+//! password = "$argon2id$v=19$m=19456,t=2,p=1$..."
+//! home = "/srv/ftp/alice"
+//! perms = "elradfmwMT"
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use async_trait::async_trait;
+use ferroftpd_proto::command::Password;
+use ferroftpd_proto::path::VirtualPath;
+use ipnet::IpNet;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use toml::Spanned;
+
+use super::memory::ANONYMOUS_NAMES;
+use super::{Account, AuthError, Authorizer, LoginContext, PermissionRules, Permissions};
+use crate::Rate;
+
+/// Permissions a `readable = true` rule gives.
+const READABLE: &str = "elr";
+/// Permissions a `writable = true` rule gives.
+const WRITABLE: &str = "adfmwMT";
+
+/// Why a users file could not be loaded: the file, and where in it the
+/// problem is when that is known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+pub struct UsersFileError {
+    /// The users file.
+    pub path: PathBuf,
+    /// Line and column (from 1) of the problem, when it is in the text.
+    pub location: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A password hashing scheme that [`hash_password`] can produce and a users
+/// file can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum HashScheme {
+    /// Argon2id with the `argon2` crate's default (OWASP) parameters:
+    /// `$argon2id$...`.
+    #[default]
+    Argon2id,
+    /// bcrypt, cost 12: `$2b$12$...`.
+    Bcrypt,
+    /// SHA-512-crypt, 5000 rounds: `$6$...`.
+    Sha512Crypt,
+    /// SHA-256-crypt, 5000 rounds: `$5$...`.
+    Sha256Crypt,
+}
+
+impl HashScheme {
+    /// The names [`HashScheme::from_str`] accepts.
+    pub const NAMES: [&'static str; 4] = ["argon2id", "bcrypt", "sha512-crypt", "sha256-crypt"];
+}
+
+impl FromStr for HashScheme {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "argon2id" | "argon2" => Ok(HashScheme::Argon2id),
+            "bcrypt" => Ok(HashScheme::Bcrypt),
+            "sha512-crypt" | "sha512" => Ok(HashScheme::Sha512Crypt),
+            "sha256-crypt" | "sha256" => Ok(HashScheme::Sha256Crypt),
+            _ => Err(format!(
+                "unknown hash scheme {s:?}: expected one of {}",
+                HashScheme::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+impl fmt::Display for HashScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HashScheme::Argon2id => "argon2id",
+            HashScheme::Bcrypt => "bcrypt",
+            HashScheme::Sha512Crypt => "sha512-crypt",
+            HashScheme::Sha256Crypt => "sha256-crypt",
+        })
+    }
+}
+
+/// Hashes `password` with a fresh random salt, in the form a users file
+/// takes. Slow by design: call it off the async runtime.
+pub fn hash_password(scheme: HashScheme, password: &str) -> Result<String, String> {
+    match scheme {
+        HashScheme::Argon2id => {
+            use argon2::password_hash::{PasswordHasher, SaltString};
+            let mut salt = [0u8; 16];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| f.read_exact(&mut salt))
+                .map_err(|e| format!("reading /dev/urandom: {e}"))?;
+            let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+            argon2::Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| e.to_string())
+        }
+        HashScheme::Bcrypt => {
+            bcrypt::hash(password, bcrypt::DEFAULT_COST).map_err(|e| e.to_string())
+        }
+        HashScheme::Sha512Crypt => {
+            sha_crypt::sha512_simple(password, &sha_crypt::Sha512Params::default())
+                .map_err(|e| format!("{e:?}"))
+        }
+        HashScheme::Sha256Crypt => {
+            sha_crypt::sha256_simple(password, &sha_crypt::Sha256Params::default())
+                .map_err(|e| format!("{e:?}"))
+        }
+    }
+}
+
+/// A stored password.
+#[derive(Clone)]
+enum StoredPassword {
+    Argon2id(String),
+    Bcrypt(String),
+    Sha512Crypt(String),
+    Sha256Crypt(String),
+    Plain(String),
+}
+
+impl fmt::Debug for StoredPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoredPassword::Argon2id(_) => "Argon2id(..)",
+            StoredPassword::Bcrypt(_) => "Bcrypt(..)",
+            StoredPassword::Sha512Crypt(_) => "Sha512Crypt(..)",
+            StoredPassword::Sha256Crypt(_) => "Sha256Crypt(..)",
+            StoredPassword::Plain(_) => "Plain(..)",
+        })
+    }
+}
+
+impl StoredPassword {
+    /// Recognises a hash by its prefix and checks its form (not the
+    /// password) so that a typo shows at load time.
+    fn parse(value: &str, allow_plaintext: bool) -> Result<StoredPassword, String> {
+        if let Some(secret) = value.strip_prefix("plain:") {
+            if !allow_plaintext {
+                return Err(
+                    "plaintext password, but the file does not say allow_plaintext = true".into(),
+                );
+            }
+            return Ok(StoredPassword::Plain(secret.to_owned()));
+        }
+        if value.starts_with("$argon2id$") {
+            let parsed =
+                argon2::PasswordHash::new(value).map_err(|e| format!("bad argon2id hash: {e}"))?;
+            if parsed.salt.is_none() || parsed.hash.is_none() {
+                return Err("bad argon2id hash: no salt or no hash".into());
+            }
+            Ok(StoredPassword::Argon2id(value.to_owned()))
+        } else if ["$2b$", "$2y$", "$2a$"]
+            .iter()
+            .any(|p| value.starts_with(p))
+        {
+            check_bcrypt_form(value)?;
+            Ok(StoredPassword::Bcrypt(value.to_owned()))
+        } else if value.starts_with("$6$") {
+            check_sha_crypt_form(value, 86)?;
+            Ok(StoredPassword::Sha512Crypt(value.to_owned()))
+        } else if value.starts_with("$5$") {
+            check_sha_crypt_form(value, 43)?;
+            Ok(StoredPassword::Sha256Crypt(value.to_owned()))
+        } else {
+            Err(
+                "unknown password hash: expected $argon2id$, $2b$ (bcrypt), $6$ (SHA-512-crypt), \
+                 $5$ (SHA-256-crypt), or plain:SECRET with allow_plaintext = true; \
+                 make one with `ferroftpd hash-password`"
+                    .into(),
+            )
+        }
+    }
+
+    /// True if `given` is the password. Slow for real hashes.
+    fn verify(&self, given: &str) -> bool {
+        match self {
+            StoredPassword::Argon2id(hash) => {
+                use argon2::password_hash::PasswordVerifier;
+                argon2::PasswordHash::new(hash).is_ok_and(|h| {
+                    argon2::Argon2::default()
+                        .verify_password(given.as_bytes(), &h)
+                        .is_ok()
+                })
+            }
+            StoredPassword::Bcrypt(hash) => bcrypt::verify(given, hash).unwrap_or(false),
+            StoredPassword::Sha512Crypt(hash) => sha_crypt::sha512_check(given, hash).is_ok(),
+            StoredPassword::Sha256Crypt(hash) => sha_crypt::sha256_check(given, hash).is_ok(),
+            StoredPassword::Plain(secret) => given.as_bytes().ct_eq(secret.as_bytes()).into(),
+        }
+    }
+}
+
+/// bcrypt's modular crypt form: `$2b$CC$` and 53 characters of bcrypt's
+/// base64.
+fn check_bcrypt_form(value: &str) -> Result<(), String> {
+    let bad = || format!("bad bcrypt hash {value:?}: expected $2b$COST$ and 53 characters");
+    let rest = &value[4..];
+    let (cost, body) = rest.split_once('$').ok_or_else(bad)?;
+    let cost: u32 = cost.parse().map_err(|_| bad())?;
+    if !(4..=31).contains(&cost) || body.len() != 53 {
+        return Err(bad());
+    }
+    if !body
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/')
+    {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// `$N$[rounds=R$]SALT$HASH` with a hash of `len` characters.
+fn check_sha_crypt_form(value: &str, len: usize) -> Result<(), String> {
+    let bad = || {
+        format!(
+            "bad {} hash: expected {}[rounds=N$]SALT$HASH",
+            if len == 86 {
+                "SHA-512-crypt"
+            } else {
+                "SHA-256-crypt"
+            },
+            &value[..3]
+        )
+    };
+    let hash = value[3..].rsplit('$').next().ok_or_else(bad)?;
+    let fields = value[3..].split('$').count();
+    if !(2..=3).contains(&fields) || hash.len() != len {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// An argon2id hash no password matches in practice, checked when the user
+/// name is unknown so that the time taken does not reveal which names exist.
+fn dummy_password() -> &'static StoredPassword {
+    static DUMMY: OnceLock<StoredPassword> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let hash = hash_password(HashScheme::Argon2id, "\u{0}ferroftpd-no-such-user\u{0}")
+            .unwrap_or_default();
+        StoredPassword::Argon2id(hash)
+    })
+}
+
+// ---- The file as written ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    allow_plaintext: bool,
+    #[serde(default)]
+    user: Vec<Spanned<RawUser>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    name: Option<Spanned<String>>,
+    password: Option<Spanned<String>>,
+    home: Spanned<PathBuf>,
+    perms: Option<Spanned<String>>,
+    #[serde(default)]
+    overrides: Vec<Spanned<RawOverride>>,
+    #[serde(default)]
+    rules: Vec<Spanned<RawRule>>,
+    login_message: Option<String>,
+    quit_message: Option<String>,
+    max_sessions: Option<u32>,
+    read_limit: Option<Spanned<String>>,
+    write_limit: Option<Spanned<String>>,
+    #[serde(default)]
+    networks: Vec<Spanned<String>>,
+    #[serde(default)]
+    disabled: bool,
+    #[serde(default)]
+    anonymous: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOverride {
+    dir: String,
+    perms: String,
+    #[serde(default)]
+    recursive: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    path: String,
+    #[serde(default)]
+    readable: bool,
+    #[serde(default)]
+    writable: bool,
+}
+
+// ---- The users as served ----
+
+#[derive(Debug)]
+struct FileUser {
+    name: String,
+    /// `None` for the anonymous user: any password is accepted.
+    password: Option<StoredPassword>,
+    home: PathBuf,
+    rules: Arc<PermissionRules>,
+    login_message: String,
+    quit_message: String,
+    max_sessions: Option<u32>,
+    read_limit: Option<Rate>,
+    write_limit: Option<Rate>,
+    networks: Vec<IpNet>,
+    disabled: bool,
+}
+
+#[derive(Debug, Default)]
+struct Users {
+    by_name: HashMap<String, Arc<FileUser>>,
+}
+
+/// Users from a TOML file, re-read by [`UsersFile::reload`].
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use ferroftpd::auth::UsersFile;
+/// let users = Arc::new(UsersFile::load("/etc/ferroftpd/users.toml").unwrap());
+/// let server = ferroftpd::Server::builder().authorizer(users.clone()).build().unwrap();
+/// // Later, on SIGHUP:
+/// if let Err(e) = users.reload() {
+///     eprintln!("{e}");
+/// }
+/// ```
+#[derive(Debug)]
+pub struct UsersFile {
+    path: PathBuf,
+    users: RwLock<Arc<Users>>,
+}
+
+impl UsersFile {
+    /// Reads and checks the file: every home must be an existing
+    /// directory (relative homes are relative to the file's directory).
+    pub fn load(path: impl AsRef<Path>) -> Result<UsersFile, UsersFileError> {
+        let path = path.as_ref().to_path_buf();
+        let users = read_users(&path)?;
+        Ok(UsersFile {
+            path,
+            users: RwLock::new(Arc::new(users)),
+        })
+    }
+
+    /// Re-reads the file. On success the new users apply to the next
+    /// login and the number of users is returned; on error the old users
+    /// stay. Sessions already logged in keep going either way.
+    pub fn reload(&self) -> Result<usize, UsersFileError> {
+        let users = read_users(&self.path)?;
+        let count = users.by_name.len();
+        *self.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);
+        Ok(count)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The number of users (the anonymous user counts once).
+    pub fn len(&self) -> usize {
+        self.snapshot().by_name.len()
+    }
+
+    /// True if the file has no users.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True if `username` is in the file (`ftp` and `anonymous` are the
+    /// same user).
+    pub fn has_user(&self, username: &str) -> bool {
+        self.snapshot()
+            .by_name
+            .contains_key(canonical_name(username))
+    }
+
+    fn snapshot(&self) -> Arc<Users> {
+        self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn canonical_name(username: &str) -> &str {
+    if ANONYMOUS_NAMES.contains(&username) {
+        "anonymous"
+    } else {
+        username
+    }
+}
+
+fn read_users(path: &Path) -> Result<Users, UsersFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| UsersFileError {
+        path: path.to_path_buf(),
+        location: None,
+        message: e.to_string(),
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_users(&text, base).map_err(|(span, message)| UsersFileError {
+        path: path.to_path_buf(),
+        location: span.map(|s| line_col(&text, s.start)),
+        message,
+    })
+}
+
+type Problem = (Option<std::ops::Range<usize>>, String);
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn at<T>(spanned: &Spanned<T>, message: impl Into<String>) -> Problem {
+    (Some(spanned.span()), message.into())
+}
+
+fn parse_users(text: &str, base: &Path) -> Result<Users, Problem> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| (e.span(), e.message().to_owned()))?;
+    let mut users = Users::default();
+    for entry in &raw.user {
+        let user = parse_user(entry, raw.allow_plaintext, base)?;
+        if users.by_name.contains_key(&user.name) {
+            return Err(at(entry, format!("user {:?} appears twice", user.name)));
+        }
+        users.by_name.insert(user.name.clone(), Arc::new(user));
+    }
+    Ok(users)
+}
+
+fn parse_user(
+    entry: &Spanned<RawUser>,
+    allow_plaintext: bool,
+    base: &Path,
+) -> Result<FileUser, Problem> {
+    let raw = entry.get_ref();
+    let name = match (&raw.name, raw.anonymous) {
+        (Some(n), true) => {
+            if !ANONYMOUS_NAMES.contains(&n.get_ref().as_str()) {
+                return Err(at(
+                    n,
+                    "the anonymous user's name must be \"anonymous\" or \"ftp\" (or left out)",
+                ));
+            }
+            "anonymous".to_owned()
+        }
+        (None, true) => "anonymous".to_owned(),
+        (Some(n), false) => {
+            let name = n.get_ref();
+            if name.is_empty() || name.chars().any(|c| c.is_control()) {
+                return Err(at(n, "the user name is empty or has control characters"));
+            }
+            if ANONYMOUS_NAMES.contains(&name.as_str()) {
+                return Err(at(
+                    n,
+                    format!("{name:?} is the anonymous user: write anonymous = true"),
+                ));
+            }
+            name.clone()
+        }
+        (None, false) => return Err(at(entry, "a user needs a name")),
+    };
+    let password = match (&raw.password, raw.anonymous) {
+        (Some(p), false) => {
+            Some(StoredPassword::parse(p.get_ref(), allow_plaintext).map_err(|m| at(p, m))?)
+        }
+        (None, false) => return Err(at(entry, format!("user {name:?} has no password"))),
+        (Some(p), true) => {
+            return Err(at(
+                p,
+                "the anonymous user takes any password: leave password out",
+            ))
+        }
+        (None, true) => None,
+    };
+    let home_path = raw.home.get_ref();
+    let home_path = if home_path.is_absolute() {
+        home_path.clone()
+    } else {
+        base.join(home_path)
+    };
+    let home = home_path
+        .canonicalize()
+        .map_err(|e| at(&raw.home, format!("home {}: {e}", home_path.display())))?;
+    if !home.is_dir() {
+        return Err(at(
+            &raw.home,
+            format!("home {} is not a directory", home.display()),
+        ));
+    }
+    let perms = |s: &str| s.parse::<Permissions>().map_err(|e| e.to_string());
+    let base_perms = match &raw.perms {
+        Some(p) => perms(p.get_ref()).map_err(|m| at(p, m))?,
+        None => Permissions::READ,
+    };
+    let mut rules = PermissionRules::new(base_perms);
+    let dir = |s: &str| {
+        VirtualPath::root()
+            .resolve(s.as_bytes())
+            .map_err(|_| format!("bad directory {s:?}"))
+    };
+    for o in &raw.overrides {
+        let ov = o.get_ref();
+        let d = dir(&ov.dir).map_err(|m| at(o, m))?;
+        let p = perms(&ov.perms).map_err(|m| at(o, m))?;
+        rules.override_dir(d, p, ov.recursive);
+    }
+    for r in &raw.rules {
+        let rule = r.get_ref();
+        let d = dir(&rule.path).map_err(|m| at(r, m))?;
+        let mut letters = String::new();
+        if rule.readable {
+            letters.push_str(READABLE);
+        }
+        if rule.writable {
+            letters.push_str(WRITABLE);
+        }
+        let p = perms(&letters).map_err(|m| at(r, m))?;
+        rules.override_dir(d, p, true);
+    }
+    if raw.anonymous
+        && (base_perms.has_write() || !raw.overrides.is_empty() || !raw.rules.is_empty())
+    {
+        tracing::warn!("anonymous user in the users file may have write permissions");
+    }
+    let rate = |r: &Option<Spanned<String>>| -> Result<Option<Rate>, Problem> {
+        r.as_ref()
+            .map(|s| s.get_ref().parse::<Rate>().map_err(|m| at(s, m)))
+            .transpose()
+    };
+    let mut networks = Vec::new();
+    for n in &raw.networks {
+        let s = n.get_ref().trim();
+        let net = s
+            .parse::<IpNet>()
+            .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+            .map_err(|_| {
+                at(
+                    n,
+                    format!(
+                        "bad network {s:?}: expected an address or a CIDR such as 192.168.0.0/16"
+                    ),
+                )
+            })?;
+        networks.push(net.trunc());
+    }
+    Ok(FileUser {
+        name,
+        password,
+        home,
+        rules: Arc::new(rules),
+        login_message: raw
+            .login_message
+            .clone()
+            .unwrap_or_else(|| "Login successful.".into()),
+        quit_message: raw
+            .quit_message
+            .clone()
+            .unwrap_or_else(|| "Goodbye.".into()),
+        max_sessions: raw.max_sessions,
+        read_limit: rate(&raw.read_limit)?,
+        write_limit: rate(&raw.write_limit)?,
+        networks,
+        disabled: raw.disabled,
+    })
+}
+
+/// True if `ip` is in one of `networks`, or there are none. IPv4 clients
+/// on a dual-stack socket (`::ffff:a.b.c.d`) match IPv4 networks.
+fn network_allows(networks: &[IpNet], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    networks.is_empty() || networks.iter().any(|n| n.contains(&ip))
+}
+
+#[async_trait]
+impl Authorizer for UsersFile {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Password,
+        context: &LoginContext,
+    ) -> Result<Account, AuthError> {
+        let name = canonical_name(username);
+        let user = self.snapshot().by_name.get(name).cloned();
+        let Some(user) = user else {
+            // The same cost as a real user's check.
+            let given = password.expose().to_owned();
+            let _ = tokio::task::spawn_blocking(move || dummy_password().verify(&given)).await;
+            return Err(if name == "anonymous" {
+                AuthError::AnonymousDisabled
+            } else {
+                AuthError::BadCredentials
+            });
+        };
+        if let Some(stored) = &user.password {
+            let given = password.expose().to_owned();
+            let stored = stored.clone();
+            let ok = tokio::task::spawn_blocking(move || stored.verify(&given))
+                .await
+                .unwrap_or(false);
+            if !ok {
+                return Err(AuthError::BadCredentials);
+            }
+        }
+        if user.disabled {
+            tracing::info!(user = %user.name, "login refused: account disabled");
+            return Err(AuthError::Refused("Account disabled.".into()));
+        }
+        if !network_allows(&user.networks, context.client.ip()) {
+            tracing::info!(user = %user.name, client = %context.client.ip(), "login refused: address not in the user's networks");
+            return Err(AuthError::Refused(
+                "Login not allowed from this address.".into(),
+            ));
+        }
+        let mut account = Account::new(user.name.clone(), user.home.clone(), Permissions::NONE);
+        account.rules = user.rules.clone();
+        account.login_message = user.login_message.clone();
+        account.quit_message = user.quit_message.clone();
+        account.anonymous = user.password.is_none();
+        account.max_sessions = user.max_sessions;
+        account.read_limit = user.read_limit;
+        account.write_limit = user.write_limit;
+        Ok(account)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_forms() {
+        for bad in [
+            "$2b$12$short",
+            "$6$salt$short",
+            "$5$x",
+            "md5:abc",
+            "$argon2id$nonsense",
+        ] {
+            assert!(StoredPassword::parse(bad, false).is_err(), "{bad}");
+        }
+        assert!(StoredPassword::parse("plain:x", false).is_err());
+        assert!(StoredPassword::parse("plain:x", true).is_ok());
+    }
+
+    #[test]
+    fn schemes_round_trip() {
+        for scheme in [HashScheme::Sha512Crypt, HashScheme::Sha256Crypt] {
+            let h = hash_password(scheme, "pw").unwrap();
+            let stored = StoredPassword::parse(&h, false).unwrap();
+            assert!(stored.verify("pw"), "{scheme}");
+            assert!(!stored.verify("pW"), "{scheme}");
+        }
+    }
+
+    #[test]
+    fn networks() {
+        let nets = vec!["10.0.0.0/8".parse::<IpNet>().unwrap()];
+        assert!(network_allows(&nets, "10.1.2.3".parse().unwrap()));
+        assert!(network_allows(&nets, "::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!network_allows(&nets, "11.1.2.3".parse().unwrap()));
+        assert!(network_allows(&[], "11.1.2.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn errors_name_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        std::fs::write(
+            &path,
+            "[[user]]\nname = \"bob\"\npassword = \"$9$nope\"\nhome = \".\"\n",
+        )
+        .unwrap();
+        let e = UsersFile::load(&path).unwrap_err();
+        assert_eq!(e.location.map(|l| l.0), Some(3), "{e}");
+        assert!(
+            e.to_string().starts_with(&path.display().to_string()),
+            "{e}"
+        );
+        std::fs::write(&path, "[[user]]\nname = \"bob\"\nbogus = 1\n").unwrap();
+        let e = UsersFile::load(&path).unwrap_err();
+        assert_eq!(e.location.map(|l| l.0), Some(3), "{e}");
+    }
+}
