@@ -164,12 +164,15 @@ impl LineFramer {
     }
 
     /// Releases buffer memory an idle session does not need.
+    ///
+    /// An empty buffer is freed whatever its size: most sessions are idle
+    /// most of the time, and one small allocation per command costs less
+    /// than keeping it in every idle session.
     fn shrink(&mut self) {
-        const KEEP: usize = 256;
-        if self.pending.is_empty() && self.pending.capacity() > KEEP {
+        if self.pending.is_empty() {
             self.pending = Vec::new();
         }
-        if self.line.is_empty() && self.line.capacity() > KEEP {
+        if self.line.is_empty() {
             self.line = Vec::new();
         }
     }
