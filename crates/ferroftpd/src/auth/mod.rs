@@ -18,7 +18,7 @@ pub use ferroftpd_proto::perms::{Permission, Permissions};
 mod memory;
 mod users_file;
 pub use memory::{MemoryAuthorizer, UserOptions};
-pub use users_file::{hash_password, HashScheme, UsersFile, UsersFileError};
+pub use users_file::{hash_password, verify_password, HashScheme, UsersFile, UsersFileError};
 
 /// A logged-in user's identity and rights. Made with [`Account::new`];
 /// the optional fields can then be set directly.
@@ -158,13 +158,41 @@ pub struct LoginContext {
     pub client: SocketAddr,
 }
 
+/// What [`Authorizer::lookup`] says about a user name given to USER.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Lookup {
+    /// Ask for a password (331) and call [`Authorizer::authenticate`]. The
+    /// default, and the right answer for unknown names too, so that names
+    /// cannot be probed (RFC 2577).
+    PasswordRequired,
+    /// Logged in without a password (230), like aioftp's
+    /// `GetUserResponse.OK`.
+    LoggedIn(Account),
+    /// Refused at once with this text (530).
+    Refused(String),
+}
+
 /// Checks credentials and describes accounts.
 ///
 /// Implementations decide what names are anonymous, how passwords are
 /// stored and compared (in constant time), and where homes are. The server
 /// adds the failed-login delay and the attempt limit itself.
+///
+/// A login goes: [`Authorizer::lookup`] on USER, [`Authorizer::authenticate`]
+/// on PASS, [`Authorizer::permits`] before each operation, and
+/// [`Authorizer::logout`] at the end. The [`Account`] carries the home,
+/// the permission rules, the login and quit messages, and the limits.
+/// (Acting as a system user for file access is planned with the
+/// system-users authorizer.)
 #[async_trait]
 pub trait Authorizer: Send + Sync + fmt::Debug {
+    /// Called on USER, before any password. Default:
+    /// [`Lookup::PasswordRequired`].
+    async fn lookup(&self, _username: &str, _context: &LoginContext) -> Lookup {
+        Lookup::PasswordRequired
+    }
+
     /// Checks `username` and `password`; on success returns the account.
     async fn authenticate(
         &self,
@@ -176,6 +204,14 @@ pub trait Authorizer: Send + Sync + fmt::Debug {
     /// Called once when a logged-in session ends (QUIT, disconnect, or a new
     /// USER).
     async fn logout(&self, _account: &Account) {}
+
+    /// Whether `account` may do `perm` on `path`, checked before every
+    /// operation. Default: the account's [`PermissionRules`]. Override it
+    /// for rules the letters cannot express; it is called often, so it must
+    /// not block.
+    fn permits(&self, account: &Account, perm: Permission, path: &VirtualPath) -> bool {
+        account.rules.allows(perm, path)
+    }
 }
 
 #[cfg(test)]

@@ -97,6 +97,14 @@ impl fmt::Display for HashScheme {
     }
 }
 
+/// True if `password` matches `hash` (argon2id, bcrypt, SHA-512-crypt or
+/// SHA-256-crypt, recognised by prefix); false for anything else. For
+/// authorizers that keep hashes elsewhere, such as a database. Slow by
+/// design: call it off the async runtime.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    StoredPassword::parse(hash, false).is_ok_and(|stored| stored.verify(password))
+}
+
 /// Hashes `password` with a fresh random salt, in the form a users file
 /// takes. Slow by design: call it off the async runtime.
 pub fn hash_password(scheme: HashScheme, password: &str) -> Result<String, String> {

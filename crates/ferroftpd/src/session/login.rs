@@ -5,7 +5,7 @@ use ferroftpd_proto::path::VirtualPath;
 use ferroftpd_proto::reply::Reply;
 
 use super::{Flow, Login, Session, User};
-use crate::auth::{Account, AuthError, LoginContext};
+use crate::auth::{Account, AuthError, LoginContext, Lookup};
 use crate::hooks::Event as HookEvent;
 use crate::metrics::Metrics;
 use crate::throttle::{Bucket, Direction, Throttle};
@@ -23,9 +23,25 @@ impl Session {
         } else {
             Reply::new(331, "Username ok, send password.")
         };
-        // Always 331, whether or not the user exists (RFC 2577 §7).
-        self.login = Login::AwaitingPass { username };
-        self.reply(reply).await
+        let context = LoginContext { client: self.peer };
+        match self
+            .shared
+            .config
+            .authorizer
+            .lookup(&username, &context)
+            .await
+        {
+            // 331 whether or not the user exists (RFC 2577 §7).
+            Lookup::PasswordRequired => {
+                self.login = Login::AwaitingPass { username };
+                self.reply(reply).await
+            }
+            Lookup::LoggedIn(account) => self.complete_login(account).await,
+            Lookup::Refused(text) => {
+                tracing::info!(user = %username, "login refused by the authorizer");
+                self.reply(Reply::new(530, text)).await
+            }
+        }
     }
 
     /// Ends the current login, if any (USER again, REIN): the logout hook,
@@ -61,10 +77,16 @@ impl Session {
             .authorizer
             .authenticate(&username, &password, &context)
             .await;
-        let account = match result {
-            Ok(account) => account,
-            Err(e) => return self.login_failed(&username, e).await,
-        };
+        match result {
+            Ok(account) => self.complete_login(account).await,
+            Err(e) => self.login_failed(&username, e).await,
+        }
+    }
+
+    /// Logs `account` in: its session slot, its storage, then 230.
+    async fn complete_login(&mut self, account: Account) -> Flow {
+        let config = &self.shared.config;
+        let username = account.username.clone();
         let max_sessions = account.max_sessions.or(config.max_sessions_per_user);
         let Some(slot) = self
             .shared

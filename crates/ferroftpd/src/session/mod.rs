@@ -533,7 +533,8 @@ impl Session {
 
     /// Fails with 550 unless the user has `perm` on `path`.
     fn check(&self, perm: Permission, path: &VirtualPath) -> Result<(), CommandError> {
-        if self.user_ref()?.account.rules.allows(perm, path) {
+        let account = &self.user_ref()?.account;
+        if self.shared.config.authorizer.permits(account, perm, path) {
             Ok(())
         } else {
             Err(CommandError::Denied)

@@ -167,3 +167,71 @@ async fn login_and_quit_messages() {
     assert_eq!(c.cmd("PASS pw").await, (230, "Welcome!\nEnjoy.".into()));
     assert_eq!(c.cmd("QUIT").await, (221, "Bye now.".into()));
 }
+
+/// An authorizer that lets `guest` in without a password, refuses `banned`
+/// at USER, and allows nothing but listing under `/private`.
+#[derive(Debug)]
+struct Custom {
+    home: std::path::PathBuf,
+}
+
+#[async_trait::async_trait]
+impl ferroftpd::auth::Authorizer for Custom {
+    async fn lookup(
+        &self,
+        name: &str,
+        _c: &ferroftpd::auth::LoginContext,
+    ) -> ferroftpd::auth::Lookup {
+        use ferroftpd::auth::{Account, Lookup, Permissions};
+        match name {
+            "guest" => Lookup::LoggedIn(Account::new("guest", &self.home, Permissions::ALL)),
+            "banned" => Lookup::Refused("Not you.".into()),
+            _ => Lookup::PasswordRequired,
+        }
+    }
+
+    async fn authenticate(
+        &self,
+        _name: &str,
+        _password: &ferroftpd::proto::command::Password,
+        _c: &ferroftpd::auth::LoginContext,
+    ) -> Result<ferroftpd::auth::Account, ferroftpd::auth::AuthError> {
+        Err(ferroftpd::auth::AuthError::BadCredentials)
+    }
+
+    fn permits(
+        &self,
+        account: &ferroftpd::auth::Account,
+        perm: ferroftpd::auth::Permission,
+        path: &ferroftpd::proto::path::VirtualPath,
+    ) -> bool {
+        let private = ferroftpd::proto::path::VirtualPath::root()
+            .resolve(b"/private")
+            .unwrap();
+        if path.starts_with(&private) {
+            return perm == ferroftpd::auth::Permission::List;
+        }
+        account.rules.allows(perm, path)
+    }
+}
+
+#[tokio::test]
+async fn a_custom_authorizer_decides_at_user_and_per_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("private")).unwrap();
+    let auth = std::sync::Arc::new(Custom {
+        home: dir.path().to_path_buf(),
+    });
+    let srv = TestServer::start_with(move |b| b.authorizer(auth)).await;
+    let mut c = srv.client().await;
+    assert_eq!(c.cmd("USER banned").await, (530, "Not you.".into()));
+    assert_eq!(c.cmd("USER someone").await.0, 331);
+    assert_eq!(c.cmd("PASS x").await.0, 530);
+    assert_eq!(c.cmd("USER guest").await, (230, "Login successful.".into()));
+    c.expect("MKD open", 257).await;
+    assert_eq!(
+        c.cmd("MKD private/x").await,
+        (550, "Not enough privileges.".into())
+    );
+    assert_eq!(c.cmd("MLST private").await.0, 250);
+}
