@@ -43,8 +43,6 @@ fn run(args: Args) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(settings.server.config().blocking_threads_needed())
-        // Blocking threads only run sendfile/splice loops and syscalls.
-        .thread_stack_size(512 * 1024)
         .build()
         .context("starting the runtime")?;
     runtime.block_on(serve(settings))

@@ -130,14 +130,26 @@ impl Event {
 /// A session's end of its hook task.
 #[derive(Debug)]
 pub(crate) struct HookSender {
-    tx: mpsc::UnboundedSender<(Event, Option<String>)>,
+    tx: mpsc::Sender<(Event, Option<String>)>,
 }
+
+/// Events a session may have waiting for its hooks. A hook slower than its
+/// session's events loses the excess (with a warning) rather than letting
+/// the queue grow without bound.
+const QUEUE: usize = 1024;
 
 impl HookSender {
     /// Starts the hook task of a session.
-    pub(crate) fn start(hooks: Arc<dyn Hooks>, id: u64, client: SocketAddr) -> HookSender {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(Event, Option<String>)>();
-        tokio::spawn(async move {
+    /// `tracker` is the server's, so that shutdown waits for the last
+    /// events (`on_disconnect` among them).
+    pub(crate) fn start(
+        hooks: Arc<dyn Hooks>,
+        id: u64,
+        client: SocketAddr,
+        tracker: &tokio_util::task::TaskTracker,
+    ) -> HookSender {
+        let (tx, mut rx) = mpsc::channel::<(Event, Option<String>)>(QUEUE);
+        tracker.spawn(async move {
             while let Some((event, user)) = rx.recv().await {
                 let name = event.name();
                 let info = SessionInfo { id, client, user };
@@ -154,8 +166,11 @@ impl HookSender {
 
     /// Queues `event`; `user` is who is logged in at that moment.
     pub(crate) fn send(&self, event: Event, user: Option<&str>) {
-        // Fails only if the hook task is gone, which it is not while the
-        // session holds this sender.
-        let _ = self.tx.send((event, user.map(str::to_owned)));
+        let name = event.name();
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.tx.try_send((event, user.map(str::to_owned)))
+        {
+            tracing::warn!(hook = name, "hook queue full: event dropped");
+        }
     }
 }

@@ -332,12 +332,12 @@ disabled = true
     let f = Fixture::start(toml).await;
     f.login_ok("local", "l").await;
     let text = f.login_refused("elsewhere", "e").await;
-    assert_eq!(text, "530 Login not allowed from this address.");
+    assert_eq!(text, "530 Authentication failed.");
     // A wrong password says nothing about the networks.
     let text = f.login_refused("elsewhere", "x").await;
     assert_eq!(text, "530 Authentication failed.");
     let text = f.login_refused("off", "o").await;
-    assert_eq!(text, "530 Account disabled.");
+    assert_eq!(text, "530 Authentication failed.");
     let text = f.login_refused("off", "x").await;
     assert_eq!(text, "530 Authentication failed.");
 }

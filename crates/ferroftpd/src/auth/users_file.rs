@@ -635,15 +635,16 @@ impl Authorizer for UsersFile {
                 return Err(AuthError::BadCredentials);
             }
         }
+        // The same reply as a wrong password: a client that may not log in
+        // must not learn whether its password was right. The reason is in
+        // the log.
         if user.disabled {
             tracing::info!(user = %user.name, "login refused: account disabled");
-            return Err(AuthError::Refused("Account disabled.".into()));
+            return Err(AuthError::BadCredentials);
         }
         if !network_allows(&user.networks, context.client.ip()) {
             tracing::info!(user = %user.name, client = %context.client.ip(), "login refused: address not in the user's networks");
-            return Err(AuthError::Refused(
-                "Login not allowed from this address.".into(),
-            ));
+            return Err(AuthError::BadCredentials);
         }
         let mut account = Account::new(user.name.clone(), user.home.clone(), Permissions::NONE);
         account.rules = user.rules.clone();

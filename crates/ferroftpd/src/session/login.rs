@@ -38,7 +38,7 @@ impl Session {
             }
             Lookup::LoggedIn(account) => self.complete_login(account).await,
             Lookup::Refused(text) => {
-                tracing::info!(user = %username, "login refused by the authorizer");
+                tracing::info!(user = %username.escape_default(), "login refused by the authorizer");
                 self.reply(Reply::new(530, text)).await
             }
         }
@@ -56,6 +56,7 @@ impl Session {
         };
         self.shared.config.authorizer.logout(&user.account).await;
         tracing::info!(user = %user.account.username, "logout");
+        tracing::Span::current().record("user", "");
         true
     }
 

@@ -82,6 +82,11 @@ struct Running {
     path: Option<VirtualPath>,
     /// TYPE A (for the transfer log).
     ascii: bool,
+    /// Who started it and where its file is: USER or REIN may change the
+    /// session's user before it ends.
+    owner: String,
+    anonymous: bool,
+    real_path: Option<std::path::PathBuf>,
 }
 
 /// What woke the session up.
@@ -204,6 +209,7 @@ impl Session {
         let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
         let encoding = shared.config.encoding;
         let shared_hooks = shared.config.hooks.clone();
+        let tracker = shared.transfers.clone();
         Ok(Session {
             shared,
             control: Control {
@@ -227,7 +233,7 @@ impl Session {
             connected_at: Instant::now(),
             last_command_at: Instant::now(),
             _slot: slot,
-            hooks: shared_hooks.map(|h| HookSender::start(h, id, peer)),
+            hooks: shared_hooks.map(|h| HookSender::start(h, id, peer, &tracker)),
         })
     }
 
@@ -240,6 +246,7 @@ impl Session {
         let close = self.shared.close_sessions.clone();
         let banner = Reply::text(220, &self.shared.config.banner);
         if self.control.send(&banner).await.is_err() {
+            self.end().await;
             return;
         }
         loop {
@@ -498,13 +505,19 @@ impl Session {
         }
     }
 
-    /// Queues a hook event, if the server has hooks.
+    /// Queues a hook event about the logged-in user, if the server has
+    /// hooks.
     fn hook(&self, event: HookEvent) {
+        let user = match &self.login {
+            Login::LoggedIn(u) => Some(u.account.username.as_str()),
+            _ => None,
+        };
+        self.hook_as(event, user);
+    }
+
+    /// Queues a hook event about `user`.
+    fn hook_as(&self, event: HookEvent, user: Option<&str>) {
         if let Some(hooks) = &self.hooks {
-            let user = match &self.login {
-                Login::LoggedIn(u) => Some(u.account.username.as_str()),
-                _ => None,
-            };
             hooks.send(event, user);
         }
     }

@@ -13,7 +13,7 @@ use super::{Flow, Pending, Running, Session};
 use crate::data::engine::{Job, TransferError};
 use crate::data::{bind_passive, ConnectError, ConnectParams, DataSetup, Outcome, Transfer};
 use crate::error::{storage_reply, CommandError};
-use crate::hooks::Event as HookEvent;
+use crate::hooks::{Event as HookEvent, FileEvent};
 use crate::metrics::Metrics;
 use crate::storage::WriteMode;
 
@@ -178,12 +178,23 @@ impl Session {
         if self.reply(preliminary).await == Flow::Close {
             return Flow::Close;
         }
+        let (owner, anonymous, real_path) = match self.user_ref() {
+            Ok(u) => (
+                u.account.username.clone(),
+                u.account.anonymous,
+                path.as_ref().and_then(|p| u.storage.real_path(p)),
+            ),
+            Err(_) => (String::new(), false, None),
+        };
         let transfer = Transfer::start(setup, params, job, &self.shared.transfers);
         self.running = Some(Box::new(Running {
             transfer,
             verb,
             path,
             ascii: self.transfer_type == TransferType::Ascii,
+            owner,
+            anonymous,
+            real_path,
         }));
         Flow::Continue
     }
@@ -396,7 +407,11 @@ impl Session {
         let completed = matches!(outcome, Outcome::Complete);
         self.count_transfer(running.verb, &outcome, bytes);
         if let (true, Some(path)) = (self.has_hooks(), &running.path) {
-            let file = self.file_event(path, bytes);
+            let file = FileEvent {
+                path: path.clone(),
+                real_path: running.real_path.clone(),
+                bytes,
+            };
             let event = match (running.verb, completed) {
                 ("RETR", true) => Some(HookEvent::FileSent(file)),
                 ("RETR", false) => Some(HookEvent::IncompleteFileSent(file)),
@@ -405,7 +420,7 @@ impl Session {
                 _ => None,
             };
             if let Some(event) = event {
-                self.hook(event);
+                self.hook_as(event, Some(&running.owner));
             }
         }
         if let Some(path) = &running.path {
@@ -467,10 +482,9 @@ impl Session {
         if !tracing::enabled!(target: "ferroftpd::xferlog", tracing::Level::INFO) {
             return;
         }
-        let Ok(user) = self.user_ref() else { return };
-        let file = user
-            .storage
-            .real_path(path)
+        let file = running
+            .real_path
+            .as_ref()
             .map_or_else(|| path.to_string(), |p| p.to_string_lossy().into_owned())
             .replace(|c: char| c.is_whitespace(), "_");
         let line = format!(
@@ -482,10 +496,8 @@ impl Session {
             file,
             if running.ascii { 'a' } else { 'b' },
             if running.verb == "RETR" { 'o' } else { 'i' },
-            if user.account.anonymous { 'a' } else { 'r' },
-            user.account
-                .username
-                .replace(|c: char| c.is_whitespace(), "_"),
+            if running.anonymous { 'a' } else { 'r' },
+            running.owner.replace(|c: char| c.is_whitespace(), "_"),
             if completed { 'c' } else { 'i' },
         );
         tracing::info!(target: "ferroftpd::xferlog", "{line}");
