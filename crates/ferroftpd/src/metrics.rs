@@ -21,6 +21,9 @@ use crate::Server;
 
 type Labels = Vec<(&'static str, &'static str)>;
 
+/// Longest a metrics HTTP connection may stay open.
+const CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The server's figures.
 pub(crate) struct Metrics {
     registry: Registry,
@@ -126,8 +129,11 @@ pub async fn serve(server: Server, listener: TcpListener) {
             });
             let io = hyper_util::rt::TokioIo::new(stream);
             let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "metrics connection failed");
+            // A scraper that stalls cannot hold the connection for long.
+            match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
+                Ok(Err(e)) => tracing::debug!(error = %e, "metrics connection failed"),
+                Err(_) => tracing::debug!("metrics connection timed out"),
+                Ok(Ok(())) => {}
             }
         });
     }

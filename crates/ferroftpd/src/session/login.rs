@@ -221,14 +221,17 @@ impl Session {
     /// REIN: log out and wait for a new USER; the connection and any
     /// transfer in progress go on (RFC 959 §4.1.1).
     pub(super) async fn rein(&mut self) -> Flow {
-        self.log_out().await;
-        self.failed_logins = 0;
+        // failed_logins is kept: REIN must not reset the attempt limit. The
+        // login deadline restarts only for a session that was logged in, so
+        // REIN cannot keep an anonymous connection open forever.
+        if self.log_out().await {
+            self.connected_at = std::time::Instant::now();
+        }
         self.transfer_type = Default::default();
         self.data = Default::default();
         self.pending = Default::default();
         self.facts = Default::default();
         self.hash_algorithm = Default::default();
-        self.connected_at = std::time::Instant::now();
         self.reply(Reply::new(220, "Ready for new user.")).await
     }
 
