@@ -32,7 +32,10 @@ pub struct SessionInfo {
 pub struct FileEvent {
     /// The path as the user sees it.
     pub path: VirtualPath,
-    /// The path on the server's filesystem, when the storage has one.
+    /// The path on the server's filesystem, when the storage has one. It
+    /// is the home joined with the path, as text: if the user made it a
+    /// symbolic link, it may point anywhere. A hook that opens it should
+    /// not follow links (`O_NOFOLLOW`) or should check where it leads.
     pub real_path: Option<PathBuf>,
     /// Bytes transferred (0 for events that are not transfers).
     pub bytes: u64,
