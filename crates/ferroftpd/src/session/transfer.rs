@@ -249,13 +249,7 @@ impl Session {
         if !info.is_file() {
             return Err(Reply::new(550, "Not a regular file.").into());
         }
-        if offset > info.size {
-            return Err(Reply::new(
-                554,
-                format!("REST position ({offset}) > file size ({}).", info.size),
-            )
-            .into());
-        }
+        check_restart(offset, info.size)?;
         let reader = storage.open_read(&path, offset).await?;
         let job = Job::Download {
             reader,
@@ -277,14 +271,7 @@ impl Session {
         let storage = self.storage()?;
         let mode = match pending {
             Pending::RestartAt(offset) if offset > 0 => {
-                let info = storage.metadata(&path).await?;
-                if offset > info.size {
-                    return Err(Reply::new(
-                        554,
-                        format!("REST position ({offset}) > file size ({}).", info.size),
-                    )
-                    .into());
-                }
+                check_restart(offset, storage.metadata(&path).await?.size)?;
                 WriteMode::At(offset)
             }
             _ => WriteMode::Replace,
@@ -526,6 +513,18 @@ impl Session {
         );
         Metrics::count(&metrics.bytes, vec![("direction", bytes_direction)], bytes);
     }
+}
+
+/// A REST offset must lie within the file (554 otherwise, RFC 1123).
+fn check_restart(offset: u64, size: u64) -> Result<()> {
+    if offset > size {
+        return Err(Reply::new(
+            554,
+            format!("REST position ({offset}) > file size ({size})."),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn restart_offset(pending: &Pending) -> u64 {
