@@ -199,6 +199,42 @@ pub struct Args {
     #[arg(long)]
     pub no_ban: bool,
 
+    /// Offer FTPS (AUTH TLS, RFC 4217); needs --certfile and --keyfile, or --tls-self-signed
+    #[arg(long)]
+    pub tls: bool,
+
+    /// PEM certificate chain for --tls, leaf first
+    #[arg(long, value_name = "FILE")]
+    pub certfile: Option<PathBuf>,
+
+    /// PEM private key for --tls [default: the --certfile, when it holds the key too]
+    #[arg(long, value_name = "FILE")]
+    pub keyfile: Option<PathBuf>,
+
+    /// Generate an ephemeral self-signed certificate (implies --tls) and log its SHA-256 fingerprint
+    #[arg(long)]
+    pub tls_self_signed: bool,
+
+    /// Also listen for implicit FTPS (TLS from the first byte; 990 by convention) on this port
+    #[arg(long, value_name = "PORT")]
+    pub tls_implicit_port: Option<u16>,
+
+    /// Refuse USER/PASS until AUTH TLS (anonymous users exempt unless --tls-required-for-anonymous)
+    #[arg(long)]
+    pub tls_control_required: bool,
+
+    /// Refuse transfers and listings until PROT P (anonymous users exempt unless --tls-required-for-anonymous)
+    #[arg(long)]
+    pub tls_data_required: bool,
+
+    /// Apply --tls-control-required and --tls-data-required to anonymous users too
+    #[arg(long)]
+    pub tls_required_for_anonymous: bool,
+
+    /// Whether PROT P data connections must resume their control connection's TLS session: required or optional [default: required]
+    #[arg(long, value_name = "POLICY")]
+    pub tls_session_reuse: Option<String>,
+
     /// TOML file with settings; flags given on the command line win
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -278,6 +314,20 @@ pub struct ConfigFile {
     pub log_prefix: Option<String>,
     pub xferlog: Option<PathBuf>,
     pub metrics_address: Option<std::net::SocketAddr>,
+    #[serde(default)]
+    pub tls: bool,
+    pub certfile: Option<PathBuf>,
+    pub keyfile: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_self_signed: bool,
+    pub tls_implicit_port: Option<u16>,
+    #[serde(default)]
+    pub tls_control_required: bool,
+    #[serde(default)]
+    pub tls_data_required: bool,
+    #[serde(default)]
+    pub tls_required_for_anonymous: bool,
+    pub tls_session_reuse: Option<String>,
 }
 
 /// `anonymous = true` or `anonymous = "elr"`.
@@ -345,6 +395,15 @@ impl Args {
         self.log_prefix = self.log_prefix.or(file.log_prefix);
         self.xferlog = self.xferlog.or(file.xferlog);
         self.metrics_address = self.metrics_address.or(file.metrics_address);
+        self.tls |= file.tls;
+        self.certfile = self.certfile.or(file.certfile);
+        self.keyfile = self.keyfile.or(file.keyfile);
+        self.tls_self_signed |= file.tls_self_signed;
+        self.tls_implicit_port = self.tls_implicit_port.or(file.tls_implicit_port);
+        self.tls_control_required |= file.tls_control_required;
+        self.tls_data_required |= file.tls_data_required;
+        self.tls_required_for_anonymous |= file.tls_required_for_anonymous;
+        self.tls_session_reuse = self.tls_session_reuse.or(file.tls_session_reuse);
         self
     }
 }

@@ -84,6 +84,17 @@ async fn serve(settings: settings::Settings) -> Result<()> {
         }
         Err(e) => return Err(e).with_context(|| format!("listening on {}", settings.listen)),
     };
+    // Bound, and logged, before the main listener's line, which says the
+    // server is ready.
+    let implicit = match settings.implicit_tls_listen {
+        Some(addr) => {
+            let implicit =
+                ferroftpd::bind(addr).with_context(|| format!("implicit TLS address {addr}"))?;
+            tracing::info!("implicit FTPS on {}", implicit.local_addr()?);
+            Some(implicit)
+        }
+        None => None,
+    };
     let addr = listener.local_addr()?;
     let config = settings.server.config();
     tracing::info!(
@@ -110,7 +121,15 @@ async fn serve(settings: settings::Settings) -> Result<()> {
         tracing::info!(sessions = server.session_count(), "shutting down");
         server.abort();
     });
-    settings.server.serve(listener).await?;
+    match implicit {
+        None => settings.server.serve(listener).await?,
+        Some(implicit) => {
+            tokio::try_join!(
+                settings.server.serve(listener),
+                settings.server.serve_implicit_tls(implicit)
+            )?;
+        }
+    }
     Ok(())
 }
 

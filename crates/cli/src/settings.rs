@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ferroftpd::auth::{Authorizer, MemoryAuthorizer, Permissions, UsersFile};
-use ferroftpd::{BanPolicy, Builder, PassivePorts, Rate, RateLimits, Server};
+use ferroftpd::{BanPolicy, Builder, PassivePorts, Rate, RateLimits, Server, TlsConfig};
 
 use crate::args::Args;
 
@@ -54,6 +54,8 @@ pub struct Settings {
     pub metrics_address: Option<SocketAddr>,
     /// The `--users` file, reloaded on SIGHUP.
     pub users_file: Option<Arc<UsersFile>>,
+    /// Where implicit FTPS is served, if anywhere.
+    pub implicit_tls_listen: Option<SocketAddr>,
 }
 
 pub fn build(args: &Args) -> Result<Settings> {
@@ -110,6 +112,7 @@ pub fn build(args: &Args) -> Result<Settings> {
     if let Some(label) = &args.encoding {
         builder = builder.encoding(label).context("--encoding")?;
     }
+    builder = tls(builder, args)?;
     let server = builder.build()?;
     let ip = args.interface.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     Ok(Settings {
@@ -117,6 +120,7 @@ pub fn build(args: &Args) -> Result<Settings> {
         server,
         metrics_address: args.metrics_address,
         users_file,
+        implicit_tls_listen: args.tls_implicit_port.map(|port| SocketAddr::new(ip, port)),
     })
 }
 
@@ -218,6 +222,62 @@ fn limits(mut builder: Builder, args: &Args) -> Result<Builder> {
         write_total: rate("total-write-limit", &args.total_write_limit)?,
     };
     Ok(builder.rate_limits(limits))
+}
+
+/// FTPS: the certificate and the policies.
+fn tls(mut builder: Builder, args: &Args) -> Result<Builder> {
+    let enabled = args.tls || args.tls_self_signed;
+    if !enabled {
+        if args.certfile.is_some() || args.keyfile.is_some() {
+            bail!("--certfile and --keyfile need --tls");
+        }
+        if args.tls_implicit_port.is_some()
+            || args.tls_control_required
+            || args.tls_data_required
+            || args.tls_required_for_anonymous
+            || args.tls_session_reuse.is_some()
+        {
+            bail!("the --tls-* settings need --tls (with --certfile) or --tls-self-signed");
+        }
+        return Ok(builder);
+    }
+    let config = match (&args.certfile, args.tls_self_signed) {
+        (Some(_), true) => bail!("--certfile and --tls-self-signed exclude each other"),
+        (Some(cert), false) => {
+            let key = args.keyfile.as_deref().unwrap_or(cert);
+            TlsConfig::from_pem_files(cert, key).context("--certfile/--keyfile")?
+        }
+        (None, true) => {
+            let mut names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ];
+            if let Some(ip) = args.interface.filter(|ip| !ip.is_unspecified()) {
+                names.push(ip.to_string());
+            }
+            let config = TlsConfig::self_signed(&names).context("--tls-self-signed")?;
+            tracing::warn!(
+                fingerprint = config.fingerprint(),
+                "serving an ephemeral self-signed certificate; clients must be told to trust it"
+            );
+            config
+        }
+        (None, false) => bail!("--tls needs --certfile (and --keyfile), or --tls-self-signed"),
+    };
+    tracing::info!(
+        fingerprint = config.fingerprint(),
+        "TLS certificate (SHA-256)"
+    );
+    builder = builder
+        .tls(config)
+        .tls_control_required(args.tls_control_required)
+        .tls_data_required(args.tls_data_required)
+        .tls_required_for_anonymous(args.tls_required_for_anonymous);
+    if let Some(reuse) = &args.tls_session_reuse {
+        builder = builder.tls_session_reuse(reuse.parse().context("--tls-session-reuse")?);
+    }
+    Ok(builder)
 }
 
 fn canonical_dir(path: &Path) -> Result<PathBuf> {

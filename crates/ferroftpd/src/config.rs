@@ -11,6 +11,7 @@ use crate::limits::BanPolicy;
 use crate::server::Server;
 use crate::storage::{LocalStorageFactory, StorageFactory};
 use crate::throttle::Rate;
+use crate::tls::TlsConfig;
 use crate::Error;
 
 /// An inclusive range of ports for passive data connections. Cannot hold an
@@ -93,6 +94,40 @@ pub struct ServerConfig {
     pub(crate) limits: RateLimits,
     pub(crate) encoding: Option<&'static encoding_rs::Encoding>,
     pub(crate) hooks: Option<Arc<dyn crate::hooks::Hooks>>,
+    pub(crate) tls: Option<TlsConfig>,
+    pub(crate) tls_control_required: bool,
+    pub(crate) tls_data_required: bool,
+    pub(crate) tls_required_for_anonymous: bool,
+    pub(crate) tls_session_reuse: SessionReuse,
+}
+
+/// Whether a protected data connection must resume the TLS session of its
+/// own control connection (RFC 4217 §10.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SessionReuse {
+    /// Refuse, with 522, a data connection that does not resume its
+    /// control connection's session (vsftpd's `require_ssl_reuse=YES`).
+    /// It proves the data connection comes from the client that logged in.
+    #[default]
+    Required,
+    /// Accept any data connection that completes a TLS handshake. For
+    /// clients that cannot resume, such as Python's `ftplib.FTP_TLS`.
+    Optional,
+}
+
+impl FromStr for SessionReuse {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "required" => Ok(SessionReuse::Required),
+            "optional" => Ok(SessionReuse::Optional),
+            _ => Err(Error::Config(format!(
+                "session reuse must be `required` or `optional`, not `{s}`"
+            ))),
+        }
+    }
 }
 
 /// Bandwidth limits, in each direction. "Read" is what the server reads
@@ -173,6 +208,11 @@ impl Default for Builder {
                 limits: RateLimits::default(),
                 encoding: None,
                 hooks: None,
+                tls: None,
+                tls_control_required: false,
+                tls_data_required: false,
+                tls_required_for_anonymous: false,
+                tls_session_reuse: SessionReuse::Required,
             },
         }
     }
@@ -354,6 +394,45 @@ impl Builder {
         self
     }
 
+    /// Offers FTPS: `AUTH TLS` on the control listener, and implicit TLS
+    /// on listeners served with [`Server::serve_implicit_tls`]. Default:
+    /// none (plain FTP only).
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
+    /// Refuse USER and PASS (534) until the control connection is
+    /// encrypted (pyftpdlib's `tls_control_required`). Anonymous users are
+    /// exempt unless [`Self::tls_required_for_anonymous`]. Default: false.
+    pub fn tls_control_required(mut self, required: bool) -> Self {
+        self.config.tls_control_required = required;
+        self
+    }
+
+    /// Refuse transfers and listings (521) unless `PROT P` protects the
+    /// data connection (pyftpdlib's `tls_data_required`). Anonymous users
+    /// are exempt unless [`Self::tls_required_for_anonymous`]. Default:
+    /// false.
+    pub fn tls_data_required(mut self, required: bool) -> Self {
+        self.config.tls_data_required = required;
+        self
+    }
+
+    /// Apply the two TLS requirements to anonymous users too (vsftpd's
+    /// `force_anon_logins_ssl` and `force_anon_data_ssl`). Default: false.
+    pub fn tls_required_for_anonymous(mut self, required: bool) -> Self {
+        self.config.tls_required_for_anonymous = required;
+        self
+    }
+
+    /// Whether protected data connections must resume their control
+    /// connection's TLS session. Default: [`SessionReuse::Required`].
+    pub fn tls_session_reuse(mut self, reuse: SessionReuse) -> Self {
+        self.config.tls_session_reuse = reuse;
+        self
+    }
+
     /// Checks the settings and builds the server.
     pub fn build(self) -> Result<Server, Error> {
         let c = &self.config;
@@ -395,6 +474,11 @@ impl Builder {
                     "ban failures, window and duration must be greater than zero".into(),
                 ));
             }
+        }
+        if c.tls.is_none() && (c.tls_control_required || c.tls_data_required) {
+            return Err(Error::Config(
+                "requiring TLS needs a certificate (tls)".into(),
+            ));
         }
         Ok(Server::from_config(self.config))
     }

@@ -36,10 +36,12 @@ mod server;
 mod session;
 pub mod storage;
 mod throttle;
+pub mod tls;
 
-pub use config::{Builder, PassivePorts, RateLimits, ServerConfig};
+pub use config::{Builder, PassivePorts, RateLimits, ServerConfig, SessionReuse};
 pub use error::Error;
 pub use ferroftpd_proto as proto;
 pub use limits::BanPolicy;
 pub use server::{bind, Server};
 pub use throttle::Rate;
+pub use tls::TlsConfig;

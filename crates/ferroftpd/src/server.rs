@@ -99,6 +99,25 @@ impl Server {
     /// Accepts and serves connections from `listener` until [`Self::shutdown`]
     /// or [`Self::abort`], then waits for the sessions to end.
     pub async fn serve(&self, listener: TcpListener) -> Result<(), Error> {
+        self.serve_listener(listener, false).await
+    }
+
+    /// Like [`Self::serve`], for an implicit-TLS listener (FTPS on port
+    /// 990 by convention): every connection starts with a TLS handshake,
+    /// before the greeting, and its data connections are protected unless
+    /// the client asks for `PROT C`. Both may run at once, on different
+    /// listeners. Fails at once if the server has no [TLS
+    /// configuration](Builder::tls).
+    pub async fn serve_implicit_tls(&self, listener: TcpListener) -> Result<(), Error> {
+        if self.shared.config.tls.is_none() {
+            return Err(Error::Config(
+                "an implicit TLS listener needs a TLS configuration".into(),
+            ));
+        }
+        self.serve_listener(listener, true).await
+    }
+
+    async fn serve_listener(&self, listener: TcpListener, implicit_tls: bool) -> Result<(), Error> {
         let shared = &self.shared;
         loop {
             tokio::select! {
@@ -109,7 +128,9 @@ impl Server {
                         // write each.
                         let Some(slot) = self.admit(&stream, peer) else { continue };
                         let server = self.clone();
-                        shared.sessions.spawn(async move { server.run_session(stream, slot).await });
+                        shared.sessions.spawn(async move {
+                            server.run_session(stream, slot, implicit_tls).await
+                        });
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
@@ -139,7 +160,7 @@ impl Server {
         let task = self
             .shared
             .sessions
-            .track_future(async move { server.run_session(stream, slot).await });
+            .track_future(async move { server.run_session(stream, slot, false).await });
         task.await;
     }
 
@@ -164,7 +185,7 @@ impl Server {
         }
     }
 
-    async fn run_session(&self, stream: TcpStream, slot: ConnectionSlot) {
+    async fn run_session(&self, stream: TcpStream, slot: ConnectionSlot, implicit_tls: bool) {
         let id = self.shared.next_session_id.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!(
             "session",
@@ -172,7 +193,7 @@ impl Server {
             peer = tracing::field::Empty,
             user = tracing::field::Empty
         );
-        match Session::new(self.shared.clone(), stream, slot, id) {
+        match Session::new(self.shared.clone(), stream, slot, id, implicit_tls) {
             Ok(session) => session.run().instrument(span).await,
             Err(e) => {
                 tracing::debug!(parent: &span, error = %e, "connection dropped before greeting")

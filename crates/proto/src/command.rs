@@ -163,6 +163,14 @@ pub enum Command {
     Hash(Vec<u8>),
     /// XCRC, XMD5, XSHA1, XSHA256, XSHA512.
     Checksum(HashAlgorithm, ChecksumArgs),
+    /// AUTH mechanism (RFC 2228, RFC 4217), upper-cased: `TLS`, `SSL`...
+    Auth(String),
+    /// PBSZ size (RFC 2228); the size as given.
+    Pbsz(String),
+    /// PROT level (RFC 2228), upper-cased: `C`, `S`, `E` or `P`.
+    Prot(String),
+    /// CCC: clear the control channel (RFC 2228).
+    Ccc,
 }
 
 /// Why a line is not a command the server can run.
@@ -339,6 +347,10 @@ impl Command {
                 Mfmt(time, path)
             }
             b"REIN" => none(Rein)?,
+            b"AUTH" => Auth(required_text()?.trim().to_ascii_uppercase()),
+            b"PBSZ" => Pbsz(required_text()?.trim().to_owned()),
+            b"PROT" => Prot(required_text()?.trim().to_ascii_uppercase()),
+            b"CCC" => none(Ccc)?,
             b"ACCT" => {
                 required()?;
                 Acct
@@ -363,6 +375,11 @@ impl Command {
                 Checksum(algorithm, args)
             }
             b"SMNT" => return Err(ParseError::NotImplemented("SMNT")),
+            // RFC 2228 mechanisms other than TLS.
+            b"ADAT" => return Err(ParseError::NotImplemented("ADAT")),
+            b"MIC" => return Err(ParseError::NotImplemented("MIC")),
+            b"CONF" => return Err(ParseError::NotImplemented("CONF")),
+            b"ENC" => return Err(ParseError::NotImplemented("ENC")),
             _ => return Err(ParseError::Unknown(String::new())),
         })
     }
@@ -372,7 +389,7 @@ impl Command {
         use Command::*;
         match self {
             User(_) | Pass(_) | Quit | Noop | Syst | Feat | Help(_) | Stat(None) | Rein | Acct
-            | Host(_) | Clnt(_) | Lang(_) => true,
+            | Host(_) | Clnt(_) | Lang(_) | Auth(_) | Pbsz(_) | Prot(_) | Ccc => true,
             Opts(o) => matches!(o, self::Opts::Utf8(_)),
             Site(sub, _) => sub == "HELP",
             _ => false,
@@ -433,6 +450,10 @@ impl Command {
             Checksum(HashAlgorithm::Sha1, _) => "XSHA1",
             Checksum(HashAlgorithm::Sha256, _) => "XSHA256",
             Checksum(HashAlgorithm::Sha512, _) => "XSHA512",
+            Auth(_) => "AUTH",
+            Pbsz(_) => "PBSZ",
+            Prot(_) => "PROT",
+            Ccc => "CCC",
         }
     }
 }
@@ -551,6 +572,11 @@ mod tests {
             ("STRU F", Stru),
             ("EPSV", Epsv(EpsvArg::Any)),
             ("EPSV ALL", Epsv(EpsvArg::All)),
+            ("AUTH tls", Auth("TLS".into())),
+            ("auth TLS-C", Auth("TLS-C".into())),
+            ("PBSZ 0", Pbsz("0".into())),
+            ("PROT p", Prot("P".into())),
+            ("CCC", Ccc),
             (
                 "PORT 127,0,0,1,4,1",
                 Port("127.0.0.1:1025".parse().unwrap()),
@@ -652,6 +678,12 @@ mod tests {
             (b"REST abc", 501),
             (b"REST 99999999999999999999999", 501),
             (b"SMNT x", 502),
+            (b"ADAT x", 502),
+            (b"ENC x", 502),
+            (b"AUTH", 501),
+            (b"PBSZ", 501),
+            (b"PROT", 501),
+            (b"CCC x", 501),
             (b"ACCT", 501),
             (b"HOST", 501),
             (b"REIN x", 501),

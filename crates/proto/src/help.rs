@@ -2,11 +2,11 @@
 
 /// Every verb this server accepts, for HELP (aliases included).
 pub const VERBS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CLNT", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HASH",
-    "HELP", "HOST", "LANG", "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP",
-    "OPTS", "PASS", "PASV", "PORT", "PWD", "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO",
-    "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCRC", "XCUP", "XCWD",
-    "XMD5", "XMKD", "XPWD", "XRMD", "XSHA1", "XSHA256", "XSHA512",
+    "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CLNT", "CWD", "DELE", "EPRT", "EPSV",
+    "FEAT", "HASH", "HELP", "HOST", "LANG", "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE",
+    "NLST", "NOOP", "OPTS", "PASS", "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REIN", "REST",
+    "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE",
+    "USER", "XCRC", "XCUP", "XCWD", "XMD5", "XMKD", "XPWD", "XRMD", "XSHA1", "XSHA256", "XSHA512",
 ];
 
 /// The syntax line HELP shows for one verb.
@@ -16,6 +16,8 @@ pub fn help_syntax(verb: &str) -> Option<&'static str> {
         "ACCT" => "ACCT <SP> account (not needed here).",
         "ALLO" => "ALLO <SP> bytes (noop; allocate storage).",
         "APPE" => "APPE <SP> file-name (append data to file).",
+        "AUTH" => "AUTH <SP> TLS (secure the control connection).",
+        "CCC" => "CCC (clear the control connection; refused here).",
         "CDUP" | "XCUP" => "CDUP (go to parent directory).",
         "CLNT" => "CLNT <SP> client-name (identify the client).",
         "CWD" | "XCWD" => "CWD [<SP> dir-name] (change working directory).",
@@ -38,6 +40,8 @@ pub fn help_syntax(verb: &str) -> Option<&'static str> {
         "NOOP" => "NOOP (no operation).",
         "OPTS" => "OPTS <SP> command [<SP> option] (set option for command).",
         "PASS" => "PASS [<SP> password] (set user password).",
+        "PBSZ" => "PBSZ <SP> 0 (protection buffer size).",
+        "PROT" => "PROT <SP> C|P (data connection protection: clear or private).",
         "PASV" => "PASV (open passive data connection).",
         "PORT" => "PORT <SP> h,h,h,h,p,p (open active data connection).",
         "PWD" | "XPWD" => "PWD (get current working directory).",

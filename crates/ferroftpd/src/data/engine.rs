@@ -19,6 +19,9 @@ use crate::names;
 use crate::storage::{DirEntries, DirEntry, FileReader, FileWriter, StorageError};
 use crate::throttle::Throttle;
 
+use super::stream::DataStream;
+use super::DataTls;
+
 /// Size of the buffer each blocking thread keeps for copies. Large enough
 /// that a copy costs few system calls; allocated once per thread, not per
 /// transfer.
@@ -106,6 +109,13 @@ pub(crate) enum TransferError {
     /// Reading or writing the file failed.
     #[error("{0}")]
     Storage(StorageError),
+    /// The TLS handshake on the data connection failed.
+    #[error("TLS handshake failed: {0}")]
+    TlsHandshake(io::Error),
+    /// The data connection did not resume its control connection's TLS
+    /// session, and the server requires it.
+    #[error("TLS session not resumed from the control connection")]
+    TlsNotResumed,
 }
 
 fn storage(e: io::Error) -> TransferError {
@@ -113,7 +123,7 @@ fn storage(e: io::Error) -> TransferError {
 }
 
 /// What every copy loop updates and obeys.
-struct Flow<'a> {
+pub(super) struct Flow<'a> {
     /// Bytes moved so far.
     progress: &'a AtomicU64,
     /// Set before ABOR shuts the socket down.
@@ -145,7 +155,7 @@ impl Flow<'_> {
     /// timeout is only a polling interval), or the error that ends the
     /// transfer, [`TransferError::TimedOut`] once nothing has moved for the
     /// stall timeout.
-    fn retry(&self, e: io::Error) -> Result<(), TransferError> {
+    pub(super) fn retry(&self, e: io::Error) -> Result<(), TransferError> {
         match e.kind() {
             io::ErrorKind::Interrupted => Ok(()),
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
@@ -165,7 +175,7 @@ impl Flow<'_> {
     }
 
     /// Writes all of `buf`, counting progress but not throttling.
-    fn write_all(&self, mut sock: &TcpStream, buf: &[u8]) -> Result<(), TransferError> {
+    fn write_all(&self, sock: &mut impl Write, buf: &[u8]) -> Result<(), TransferError> {
         let mut at = 0;
         while at < buf.len() {
             match sock.write(&buf[at..]) {
@@ -181,7 +191,7 @@ impl Flow<'_> {
     }
 
     /// Reads what is there (0 at the end of the stream).
-    fn read(&self, mut sock: &TcpStream, buf: &mut [u8]) -> Result<usize, TransferError> {
+    fn read(&self, sock: &mut impl Read, buf: &mut [u8]) -> Result<usize, TransferError> {
         loop {
             match sock.read(buf) {
                 Ok(n) => return Ok(n),
@@ -203,6 +213,7 @@ impl Flow<'_> {
 pub(crate) fn run(
     job: Job,
     sock: TcpStream,
+    tls: Option<DataTls>,
     progress: &AtomicU64,
     aborted: &AtomicBool,
     stall: Duration,
@@ -219,28 +230,32 @@ pub(crate) fn run(
         stall,
         last_progress: std::cell::Cell::new(Instant::now()),
     };
+    let mut sock = match tls {
+        None => DataStream::Plain(sock),
+        Some(tls) => DataStream::handshake(sock, tls, &flow)?,
+    };
     let result = match job {
         Job::Download {
             reader,
             ascii,
             sendfile,
             ..
-        } => send_file(&sock, reader, ascii, sendfile, &flow),
-        Job::Upload { writer, ascii, .. } => receive_file(&sock, writer, ascii, &flow),
+        } => send_file(&mut sock, reader, ascii, sendfile, &flow),
+        Job::Upload { writer, ascii, .. } => receive_file(&mut sock, writer, ascii, &flow),
         Job::Listing {
             entries,
             format,
             encoding,
-        } => send_listing(&sock, entries, &format, encoding, &flow),
+        } => send_listing(&mut sock, entries, &format, encoding, &flow),
         Job::Bytes(bytes) => flow
-            .write_all(&sock, &bytes)
+            .write_all(&mut sock, &bytes)
             .map(|()| flow.moved(bytes.len())),
     };
-    if result.is_ok() {
-        // Send FIN after the last byte so the client sees the end of data.
-        let _ = sock.shutdown(std::net::Shutdown::Write);
+    match result {
+        // The end of data: close_notify under TLS, then FIN.
+        Ok(()) => sock.finish(&flow),
+        Err(e) => Err(e),
     }
-    result
 }
 
 fn with_buffers<T>(f: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>) -> T) -> T {
@@ -256,15 +271,15 @@ fn with_buffers<T>(f: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>) -> T) -> T {
 }
 
 fn send_file(
-    sock: &TcpStream,
+    sock: &mut DataStream,
     mut reader: Box<dyn FileReader>,
     ascii: bool,
     use_sendfile: bool,
     flow: &Flow<'_>,
 ) -> Result<(), TransferError> {
-    if !ascii && use_sendfile {
+    if let (false, true, Some(tcp)) = (ascii, use_sendfile, sock.plain()) {
         if let Some(file) = reader.as_file() {
-            if sendfile_all(sock, file, flow)? {
+            if sendfile_all(tcp, file, flow)? {
                 return Ok(());
             }
         }
@@ -317,15 +332,15 @@ fn sendfile_all(
 }
 
 fn receive_file(
-    sock: &TcpStream,
+    sock: &mut DataStream,
     mut writer: Box<dyn FileWriter>,
     ascii: bool,
     flow: &Flow<'_>,
 ) -> Result<(), TransferError> {
     let mut spliced = false;
-    if !ascii {
+    if let (false, Some(tcp)) = (ascii, sock.plain()) {
         if let Some(file) = writer.as_file() {
-            spliced = splice_all(sock, file, flow)?;
+            spliced = splice_all(tcp, file, flow)?;
         }
     }
     if !spliced {
@@ -343,7 +358,7 @@ fn receive_file(
 }
 
 fn copy_from_socket(
-    sock: &TcpStream,
+    sock: &mut impl Read,
     writer: &mut dyn io::Write,
     ascii: bool,
     flow: &Flow<'_>,
@@ -419,7 +434,7 @@ fn splice_all(
                     // the pipe by hand, then the rest by copying.
                     drain_pipe(&pipe_r, file, left)?;
                     flow.moved(n);
-                    copy_from_socket(sock, file, false, flow)?;
+                    copy_from_socket(&mut &*sock, file, false, flow)?;
                     return Ok(true);
                 }
                 Err(e) => return Err(storage(e.into())),
@@ -448,14 +463,14 @@ fn drain_pipe(
 }
 
 fn send_listing(
-    sock: &TcpStream,
+    sock: &mut DataStream,
     entries: DirEntries,
     format: &ListFormat,
     encoding: Option<&'static encoding_rs::Encoding>,
     flow: &Flow<'_>,
 ) -> Result<(), TransferError> {
     with_buffers(|_, out| {
-        let flush = |out: &mut Vec<u8>| -> Result<(), TransferError> {
+        let mut flush = |out: &mut Vec<u8>| -> Result<(), TransferError> {
             flow.write_all(sock, out)?;
             flow.moved(out.len());
             out.clear();

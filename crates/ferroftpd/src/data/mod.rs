@@ -7,10 +7,11 @@
 //! then hands the socket, in blocking mode, to a worker on tokio's blocking
 //! pool ([`engine`]). There the bytes move with plain system calls:
 //! `sendfile` for downloads, `splice` for uploads, and a reused buffer
-//! otherwise. A stalled peer is caught by socket timeouts; ABOR shuts the
+//! otherwise; under TLS (PROT P), rustls on the same thread. A stalled peer is caught by socket timeouts; ABOR shuts the
 //! socket down, which ends any call the worker is blocked in.
 
 pub(crate) mod engine;
+mod stream;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -87,6 +88,16 @@ pub(crate) struct ConnectParams {
     pub connect_timeout: Duration,
     /// Longest a blocked read or write on the data connection may wait.
     pub stall_timeout: Duration,
+}
+
+/// How a protected (PROT P) data connection is secured.
+#[derive(Debug, Clone)]
+pub(crate) struct DataTls {
+    /// The session's TLS configuration, whose resumption store holds only
+    /// its control connection's sessions.
+    pub config: Arc<rustls::ServerConfig>,
+    /// Refuse a data connection that does not resume one of them.
+    pub require_resumption: bool,
 }
 
 /// Why no data connection was made.
@@ -193,11 +204,12 @@ impl Transfer {
         setup: DataSetup,
         params: ConnectParams,
         job: Job,
+        tls: Option<DataTls>,
         tracker: &TaskTracker,
     ) -> Transfer {
         let cancel = CancellationToken::new();
         let bytes = Arc::new(AtomicU64::new(0));
-        let task = run(setup, params, job, cancel.clone(), bytes.clone());
+        let task = run(setup, params, job, tls, cancel.clone(), bytes.clone());
         Transfer {
             handle: tracker.spawn(task),
             cancel,
@@ -237,6 +249,7 @@ async fn run(
     setup: DataSetup,
     params: ConnectParams,
     job: Job,
+    tls: Option<DataTls>,
     cancel: CancellationToken,
     bytes: Arc<AtomicU64>,
 ) -> Outcome {
@@ -255,7 +268,7 @@ async fn run(
     let aborted = Arc::new(AtomicBool::new(false));
     let worker_aborted = aborted.clone();
     let mut worker = tokio::task::spawn_blocking(move || {
-        engine::run(job, stream, &bytes, &worker_aborted, stall)
+        engine::run(job, stream, tls, &bytes, &worker_aborted, stall)
     });
     let result = tokio::select! {
         // A transfer that has finished counts as finished, even if ABOR

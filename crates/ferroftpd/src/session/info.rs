@@ -38,6 +38,16 @@ impl Session {
                 .unwrap_or(lines.len());
             lines.insert(at, " UTF8".to_owned());
         }
+        if self.shared.config.tls.is_some() {
+            // Kept in the sorted order of the rest.
+            lines.insert(1, " AUTH TLS".to_owned());
+            let at = lines
+                .iter()
+                .position(|l| l.as_str() > " PBSZ")
+                .unwrap_or(lines.len());
+            lines.insert(at, " PBSZ".to_owned());
+            lines.insert(at + 1, " PROT".to_owned());
+        }
         lines.push("End FEAT.".to_owned());
         Reply::multi(211, lines)
     }

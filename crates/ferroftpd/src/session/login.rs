@@ -12,6 +12,10 @@ use crate::throttle::{Bucket, Direction, Throttle};
 
 impl Session {
     pub(super) async fn user(&mut self, username: String) -> Flow {
+        if let Some(refusal) = self.login_needs_tls(&username, None) {
+            tracing::info!(user = %username.escape_default(), "login refused: TLS required");
+            return self.reply(refusal).await;
+        }
         let reply = if self.log_out().await {
             // Nothing the previous user set up carries over.
             self.data = Default::default();
@@ -86,6 +90,12 @@ impl Session {
 
     /// Logs `account` in: its session slot, its storage, then 230.
     async fn complete_login(&mut self, account: Account) -> Flow {
+        // The authorizer, not the name, says who is anonymous.
+        if let Some(refusal) = self.login_needs_tls(&account.username, Some(account.anonymous)) {
+            tracing::info!(user = %account.username, "login refused: TLS required");
+            self.login = Login::AwaitingUser;
+            return self.reply(refusal).await;
+        }
         let config = &self.shared.config;
         let username = account.username.clone();
         let max_sessions = account.max_sessions.or(config.max_sessions_per_user);
@@ -232,6 +242,9 @@ impl Session {
         self.pending = Default::default();
         self.facts = Default::default();
         self.hash_algorithm = Default::default();
+        // The control connection stays encrypted (RFC 4217 §11 allows
+        // either); PBSZ and PROT start over.
+        self.reset_protection();
         self.reply(Reply::new(220, "Ready for new user.")).await
     }
 

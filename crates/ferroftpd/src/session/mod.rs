@@ -7,10 +7,12 @@
 //! commands.
 
 mod checksum;
+mod control;
 mod files;
 mod info;
 mod listing;
 mod login;
+mod security;
 mod transfer;
 
 use std::io;
@@ -21,14 +23,14 @@ use std::time::Instant;
 use ferroftpd_proto::address::canonical_ip;
 use ferroftpd_proto::checksum::HashAlgorithm;
 use ferroftpd_proto::command::{Command, ParseError, TransferType};
-use ferroftpd_proto::framing::{Frame, LineFramer};
+use ferroftpd_proto::framing::Frame;
 use ferroftpd_proto::listing::FactSet;
 use ferroftpd_proto::path::VirtualPath;
 use ferroftpd_proto::perms::Permission;
 use ferroftpd_proto::reply::Reply;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use self::control::Control;
 use crate::auth::Account;
 use crate::data::{DataSetup, Transfer};
 use crate::error::CommandError;
@@ -38,12 +40,7 @@ use crate::metrics::Metrics;
 use crate::server::Shared;
 use crate::storage::Storage;
 use crate::throttle::Throttle;
-
-/// Longest a reply may wait for the client to read it.
-const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// Bytes read from the control connection at a time.
-const READ_CHUNK: usize = 1024;
+use crate::tls::SessionTls;
 
 /// Where the client is in logging in.
 enum Login {
@@ -140,56 +137,15 @@ pub(crate) struct Session {
     _slot: ConnectionSlot,
     /// Where hook events go, when the server has hooks.
     hooks: Option<HookSender>,
-}
-
-/// The control connection: a socket, a line framer, and nothing else held
-/// while idle.
-struct Control {
-    stream: TcpStream,
-    framer: LineFramer,
-    /// The client's character set, when it is not UTF-8.
-    encoding: Option<&'static encoding_rs::Encoding>,
-}
-
-impl Control {
-    /// The next frame, or `None` at end of stream. Cancel-safe: bytes read
-    /// are kept in the framer.
-    async fn next_frame(&mut self) -> io::Result<Option<Frame>> {
-        loop {
-            if let Some(frame) = self.framer.next_frame() {
-                return Ok(Some(frame));
-            }
-            self.stream.readable().await?;
-            match self.read_available() {
-                Ok(0) => return Ok(None),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Reads what is there into the framer. Not async, so the read buffer
-    /// lives on the stack and not in the session's memory between commands.
-    fn read_available(&mut self) -> io::Result<usize> {
-        let mut buf = [0u8; READ_CHUNK];
-        let n = self.stream.try_read(&mut buf)?;
-        self.framer.push(&buf[..n]);
-        Ok(n)
-    }
-
-    /// Sends a reply. A client that stops reading cannot hold the session
-    /// forever: the write fails after [`SEND_TIMEOUT`].
-    async fn send(&mut self, reply: &Reply) -> io::Result<()> {
-        tracing::debug!("-> {reply}");
-        let bytes = match crate::charset::reply_to_client(self.encoding, reply) {
-            Some(converted) => converted.to_bytes(),
-            None => reply.to_bytes(),
-        };
-        tokio::time::timeout(SEND_TIMEOUT, self.stream.write_all(&bytes))
-            .await
-            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
-    }
+    /// The session's TLS configuration, once the control connection is
+    /// encrypted; data connections use it too.
+    tls: Option<SessionTls>,
+    /// The connection came in on an implicit-TLS listener.
+    implicit_tls: bool,
+    /// PBSZ was given (RFC 4217 requires it before PROT).
+    pbsz: bool,
+    /// PROT P: data connections are encrypted.
+    protect_data: bool,
 }
 
 impl Session {
@@ -198,6 +154,7 @@ impl Session {
         stream: TcpStream,
         slot: ConnectionSlot,
         id: u64,
+        implicit_tls: bool,
     ) -> io::Result<Self> {
         let canonical = |a: SocketAddr| SocketAddr::new(canonical_ip(a.ip()), a.port());
         let peer = canonical(stream.peer_addr()?);
@@ -212,11 +169,7 @@ impl Session {
         let tracker = shared.transfers.clone();
         Ok(Session {
             shared,
-            control: Control {
-                stream,
-                framer: LineFramer::new(),
-                encoding,
-            },
+            control: Control::new(stream, encoding),
             peer,
             local,
             login: Login::AwaitingUser,
@@ -234,6 +187,10 @@ impl Session {
             last_command_at: Instant::now(),
             _slot: slot,
             hooks: shared_hooks.map(|h| HookSender::start(h, id, peer, &tracker)),
+            tls: None,
+            implicit_tls,
+            pbsz: false,
+            protect_data: false,
         })
     }
 
@@ -244,6 +201,10 @@ impl Session {
         self.shared.metrics.sessions_active.inc();
         self.hook(HookEvent::Connect);
         let close = self.shared.close_sessions.clone();
+        if self.implicit_tls && !self.start_implicit_tls().await {
+            self.end().await;
+            return;
+        }
         let banner = Reply::text(220, &self.shared.config.banner);
         if self.control.send(&banner).await.is_err() {
             self.end().await;
@@ -460,6 +421,10 @@ impl Session {
             Lang(tag) => Ok(info::lang(tag.as_deref())),
             Hash(path) => self.hash(&path).await,
             Checksum(algorithm, args) => self.checksum(algorithm, args).await,
+            Auth(mechanism) => return self.auth(&mechanism).await,
+            Pbsz(size) => Ok(self.pbsz(&size)),
+            Prot(level) => Ok(self.prot(&level)),
+            Ccc => Ok(self.ccc()),
             Pwd => self.pwd(),
             Cwd(path) => self.cwd(&path).await,
             Cdup => self.cwd(b"..").await,

@@ -142,6 +142,10 @@ impl Session {
         if !self.data.is_set() {
             return Err(Reply::new(425, "Use PORT or PASV first.").into());
         }
+        let anonymous = self.user_ref()?.account.anonymous;
+        if let Some(refusal) = self.data_needs_tls(anonymous) {
+            return Err(refusal.into());
+        }
         Ok(())
     }
 
@@ -186,7 +190,8 @@ impl Session {
             ),
             Err(_) => (String::new(), false, None),
         };
-        let transfer = Transfer::start(setup, params, job, &self.shared.transfers);
+        let tls = self.data_tls();
+        let transfer = Transfer::start(setup, params, job, tls, &self.shared.transfers);
         self.running = Some(Box::new(Running {
             transfer,
             verb,
@@ -439,6 +444,17 @@ impl Session {
                 Reply::new(
                     426,
                     format!("Connection closed; transfer aborted after {bytes} bytes."),
+                )
+            }
+            Outcome::Failed(TransferError::TlsHandshake(e)) => {
+                tracing::info!(error = %e, "TLS handshake on the data connection failed");
+                Reply::new(522, "TLS handshake on the data connection failed.")
+            }
+            Outcome::Failed(TransferError::TlsNotResumed) => {
+                tracing::info!("data connection refused: TLS session not resumed");
+                Reply::new(
+                    522,
+                    "Data connection must resume the TLS session of the control connection (session reuse required).",
                 )
             }
             Outcome::Failed(TransferError::Storage(e)) => {

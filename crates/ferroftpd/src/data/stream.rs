@@ -1,0 +1,128 @@
+//! A data connection as the transfer worker sees it: a blocking socket,
+//! or TLS over one (PROT P).
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+
+use rustls::{HandshakeKind, ServerConnection, StreamOwned};
+
+use super::engine::{Flow, TransferError};
+use super::DataTls;
+
+/// A blocking data connection. Its socket timeouts are a polling interval
+/// (see `Flow::retry`).
+pub(super) enum DataStream {
+    Plain(TcpStream),
+    /// Boxed: rustls' state is large.
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+impl DataStream {
+    /// Completes the server side of a TLS handshake on `sock`. Fails if
+    /// the handshake fails, or if `tls` requires the client to resume its
+    /// control connection's session and it did not.
+    pub(super) fn handshake(
+        mut sock: TcpStream,
+        tls: DataTls,
+        flow: &Flow<'_>,
+    ) -> Result<DataStream, TransferError> {
+        let mut conn = ServerConnection::new(tls.config)
+            .map_err(|e| TransferError::TlsHandshake(io::Error::other(e)))?;
+        while conn.is_handshaking() {
+            match conn.complete_io(&mut sock) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    flow.retry(e)?;
+                }
+                Err(e) => return Err(TransferError::TlsHandshake(e)),
+            }
+        }
+        let kind = conn.handshake_kind();
+        tracing::debug!(?kind, version = ?conn.protocol_version(), "data connection encrypted");
+        if tls.require_resumption && kind != Some(HandshakeKind::Resumed) {
+            // An orderly end, so the client reads the 522 that explains it
+            // rather than a reset.
+            conn.send_close_notify();
+            let _ = conn.write_tls(&mut sock);
+            return Err(TransferError::TlsNotResumed);
+        }
+        Ok(DataStream::Tls(Box::new(StreamOwned::new(conn, sock))))
+    }
+
+    /// The socket, when nothing encrypts it (so `sendfile` and `splice`
+    /// may write to it directly).
+    pub(super) fn plain(&self) -> Option<&TcpStream> {
+        match self {
+            DataStream::Plain(sock) => Some(sock),
+            DataStream::Tls(_) => None,
+        }
+    }
+
+    /// Ends the data: TLS close_notify (so the client can tell a complete
+    /// file from a truncated one), then FIN.
+    pub(super) fn finish(mut self, flow: &Flow<'_>) -> Result<(), TransferError> {
+        if let DataStream::Tls(tls) = &mut self {
+            // What rustls still holds is file data: failing to send it
+            // fails the transfer.
+            while tls.conn.wants_write() {
+                if let Err(e) = tls.conn.write_tls(&mut tls.sock) {
+                    flow.retry(e)?;
+                }
+            }
+            // close_notify is a courtesy: a client that has already closed
+            // (as most do after an upload) cannot receive it.
+            tls.conn.send_close_notify();
+            while tls.conn.wants_write() {
+                if let Err(e) = tls.conn.write_tls(&mut tls.sock) {
+                    if flow.retry(e).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let sock = match &self {
+            DataStream::Plain(sock) => sock,
+            DataStream::Tls(tls) => &tls.sock,
+        };
+        let _ = sock.shutdown(std::net::Shutdown::Write);
+        Ok(())
+    }
+}
+
+impl Read for DataStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            DataStream::Plain(sock) => sock.read(buf),
+            DataStream::Tls(tls) => match tls.read(buf) {
+                // A client that closes without close_notify: most do, on
+                // uploads (vsftpd's strict_ssl_read_eof=NO). The end of
+                // the upload is the end of the stream either way.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                other => other,
+            },
+        }
+    }
+}
+
+impl Write for DataStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            DataStream::Plain(sock) => sock.write(buf),
+            DataStream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            DataStream::Plain(sock) => sock.flush(),
+            DataStream::Tls(tls) => tls.flush(),
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The control connection: a socket, plain or TLS, and a line framer.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use ferroftpd_proto::framing::{Frame, LineFramer};
+use ferroftpd_proto::reply::Reply;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+/// Longest a reply may wait for the client to read it.
+const SEND_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Longest a TLS handshake on the control connection may take.
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bytes read from the control connection at a time.
+const READ_CHUNK: usize = 1024;
+
+/// The control socket.
+enum Stream {
+    Plain(TcpStream),
+    /// Boxed: rustls' state is large, and plain sessions should not pay
+    /// for it.
+    Tls(Box<TlsStream<TcpStream>>),
+    /// A handshake failed half-way: nothing more can be said.
+    Broken,
+}
+
+/// The control connection: a socket, a line framer, and nothing else held
+/// while idle.
+pub(super) struct Control {
+    stream: Stream,
+    pub framer: LineFramer,
+    /// The client's character set, when it is not UTF-8.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+}
+
+impl Control {
+    pub fn new(stream: TcpStream, encoding: Option<&'static encoding_rs::Encoding>) -> Self {
+        Control {
+            stream: Stream::Plain(stream),
+            framer: LineFramer::new(),
+            encoding,
+        }
+    }
+
+    /// True once the control connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    /// The next frame, or `None` at end of stream. Cancel-safe: bytes read
+    /// are kept in the framer.
+    pub async fn next_frame(&mut self) -> io::Result<Option<Frame>> {
+        loop {
+            if let Some(frame) = self.framer.next_frame() {
+                return Ok(Some(frame));
+            }
+            let n = match &mut self.stream {
+                Stream::Plain(stream) => {
+                    stream.readable().await?;
+                    match read_plain(stream, &mut self.framer) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        other => other?,
+                    }
+                }
+                Stream::Tls(stream) => read_tls(stream, &mut self.framer).await?,
+                Stream::Broken => 0,
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Sends a reply. A client that stops reading cannot hold the session
+    /// forever: the write fails after [`SEND_TIMEOUT`].
+    pub async fn send(&mut self, reply: &Reply) -> io::Result<()> {
+        tracing::debug!("-> {reply}");
+        let bytes = match crate::charset::reply_to_client(self.encoding, reply) {
+            Some(converted) => converted.to_bytes(),
+            None => reply.to_bytes(),
+        };
+        let write = async {
+            match &mut self.stream {
+                Stream::Plain(stream) => stream.write_all(&bytes).await,
+                Stream::Tls(stream) => {
+                    stream.write_all(&bytes).await?;
+                    // rustls holds the record until flushed.
+                    stream.flush().await
+                }
+                Stream::Broken => Err(io::ErrorKind::NotConnected.into()),
+            }
+        };
+        tokio::time::timeout(SEND_TIMEOUT, write)
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+    }
+
+    /// Switches to TLS: throws away whatever the client sent after the
+    /// command that asked for it (those bytes were sent in plain text and
+    /// must never run as if they had been protected; RFC 4217 §15.2 and
+    /// the STARTTLS injection class), then completes the handshake.
+    /// Returns how many bytes were thrown away. On failure the connection
+    /// is unusable.
+    pub async fn start_tls(&mut self, config: Arc<rustls::ServerConfig>) -> io::Result<usize> {
+        let discarded = self.framer.buffered();
+        self.framer.clear();
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Broken) else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))?;
+        self.stream = Stream::Tls(Box::new(tls));
+        Ok(discarded)
+    }
+}
+
+/// Reads what is there into the framer. Not async, so the read buffer
+/// lives on the stack and not in the session's memory between commands.
+fn read_plain(stream: &TcpStream, framer: &mut LineFramer) -> io::Result<usize> {
+    let mut buf = [0u8; READ_CHUNK];
+    let n = stream.try_read(&mut buf)?;
+    framer.push(&buf[..n]);
+    Ok(n)
+}
+
+/// Reads decrypted bytes into the framer; 0 at the end of the stream. The
+/// buffer lives only inside each poll, for the same reason as above. A
+/// client that closes without TLS close_notify just ends the session.
+async fn read_tls(stream: &mut TlsStream<TcpStream>, framer: &mut LineFramer) -> io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        let mut buf = [0u8; READ_CHUNK];
+        let mut read = ReadBuf::new(&mut buf);
+        match Pin::new(&mut *stream).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) => {
+                framer.push(read.filled());
+                Poll::Ready(Ok(read.filled().len()))
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Poll::Ready(Ok(0)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}

@@ -1,0 +1,184 @@
+//! AUTH, PBSZ, PROT, CCC (RFC 2228, RFC 4217), implicit TLS, and the
+//! TLS policies.
+
+use ferroftpd_proto::reply::Reply;
+
+use super::{Flow, Session};
+use crate::config::SessionReuse;
+use crate::data::DataTls;
+
+/// User names that mean an anonymous login, for the TLS requirement on
+/// USER (the authorizer has the last word after login).
+const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
+
+impl Session {
+    pub(super) async fn auth(&mut self, mechanism: &str) -> Flow {
+        let Some(tls) = &self.shared.config.tls else {
+            return self
+                .reply(Reply::new(
+                    502,
+                    "AUTH not available: TLS is not configured.",
+                ))
+                .await;
+        };
+        if self.control.is_tls() {
+            return self.reply(Reply::new(503, "Already using TLS.")).await;
+        }
+        // TLS-P is the old way of asking for protected data too.
+        let protect_data = match mechanism {
+            "TLS" | "TLS-C" | "SSL" => false,
+            "TLS-P" => true,
+            _ => {
+                return self
+                    .reply(Reply::new(
+                        504,
+                        "Unrecognized encryption type (use TLS or SSL).",
+                    ))
+                    .await
+            }
+        };
+        let session = tls.session();
+        let reply = Reply::new(234, format!("AUTH {mechanism} successful."));
+        if self.reply(reply).await == Flow::Close {
+            return Flow::Close;
+        }
+        match self.control.start_tls(session.0.clone()).await {
+            Ok(discarded) => {
+                if discarded > 0 {
+                    tracing::warn!(
+                        bytes = discarded,
+                        "discarded plain-text bytes sent after AUTH"
+                    );
+                }
+                tracing::debug!("control connection encrypted");
+                self.tls = Some(session);
+                if protect_data {
+                    self.pbsz = true;
+                    self.protect_data = true;
+                }
+                Flow::Continue
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "TLS handshake on the control connection failed");
+                Flow::Close
+            }
+        }
+    }
+
+    /// TLS from the first byte (an implicit-TLS listener); data
+    /// connections are then protected unless the client says `PROT C`.
+    /// False if the handshake failed.
+    pub(super) async fn start_implicit_tls(&mut self) -> bool {
+        let Some(tls) = &self.shared.config.tls else {
+            tracing::warn!("implicit TLS listener without a TLS configuration");
+            return false;
+        };
+        let session = tls.session();
+        match self.control.start_tls(session.0.clone()).await {
+            Ok(_) => {
+                self.tls = Some(session);
+                self.pbsz = true;
+                self.protect_data = true;
+                true
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "implicit TLS handshake failed");
+                false
+            }
+        }
+    }
+
+    pub(super) fn pbsz(&mut self, size: &str) -> Reply {
+        if !self.control.is_tls() {
+            return Reply::new(503, "PBSZ not allowed on insecure control connection.");
+        }
+        if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) {
+            return Reply::new(501, "PBSZ needs a decimal size.");
+        }
+        // TLS does its own buffering: the size is always 0 (RFC 4217 §8).
+        self.pbsz = true;
+        Reply::new(200, "PBSZ=0 successful.")
+    }
+
+    pub(super) fn prot(&mut self, level: &str) -> Reply {
+        if !self.control.is_tls() {
+            return Reply::new(503, "PROT not allowed on insecure control connection.");
+        }
+        if !self.pbsz {
+            return Reply::new(503, "You must issue the PBSZ command prior to PROT.");
+        }
+        match level {
+            "C" => {
+                self.protect_data = false;
+                Reply::new(200, "Protection set to Clear.")
+            }
+            "P" => {
+                self.protect_data = true;
+                Reply::new(200, "Protection set to Private.")
+            }
+            "S" | "E" => Reply::new(536, format!("PROT {level} unsupported (use C or P).")),
+            _ => Reply::new(504, "Unrecognized PROT level (use C or P)."),
+        }
+    }
+
+    /// CCC would send the rest of the session, passwords of later USER
+    /// commands included, in plain text: refused.
+    pub(super) fn ccc(&self) -> Reply {
+        if !self.control.is_tls() {
+            return Reply::new(533, "The control connection is not encrypted.");
+        }
+        Reply::new(534, "CCC refused: the control connection stays encrypted.")
+    }
+
+    /// REIN returns to the protection the session started with.
+    pub(super) fn reset_protection(&mut self) {
+        self.pbsz = self.implicit_tls;
+        self.protect_data = self.implicit_tls;
+    }
+
+    /// Whether the TLS requirements apply to a user.
+    fn tls_required_for(&self, anonymous: bool) -> bool {
+        !anonymous || self.shared.config.tls_required_for_anonymous
+    }
+
+    /// The refusal of USER `name` over a plain control connection when the
+    /// server requires TLS for logins.
+    pub(super) fn login_needs_tls(&self, name: &str, anonymous: Option<bool>) -> Option<Reply> {
+        if !self.shared.config.tls_control_required || self.control.is_tls() {
+            return None;
+        }
+        let anonymous = anonymous
+            .unwrap_or_else(|| ANONYMOUS_NAMES.iter().any(|a| a.eq_ignore_ascii_case(name)));
+        self.tls_required_for(anonymous).then(|| {
+            Reply::new(
+                534,
+                "Policy requires TLS on the control connection: use AUTH TLS first.",
+            )
+        })
+    }
+
+    /// The refusal of a transfer on an unprotected data connection when
+    /// the server requires protected data.
+    pub(super) fn data_needs_tls(&self, anonymous: bool) -> Option<Reply> {
+        if !self.shared.config.tls_data_required || self.protect_data {
+            return None;
+        }
+        self.tls_required_for(anonymous).then(|| {
+            Reply::new(
+                521,
+                "Policy requires protected data connections: use PROT P first.",
+            )
+        })
+    }
+
+    /// What protects the next data connection, if anything.
+    pub(super) fn data_tls(&self) -> Option<DataTls> {
+        match (&self.tls, self.protect_data) {
+            (Some(tls), true) => Some(DataTls {
+                config: tls.0.clone(),
+                require_resumption: self.shared.config.tls_session_reuse == SessionReuse::Required,
+            }),
+            _ => None,
+        }
+    }
+}

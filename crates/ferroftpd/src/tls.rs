@@ -1,0 +1,231 @@
+//! FTPS (RFC 4217): the server's certificate and TLS settings, and the
+//! per-session resumption cache that ties data connections to their own
+//! control connection.
+//!
+//! Each control connection that starts TLS gets its own copy of the
+//! server's rustls configuration whose session store holds only that
+//! session's resumption secrets (TLS 1.2 session IDs, TLS 1.3 tickets). A
+//! data connection is handshaken with the same copy, so it can resume only
+//! a TLS session of its own control connection: a client that resumes some
+//! other session's ticket, or none, gets a full handshake, which the
+//! session-reuse policy refuses (RFC 4217 §10.2; vsftpd's
+//! `require_ssl_reuse`). A store shared by the whole server would only
+//! prove that the client knows *some* session's secret.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rustls::crypto::ring;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::StoresServerSessions;
+use sha2::{Digest, Sha256};
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A PEM file could not be read or holds nothing usable.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// rustls refused the certificate or key.
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// Generating a self-signed certificate failed.
+    #[error("generating a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+}
+
+/// The server's FTPS settings: its certificate chain and key, TLS 1.2 and
+/// 1.3 only, rustls' default (AEAD, forward-secret) cipher suites, no
+/// compression (rustls has none), no renegotiation (rustls has none), and
+/// ALPN `ftp` (a client that offers only other protocols, as in the
+/// ALPACA cross-protocol attack, is refused). Cheap to clone.
+#[derive(Clone)]
+pub struct TlsConfig {
+    server: Arc<rustls::ServerConfig>,
+    fingerprint: String,
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsConfig {
+    /// Reads a PEM certificate chain (leaf first) and a PEM private key
+    /// (PKCS#8, PKCS#1 or SEC1), as pyftpdlib's `--certfile` and
+    /// `--keyfile`. They may be the same file.
+    pub fn from_pem_files(certfile: &Path, keyfile: &Path) -> Result<Self, TlsError> {
+        let file_error = |path: &Path, reason: String| TlsError::File {
+            path: path.to_owned(),
+            reason,
+        };
+        let chain = CertificateDer::pem_file_iter(certfile)
+            .map_err(|e| file_error(certfile, e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| file_error(certfile, e.to_string()))?;
+        if chain.is_empty() {
+            return Err(file_error(certfile, "no PEM certificate found".into()));
+        }
+        let key = PrivateKeyDer::from_pem_file(keyfile)
+            .map_err(|e| file_error(keyfile, format!("no usable PEM private key ({e})")))?;
+        Self::from_der(chain, key)
+    }
+
+    /// A configuration from a DER certificate chain (leaf first) and key.
+    pub fn from_der(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Self, TlsError> {
+        let fingerprint = chain.first().map(|c| fingerprint(c)).unwrap_or_default();
+        let provider = Arc::new(ring::default_provider());
+        let mut server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        server.alpn_protocols = vec![b"ftp".to_vec()];
+        // Replaced for each session (see `SessionTls`); nothing is shared.
+        server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        Ok(TlsConfig {
+            server: Arc::new(server),
+            fingerprint,
+        })
+    }
+
+    /// An ephemeral self-signed certificate for `names` (host names or IP
+    /// addresses), for a quick start: clients must be told to trust it,
+    /// by its [fingerprint](Self::fingerprint).
+    pub fn self_signed(names: &[String]) -> Result<Self, TlsError> {
+        let certified = rcgen::generate_simple_self_signed(names.to_vec())?;
+        let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+            .map_err(|e| rustls::Error::General(e.to_owned()))?;
+        Self::from_der(vec![certified.cert.der().clone()], key)
+    }
+
+    /// The SHA-256 fingerprint of the leaf certificate, as colon-separated
+    /// hex (the form `openssl x509 -fingerprint -sha256` prints).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The TLS configuration of one control session and its data
+    /// connections.
+    pub(crate) fn session(&self) -> SessionTls {
+        let mut config = (*self.server).clone();
+        config.session_storage = Arc::new(ResumptionCache::default());
+        SessionTls(Arc::new(config))
+    }
+}
+
+/// The TLS configuration of one session: the server's, with a resumption
+/// store of its own.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionTls(pub Arc<rustls::ServerConfig>);
+
+fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = Sha256::digest(cert.as_ref());
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    hex.join(":")
+}
+
+/// Entries kept forever: those the control connection's own handshake and
+/// tickets create, which clients resume on every data connection.
+const PINNED_ENTRIES: usize = 8;
+
+/// Entries kept in all, the most recent first to go after the pinned ones.
+const MAX_ENTRIES: usize = 64;
+
+/// One session's resumption secrets. Tickets may be used more than once:
+/// clients resume the control connection's session on every data
+/// connection, and early data (the reason for single-use tickets) is off.
+#[derive(Debug, Default)]
+struct ResumptionCache {
+    entries: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl StoresServerSessions for ResumptionCache {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let Ok(mut entries) = self.entries.lock() else {
+            return false;
+        };
+        if let Some(entry) = entries.iter_mut().find(|(k, _)| *k == key) {
+            entry.1 = value;
+            return true;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.remove(PINNED_ENTRIES);
+        }
+        entries.push((key, value));
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.get(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_keeps_pinned_entries_and_bounds_the_rest() {
+        let cache = ResumptionCache::default();
+        for i in 0..200u32 {
+            assert!(cache.put(i.to_be_bytes().to_vec(), vec![1]));
+        }
+        assert_eq!(cache.entries.lock().unwrap().len(), MAX_ENTRIES);
+        for i in 0..PINNED_ENTRIES as u32 {
+            assert!(cache.get(&i.to_be_bytes()).is_some(), "pinned {i}");
+        }
+        assert!(cache.get(&199u32.to_be_bytes()).is_some());
+        assert!(cache.get(&100u32.to_be_bytes()).is_none());
+        // Taking does not consume: every data connection may resume.
+        assert!(cache.take(&0u32.to_be_bytes()).is_some());
+        assert!(cache.take(&0u32.to_be_bytes()).is_some());
+    }
+
+    #[test]
+    fn self_signed_has_a_fingerprint_and_sessions_do_not_share_stores() {
+        let tls = TlsConfig::self_signed(&["localhost".into()]).unwrap();
+        assert_eq!(tls.fingerprint().len(), 32 * 3 - 1);
+        let a = tls.session();
+        let b = tls.session();
+        a.0.session_storage.put(b"k".to_vec(), b"v".to_vec());
+        assert_eq!(a.0.session_storage.get(b"k"), Some(b"v".to_vec()));
+        assert_eq!(b.0.session_storage.get(b"k"), None);
+    }
+
+    #[test]
+    fn bad_files_are_reported_with_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let err = TlsConfig::from_pem_files(&empty, &empty).unwrap_err();
+        assert!(err.to_string().contains("empty.pem"), "{err}");
+        let missing = dir.path().join("missing.pem");
+        assert!(TlsConfig::from_pem_files(&missing, &missing).is_err());
+    }
+}
