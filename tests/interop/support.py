@@ -299,10 +299,12 @@ def lftp_quote(s: str) -> str:
 def run_lftp(server: Server, script: str, *, user: str | None = USER,
              password: str | None = PASSWORD, passive: bool = True,
              settings: str = "", cwd: Path | None = None,
-             timeout: float = CLIENT_TIMEOUT) -> Result:
+             timeout: float = CLIENT_TIMEOUT, scheme: str = "ftp",
+             port: int | None = None) -> Result:
     """Runs ``lftp -c`` with bounded retries/timeouts and a debug transcript.
 
-    ``user=None`` logs in anonymously (lftp's default).
+    ``user=None`` logs in anonymously (lftp's default). ``scheme="ftps"`` with
+    the implicit-TLS ``port`` speaks implicit FTPS.
     """
     login = f"open -u {lftp_quote(user)},{lftp_quote(password or '')} " if user else "open "
     pre = "; ".join([
@@ -320,7 +322,7 @@ def run_lftp(server: Server, script: str, *, user: str | None = USER,
         "set xfer:clobber on",
         "debug 5",
     ])
-    full = f"{pre}; {settings + '; ' if settings else ''}{login}ftp://{server.url_host}:{server.port}; {script}"
+    full = f"{pre}; {settings + '; ' if settings else ''}{login}{scheme}://{server.url_host}:{port or server.port}; {script}"
     return run(["lftp", "-c", full], timeout=timeout, cwd=cwd)
 
 

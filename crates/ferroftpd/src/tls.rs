@@ -121,16 +121,29 @@ impl TlsConfig {
     /// The TLS configuration of one control session and its data
     /// connections.
     pub(crate) fn session(&self) -> SessionTls {
-        let mut config = (*self.server).clone();
-        config.session_storage = Arc::new(ResumptionCache::default());
-        SessionTls(Arc::new(config))
+        let mut control = (*self.server).clone();
+        control.session_storage = Arc::new(ResumptionCache::default());
+        let mut data = control.clone();
+        // No TLS 1.3 tickets on data connections: clients resume the
+        // control connection's session anyway, and a client that only
+        // uploads never reads them, so they would sit unread in its socket
+        // and turn its close into a reset that can destroy the end of the
+        // upload.
+        data.send_tls13_tickets = 0;
+        SessionTls {
+            control: Arc::new(control),
+            data: Arc::new(data),
+        }
     }
 }
 
 /// The TLS configuration of one session: the server's, with a resumption
-/// store of its own.
+/// store of its own, which its control and data connections share.
 #[derive(Debug, Clone)]
-pub(crate) struct SessionTls(pub Arc<rustls::ServerConfig>);
+pub(crate) struct SessionTls {
+    pub control: Arc<rustls::ServerConfig>,
+    pub data: Arc<rustls::ServerConfig>,
+}
 
 fn fingerprint(cert: &CertificateDer<'_>) -> String {
     let digest = Sha256::digest(cert.as_ref());
@@ -213,9 +226,11 @@ mod tests {
         assert_eq!(tls.fingerprint().len(), 32 * 3 - 1);
         let a = tls.session();
         let b = tls.session();
-        a.0.session_storage.put(b"k".to_vec(), b"v".to_vec());
-        assert_eq!(a.0.session_storage.get(b"k"), Some(b"v".to_vec()));
-        assert_eq!(b.0.session_storage.get(b"k"), None);
+        a.control.session_storage.put(b"k".to_vec(), b"v".to_vec());
+        assert_eq!(a.data.session_storage.get(b"k"), Some(b"v".to_vec()));
+        assert_eq!(b.control.session_storage.get(b"k"), None);
+        assert_eq!(b.data.session_storage.get(b"k"), None);
+        assert_eq!(a.data.send_tls13_tickets, 0);
     }
 
     #[test]

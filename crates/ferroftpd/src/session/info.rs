@@ -43,8 +43,9 @@ impl Session {
             lines.insert(1, " AUTH TLS".to_owned());
             let at = lines
                 .iter()
+                .skip(1)
                 .position(|l| l.as_str() > " PBSZ")
-                .unwrap_or(lines.len());
+                .map_or(lines.len(), |i| i + 1);
             lines.insert(at, " PBSZ".to_owned());
             lines.insert(at + 1, " PROT".to_owned());
         }

@@ -42,7 +42,7 @@ impl Session {
         if self.reply(reply).await == Flow::Close {
             return Flow::Close;
         }
-        match self.control.start_tls(session.0.clone()).await {
+        match self.control.start_tls(session.control.clone()).await {
             Ok(discarded) => {
                 if discarded > 0 {
                     tracing::warn!(
@@ -74,7 +74,7 @@ impl Session {
             return false;
         };
         let session = tls.session();
-        match self.control.start_tls(session.0.clone()).await {
+        match self.control.start_tls(session.control.clone()).await {
             Ok(_) => {
                 self.tls = Some(session);
                 self.pbsz = true;
@@ -175,7 +175,7 @@ impl Session {
     pub(super) fn data_tls(&self) -> Option<DataTls> {
         match (&self.tls, self.protect_data) {
             (Some(tls), true) => Some(DataTls {
-                config: tls.0.clone(),
+                config: tls.data.clone(),
                 require_resumption: self.shared.config.tls_session_reuse == SessionReuse::Required,
             }),
             _ => None,
