@@ -511,5 +511,16 @@ mod tests {
             .auth_failed_delay(Duration::ZERO)
             .build()
             .is_ok());
+        // Requiring TLS without a certificate is a mistake, not a no-op.
+        assert!(Server::builder().tls_control_required(true).build().is_err());
+        assert!(Server::builder().tls_data_required(true).build().is_err());
+    }
+
+    #[test]
+    fn session_reuse_parses() {
+        assert_eq!("required".parse::<SessionReuse>().unwrap(), SessionReuse::Required);
+        assert_eq!("optional".parse::<SessionReuse>().unwrap(), SessionReuse::Optional);
+        assert!("yes".parse::<SessionReuse>().is_err());
+        assert_eq!(SessionReuse::default(), SessionReuse::Required);
     }
 }

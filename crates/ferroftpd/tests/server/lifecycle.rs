@@ -52,3 +52,29 @@ async fn serve_connection_runs_one_session() {
     c.expect("QUIT", 221).await;
     tokio::time::timeout(TIMEOUT, task).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn implicit_tls_needs_a_tls_configuration() {
+    let server = Server::builder().build().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let result = tokio::time::timeout(TIMEOUT, server.serve_implicit_tls(listener))
+        .await
+        .unwrap();
+    assert!(matches!(result, Err(ferroftpd::Error::Config(_))));
+}
+
+#[tokio::test]
+async fn without_tls_auth_is_refused_and_feat_does_not_offer_it() {
+    let srv = TestServer::start().await;
+    let mut c = srv.client().await;
+    let (code, text) = c.cmd("FEAT").await;
+    assert_eq!(code, 211);
+    assert!(!text.contains("AUTH TLS"), "{text}");
+    c.expect("AUTH TLS", 502).await;
+    c.expect("PBSZ 0", 503).await;
+    c.expect("PROT P", 503).await;
+    c.expect("CCC", 533).await;
+    c.expect("ADAT x", 502).await;
+    c.expect("NOOP", 200).await;
+    srv.stop().await;
+}
