@@ -91,11 +91,16 @@ class ReusingFTP_TLS(ftplib.FTP_TLS):
     session, as curl, lftp, FileZilla and rclone do (ftplib itself does
     not: cpython#63699)."""
 
+    # After CCC the control socket has no session any more: the one it had
+    # is kept here.
+    kept_session = None
+
     def ntransfercmd(self, cmd, rest=None):
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
         if self._prot_p:
+            session = self.kept_session or self.sock.session
             conn = self.context.wrap_socket(conn, server_hostname=self.host,
-                                            session=self.sock.session)
+                                            session=session)
         return conn, size
 
 
@@ -469,6 +474,35 @@ def test_security_command_replies(tls_server, certs):
         assert isinstance(ftp.nlst(), list)
     finally:
         ftp.quit()
+
+
+def test_ccc_refused_by_default_and_clears_the_control_connection_when_allowed(
+        start_server, certs):
+    srv = start_server(*tls_flags(certs))
+    ftp = connect(srv, certs, "explicit")
+    try:
+        expect_refused(ftp.sendcmd, "CCC", codes=(534,))
+        assert ftp.pwd() == "/"
+    finally:
+        ftp.quit()
+    allowing = start_server(*tls_flags(certs, "--tls-allow-ccc"))
+    ftp = connect(allowing, certs, "explicit", login=False)
+    try:
+        expect_refused(ftp.sendcmd, "CCC", codes=(503,))  # not before login
+        ftp.login(USER, PASSWORD)
+        ftp.prot_p()
+        ftp.kept_session = ftp.sock.session
+        ftp.ccc()  # 200, then both sides send close_notify
+        assert ftp.sock.version() is None  # no TLS layer any more
+        # Plain text from here on, right after the client's close_notify...
+        assert ftp.pwd() == "/"
+        # ...while data connections stay protected (PROT P).
+        ftp.storbinary("STOR after-ccc.txt", io.BytesIO(b"still private\n"))
+        assert retr(ftp, "after-ccc.txt") == b"still private\n"
+        expect_refused(ftp.sendcmd, "CCC", codes=(533,))
+    finally:
+        ftp.quit()
+    assert "control connection back in plain text (CCC)" in allowing.log
 
 
 def test_auth_without_tls_configured_is_refused(server):

@@ -235,6 +235,10 @@ pub struct Args {
     #[arg(long, value_name = "POLICY")]
     pub tls_session_reuse: Option<String>,
 
+    /// Accept CCC: after login a client may return the control connection to plain text (for NAT routers that rewrite PASV)
+    #[arg(long)]
+    pub tls_allow_ccc: bool,
+
     /// TOML file with settings; flags given on the command line win
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -328,6 +332,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub tls_required_for_anonymous: bool,
     pub tls_session_reuse: Option<String>,
+    #[serde(default)]
+    pub tls_allow_ccc: bool,
 }
 
 /// `anonymous = true` or `anonymous = "elr"`.
@@ -404,6 +410,7 @@ impl Args {
         self.tls_data_required |= file.tls_data_required;
         self.tls_required_for_anonymous |= file.tls_required_for_anonymous;
         self.tls_session_reuse = self.tls_session_reuse.or(file.tls_session_reuse);
+        self.tls_allow_ccc |= file.tls_allow_ccc;
         self
     }
 }

@@ -236,6 +236,7 @@ fn tls(mut builder: Builder, args: &Args) -> Result<Builder> {
             || args.tls_data_required
             || args.tls_required_for_anonymous
             || args.tls_session_reuse.is_some()
+            || args.tls_allow_ccc
         {
             bail!("the --tls-* settings need --tls (with --certfile) or --tls-self-signed");
         }
@@ -273,7 +274,8 @@ fn tls(mut builder: Builder, args: &Args) -> Result<Builder> {
         .tls(config)
         .tls_control_required(args.tls_control_required)
         .tls_data_required(args.tls_data_required)
-        .tls_required_for_anonymous(args.tls_required_for_anonymous);
+        .tls_required_for_anonymous(args.tls_required_for_anonymous)
+        .tls_allow_ccc(args.tls_allow_ccc);
     if let Some(reuse) = &args.tls_session_reuse {
         builder = builder.tls_session_reuse(reuse.parse().context("--tls-session-reuse")?);
     }

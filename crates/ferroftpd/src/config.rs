@@ -99,6 +99,7 @@ pub struct ServerConfig {
     pub(crate) tls_data_required: bool,
     pub(crate) tls_required_for_anonymous: bool,
     pub(crate) tls_session_reuse: SessionReuse,
+    pub(crate) tls_allow_ccc: bool,
 }
 
 /// Whether a protected data connection must resume the TLS session of its
@@ -213,6 +214,7 @@ impl Default for Builder {
                 tls_data_required: false,
                 tls_required_for_anonymous: false,
                 tls_session_reuse: SessionReuse::Required,
+                tls_allow_ccc: false,
             },
         }
     }
@@ -433,6 +435,15 @@ impl Builder {
         self
     }
 
+    /// Accept CCC (RFC 4217 §6): after login, the client may return the
+    /// control connection to plain text, so that a NAT router can read and
+    /// rewrite PASV replies. Later commands, a later USER's password
+    /// included, then travel unprotected. Default: false (534).
+    pub fn tls_allow_ccc(mut self, allow: bool) -> Self {
+        self.config.tls_allow_ccc = allow;
+        self
+    }
+
     /// Checks the settings and builds the server.
     pub fn build(self) -> Result<Server, Error> {
         let c = &self.config;
@@ -512,14 +523,23 @@ mod tests {
             .build()
             .is_ok());
         // Requiring TLS without a certificate is a mistake, not a no-op.
-        assert!(Server::builder().tls_control_required(true).build().is_err());
+        assert!(Server::builder()
+            .tls_control_required(true)
+            .build()
+            .is_err());
         assert!(Server::builder().tls_data_required(true).build().is_err());
     }
 
     #[test]
     fn session_reuse_parses() {
-        assert_eq!("required".parse::<SessionReuse>().unwrap(), SessionReuse::Required);
-        assert_eq!("optional".parse::<SessionReuse>().unwrap(), SessionReuse::Optional);
+        assert_eq!(
+            "required".parse::<SessionReuse>().unwrap(),
+            SessionReuse::Required
+        );
+        assert_eq!(
+            "optional".parse::<SessionReuse>().unwrap(),
+            SessionReuse::Optional
+        );
         assert!("yes".parse::<SessionReuse>().is_err());
         assert_eq!(SessionReuse::default(), SessionReuse::Required);
     }

@@ -123,6 +123,84 @@ impl Control {
     }
 }
 
+impl Control {
+    /// Returns to plain text (CCC, RFC 4217 §6): sends close_notify, then
+    /// reads the client's TLS records one at a time, never past its
+    /// close_notify, so the plain-text commands that follow it are left in
+    /// the socket for the framer. A client that sends no close_notify of its
+    /// own (curl's default "passive" CCC mode) just goes on in plain text:
+    /// a TLS record starts with a content type (20 to 24), a command with a
+    /// letter or Telnet IAC.
+    pub async fn stop_tls(&mut self) -> io::Result<()> {
+        let Stream::Tls(tls) = std::mem::replace(&mut self.stream, Stream::Broken) else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
+        let (mut tcp, mut conn) = tls.into_inner();
+        let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+            conn.send_close_notify();
+            while conn.wants_write() {
+                tcp.writable().await?;
+                match conn.write_tls(&mut TryWrite(&tcp)) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    other => {
+                        other?;
+                    }
+                }
+            }
+            loop {
+                let mut first = [0u8; 1];
+                if tcp.peek(&mut first).await? == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                if !(20..=24).contains(&first[0]) {
+                    return Ok(());
+                }
+                let record = read_record(&mut tcp).await?;
+                conn.read_tls(&mut &record[..])?;
+                let state = conn.process_new_packets().map_err(io::Error::other)?;
+                if state.peer_has_closed() {
+                    return Ok(());
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
+        if result.is_ok() {
+            self.stream = Stream::Plain(tcp);
+        }
+        result
+    }
+}
+
+/// `io::Write` over a non-blocking tokio socket.
+struct TryWrite<'a>(&'a TcpStream);
+
+impl io::Write for TryWrite<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One whole TLS record: the 5-byte header, then as many bytes as it says.
+async fn read_record(tcp: &mut TcpStream) -> io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut header = [0u8; 5];
+    tcp.read_exact(&mut header).await?;
+    let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+    // RFC 8446 §5.2: no record is longer than 2^14 + 256 bytes.
+    if len > 16384 + 256 {
+        return Err(io::ErrorKind::InvalidData.into());
+    }
+    let mut record = vec![0u8; 5 + len];
+    record[..5].copy_from_slice(&header);
+    tcp.read_exact(&mut record[5..]).await?;
+    Ok(record)
+}
+
 /// Reads what is there into the framer. Not async, so the read buffer
 /// lives on the stack and not in the session's memory between commands.
 fn read_plain(stream: &TcpStream, framer: &mut LineFramer) -> io::Result<usize> {

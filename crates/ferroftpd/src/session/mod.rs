@@ -424,7 +424,7 @@ impl Session {
             Auth(mechanism) => return self.auth(&mechanism).await,
             Pbsz(size) => Ok(self.pbsz(&size)),
             Prot(level) => Ok(self.prot(&level)),
-            Ccc => Ok(self.ccc()),
+            Ccc => return self.ccc().await,
             Pwd => self.pwd(),
             Cwd(path) => self.cwd(&path).await,
             Cdup => self.cwd(b"..").await,

@@ -121,13 +121,43 @@ impl Session {
         }
     }
 
-    /// CCC would send the rest of the session, passwords of later USER
-    /// commands included, in plain text: refused.
-    pub(super) fn ccc(&self) -> Reply {
+    /// CCC: the rest of the session, passwords of later USER commands
+    /// included, goes in plain text; refused unless the server allows it.
+    /// Data connections keep their PROT level.
+    pub(super) async fn ccc(&mut self) -> Flow {
         if !self.control.is_tls() {
-            return Reply::new(533, "The control connection is not encrypted.");
+            return self
+                .reply(Reply::new(533, "The control connection is not encrypted."))
+                .await;
         }
-        Reply::new(534, "CCC refused: the control connection stays encrypted.")
+        if !self.shared.config.tls_allow_ccc {
+            return self
+                .reply(Reply::new(
+                    534,
+                    "CCC refused: the control connection stays encrypted.",
+                ))
+                .await;
+        }
+        if !matches!(self.login, super::Login::LoggedIn(_)) {
+            return self.reply(Reply::new(503, "Log in before CCC.")).await;
+        }
+        if self
+            .reply(Reply::new(200, "Control connection cleared."))
+            .await
+            == Flow::Close
+        {
+            return Flow::Close;
+        }
+        match self.control.stop_tls().await {
+            Ok(()) => {
+                tracing::info!("control connection back in plain text (CCC)");
+                Flow::Continue
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "CCC: TLS shutdown failed");
+                Flow::Close
+            }
+        }
     }
 
     /// REIN returns to the protection the session started with.
