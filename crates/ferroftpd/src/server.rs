@@ -193,8 +193,8 @@ impl Server {
             peer = tracing::field::Empty,
             user = tracing::field::Empty
         );
-        match Session::new(self.shared.clone(), stream, slot, id, implicit_tls) {
-            Ok(session) => session.run().instrument(span).await,
+        match Session::new(self.shared.clone(), stream, slot, id) {
+            Ok(session) => session.run(implicit_tls).instrument(span).await,
             Err(e) => {
                 tracing::debug!(parent: &span, error = %e, "connection dropped before greeting")
             }

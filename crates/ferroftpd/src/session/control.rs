@@ -115,7 +115,9 @@ impl Control {
             return Err(io::ErrorKind::Unsupported.into());
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+        // Boxed: the handshake holds rustls' whole state, and an unboxed
+        // future would make every session's task that much larger.
+        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(acceptor.accept(tcp)))
             .await
             .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))?;
         self.stream = Stream::Tls(Box::new(tls));

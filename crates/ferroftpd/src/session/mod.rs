@@ -137,11 +137,17 @@ pub(crate) struct Session {
     _slot: ConnectionSlot,
     /// Where hook events go, when the server has hooks.
     hooks: Option<HookSender>,
-    /// The session's TLS configuration, once the control connection is
-    /// encrypted; data connections use it too.
-    tls: Option<SessionTls>,
+    /// TLS settings and state, once the control connection has been
+    /// encrypted. Boxed: plain sessions pay one pointer.
+    tls: Option<Box<TlsState>>,
+}
+
+/// A session's FTPS state.
+struct TlsState {
+    /// The session's TLS configuration, for its data connections too.
+    config: SessionTls,
     /// The connection came in on an implicit-TLS listener.
-    implicit_tls: bool,
+    implicit: bool,
     /// PBSZ was given (RFC 4217 requires it before PROT).
     pbsz: bool,
     /// PROT P: data connections are encrypted.
@@ -154,7 +160,6 @@ impl Session {
         stream: TcpStream,
         slot: ConnectionSlot,
         id: u64,
-        implicit_tls: bool,
     ) -> io::Result<Self> {
         let canonical = |a: SocketAddr| SocketAddr::new(canonical_ip(a.ip()), a.port());
         let peer = canonical(stream.peer_addr()?);
@@ -188,20 +193,21 @@ impl Session {
             _slot: slot,
             hooks: shared_hooks.map(|h| HookSender::start(h, id, peer, &tracker)),
             tls: None,
-            implicit_tls,
-            pbsz: false,
-            protect_data: false,
         })
     }
 
     /// Runs the session until the client leaves or the server closes it.
-    pub(crate) async fn run(mut self) {
+    /// With `implicit_tls`, the TLS handshake comes first, before the
+    /// greeting.
+    pub(crate) async fn run(mut self, implicit_tls: bool) {
         tracing::Span::current().record("peer", tracing::field::display(self.peer));
         tracing::info!(local = %self.local, "session opened");
         self.shared.metrics.sessions_active.inc();
         self.hook(HookEvent::Connect);
         let close = self.shared.close_sessions.clone();
-        if self.implicit_tls && !self.start_implicit_tls().await {
+        // Boxed, like command handling: only implicit-TLS sessions need the
+        // space, and only for a moment.
+        if implicit_tls && !Box::pin(self.start_implicit_tls()).await {
             self.end().await;
             return;
         }

@@ -3,7 +3,7 @@
 
 use ferroftpd_proto::reply::Reply;
 
-use super::{Flow, Session};
+use super::{Flow, Session, TlsState};
 use crate::config::SessionReuse;
 use crate::data::DataTls;
 
@@ -51,11 +51,12 @@ impl Session {
                     );
                 }
                 tracing::debug!("control connection encrypted");
-                self.tls = Some(session);
-                if protect_data {
-                    self.pbsz = true;
-                    self.protect_data = true;
-                }
+                self.tls = Some(Box::new(TlsState {
+                    config: session,
+                    implicit: false,
+                    pbsz: protect_data,
+                    protect_data,
+                }));
                 Flow::Continue
             }
             Err(e) => {
@@ -76,9 +77,12 @@ impl Session {
         let session = tls.session();
         match self.control.start_tls(session.control.clone()).await {
             Ok(_) => {
-                self.tls = Some(session);
-                self.pbsz = true;
-                self.protect_data = true;
+                self.tls = Some(Box::new(TlsState {
+                    config: session,
+                    implicit: true,
+                    pbsz: true,
+                    protect_data: true,
+                }));
                 true
             }
             Err(e) => {
@@ -88,32 +92,34 @@ impl Session {
         }
     }
 
+    /// PBSZ and PROT need a TLS session (after CCC they still set how
+    /// data connections are protected).
     pub(super) fn pbsz(&mut self, size: &str) -> Reply {
-        if !self.control.is_tls() {
+        let Some(tls) = self.tls.as_mut() else {
             return Reply::new(503, "PBSZ not allowed on insecure control connection.");
-        }
+        };
         if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) {
             return Reply::new(501, "PBSZ needs a decimal size.");
         }
         // TLS does its own buffering: the size is always 0 (RFC 4217 §8).
-        self.pbsz = true;
+        tls.pbsz = true;
         Reply::new(200, "PBSZ=0 successful.")
     }
 
     pub(super) fn prot(&mut self, level: &str) -> Reply {
-        if !self.control.is_tls() {
+        let Some(tls) = self.tls.as_mut() else {
             return Reply::new(503, "PROT not allowed on insecure control connection.");
-        }
-        if !self.pbsz {
+        };
+        if !tls.pbsz {
             return Reply::new(503, "You must issue the PBSZ command prior to PROT.");
         }
         match level {
             "C" => {
-                self.protect_data = false;
+                tls.protect_data = false;
                 Reply::new(200, "Protection set to Clear.")
             }
             "P" => {
-                self.protect_data = true;
+                tls.protect_data = true;
                 Reply::new(200, "Protection set to Private.")
             }
             "S" | "E" => Reply::new(536, format!("PROT {level} unsupported (use C or P).")),
@@ -162,8 +168,10 @@ impl Session {
 
     /// REIN returns to the protection the session started with.
     pub(super) fn reset_protection(&mut self) {
-        self.pbsz = self.implicit_tls;
-        self.protect_data = self.implicit_tls;
+        if let Some(tls) = self.tls.as_mut() {
+            tls.pbsz = tls.implicit;
+            tls.protect_data = tls.implicit;
+        }
     }
 
     /// Whether the TLS requirements apply to a user.
@@ -190,7 +198,8 @@ impl Session {
     /// The refusal of a transfer on an unprotected data connection when
     /// the server requires protected data.
     pub(super) fn data_needs_tls(&self, anonymous: bool) -> Option<Reply> {
-        if !self.shared.config.tls_data_required || self.protect_data {
+        let protected = self.tls.as_ref().is_some_and(|tls| tls.protect_data);
+        if !self.shared.config.tls_data_required || protected {
             return None;
         }
         self.tls_required_for(anonymous).then(|| {
@@ -203,9 +212,9 @@ impl Session {
 
     /// What protects the next data connection, if anything.
     pub(super) fn data_tls(&self) -> Option<DataTls> {
-        match (&self.tls, self.protect_data) {
-            (Some(tls), true) => Some(DataTls {
-                config: tls.data.clone(),
+        match &self.tls {
+            Some(tls) if tls.protect_data => Some(DataTls {
+                config: tls.config.data.clone(),
                 require_resumption: self.shared.config.tls_session_reuse == SessionReuse::Required,
             }),
             _ => None,
