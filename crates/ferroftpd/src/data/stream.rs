@@ -100,13 +100,43 @@ impl Read for DataStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             DataStream::Plain(sock) => sock.read(buf),
-            DataStream::Tls(tls) => match tls.read(buf) {
-                // A client that closes without close_notify: most do, on
-                // uploads (vsftpd's strict_ssl_read_eof=NO). The end of
-                // the upload is the end of the stream either way.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
-                other => other,
-            },
+            DataStream::Tls(tls) => read_decrypted(tls, buf),
+        }
+    }
+}
+
+/// Reads plaintext into `buf`. When rustls has none, `buf` first serves to
+/// read as much ciphertext as the socket has (rustls itself would read 4
+/// KiB per system call), which rustls then takes in and decrypts.
+fn read_decrypted(
+    tls: &mut StreamOwned<ServerConnection, TcpStream>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    loop {
+        match tls.conn.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // A client that closes without close_notify: most do, on
+            // uploads (vsftpd's strict_ssl_read_eof=NO). The end of the
+            // upload is the end of the stream either way.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        let n = tls.sock.read(buf)?;
+        let mut ciphertext = &buf[..n];
+        loop {
+            // At the end of the stream this tells rustls so (a read of 0).
+            tls.conn.read_tls(&mut ciphertext)?;
+            tls.conn
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if ciphertext.is_empty() {
+                break;
+            }
+        }
+        // Alerts or key updates to answer.
+        while tls.conn.wants_write() {
+            tls.conn.write_tls(&mut tls.sock)?;
         }
     }
 }
