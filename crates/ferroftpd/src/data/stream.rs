@@ -1,8 +1,10 @@
 //! A data connection as the transfer worker sees it: a blocking socket,
 //! or TLS over one (PROT P).
 
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::ops::Range;
 
 use rustls::{HandshakeKind, ServerConnection, StreamOwned};
 
@@ -14,7 +16,24 @@ use super::DataTls;
 pub(super) enum DataStream {
     Plain(TcpStream),
     /// Boxed: rustls' state is large.
-    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+    Tls(Box<TlsData>),
+}
+
+/// A TLS data connection, and the part of [`CIPHERTEXT`] it has read from
+/// the socket but rustls has not taken in yet.
+pub(super) struct TlsData {
+    stream: StreamOwned<ServerConnection, TcpStream>,
+    pending: Range<usize>,
+}
+
+/// Bytes read from a TLS socket at a time. rustls alone would read 4 KiB
+/// per system call.
+const CIPHERTEXT_SIZE: usize = 256 * 1024;
+
+thread_local! {
+    /// Ciphertext read ahead, per worker thread (a thread runs one transfer
+    /// at a time; `TlsData::pending` says what in it belongs to it).
+    static CIPHERTEXT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl DataStream {
@@ -53,7 +72,10 @@ impl DataStream {
             let _ = conn.write_tls(&mut sock);
             return Err(TransferError::TlsNotResumed);
         }
-        Ok(DataStream::Tls(Box::new(StreamOwned::new(conn, sock))))
+        Ok(DataStream::Tls(Box::new(TlsData {
+            stream: StreamOwned::new(conn, sock),
+            pending: 0..0,
+        })))
     }
 
     /// The socket, when nothing encrypts it (so `sendfile` and `splice`
@@ -68,7 +90,8 @@ impl DataStream {
     /// Ends the data: TLS close_notify (so the client can tell a complete
     /// file from a truncated one), then FIN.
     pub(super) fn finish(mut self, flow: &Flow<'_>) -> Result<(), TransferError> {
-        if let DataStream::Tls(tls) = &mut self {
+        if let DataStream::Tls(data) = &mut self {
+            let tls = &mut data.stream;
             // What rustls still holds is file data: failing to send it
             // fails the transfer.
             while tls.conn.wants_write() {
@@ -89,7 +112,7 @@ impl DataStream {
         }
         let sock = match &self {
             DataStream::Plain(sock) => sock,
-            DataStream::Tls(tls) => &tls.sock,
+            DataStream::Tls(data) => &data.stream.sock,
         };
         let _ = sock.shutdown(std::net::Shutdown::Write);
         Ok(())
@@ -105,15 +128,12 @@ impl Read for DataStream {
     }
 }
 
-/// Reads plaintext into `buf`. When rustls has none, `buf` first serves to
-/// read as much ciphertext as the socket has (rustls itself would read 4
-/// KiB per system call), which rustls then takes in and decrypts.
-fn read_decrypted(
-    tls: &mut StreamOwned<ServerConnection, TcpStream>,
-    buf: &mut [u8],
-) -> io::Result<usize> {
-    loop {
-        match tls.conn.reader().read(buf) {
+/// Reads plaintext into `buf`. Ciphertext is read from the socket in large
+/// chunks and handed to rustls as its plaintext buffer (16 KiB) has room.
+fn read_decrypted(data: &mut TlsData, buf: &mut [u8]) -> io::Result<usize> {
+    let TlsData { stream, pending } = data;
+    CIPHERTEXT.with_borrow_mut(|ciphertext| loop {
+        match stream.conn.reader().read(buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             // A client that closes without close_notify: most do, on
@@ -122,37 +142,52 @@ fn read_decrypted(
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
             Err(e) => return Err(e),
         }
-        let n = tls.sock.read(buf)?;
-        let mut ciphertext = &buf[..n];
+        if pending.start == pending.end {
+            if ciphertext.len() < CIPHERTEXT_SIZE {
+                ciphertext.resize(CIPHERTEXT_SIZE, 0);
+            }
+            let n = stream.sock.read(ciphertext)?;
+            *pending = 0..n;
+        }
+        // Feed rustls until it has plaintext to give (or, at the end of the
+        // stream, learns so from a read of 0).
         loop {
-            // At the end of the stream this tells rustls so (a read of 0).
-            tls.conn.read_tls(&mut ciphertext)?;
-            tls.conn
+            match stream.conn.read_tls(&mut &ciphertext[pending.clone()]) {
+                Ok(n) => pending.start += n,
+                // Its plaintext buffer is full: read that out first.
+                Err(e) if e.kind() == io::ErrorKind::Other => break,
+                Err(e) => return Err(e),
+            }
+            let state = stream
+                .conn
                 .process_new_packets()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            if ciphertext.is_empty() {
+            if pending.start == pending.end
+                || state.plaintext_bytes_to_read() > 0
+                || state.peer_has_closed()
+            {
                 break;
             }
         }
         // Alerts or key updates to answer.
-        while tls.conn.wants_write() {
-            tls.conn.write_tls(&mut tls.sock)?;
+        while stream.conn.wants_write() {
+            stream.conn.write_tls(&mut stream.sock)?;
         }
-    }
+    })
 }
 
 impl Write for DataStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             DataStream::Plain(sock) => sock.write(buf),
-            DataStream::Tls(tls) => tls.write(buf),
+            DataStream::Tls(data) => data.stream.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             DataStream::Plain(sock) => sock.flush(),
-            DataStream::Tls(tls) => tls.flush(),
+            DataStream::Tls(data) => data.stream.flush(),
         }
     }
 }
