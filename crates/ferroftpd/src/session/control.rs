@@ -69,7 +69,7 @@ impl Control {
                         other => other?,
                     }
                 }
-                Stream::Tls(stream) => read_tls(stream, &mut self.framer).await?,
+                Stream::Tls(stream) => Box::pin(read_tls(stream, &mut self.framer)).await?,
                 Stream::Broken => 0,
             };
             if n == 0 {
@@ -89,11 +89,10 @@ impl Control {
         let write = async {
             match &mut self.stream {
                 Stream::Plain(stream) => stream.write_all(&bytes).await,
-                Stream::Tls(stream) => {
-                    stream.write_all(&bytes).await?;
-                    // rustls holds the record until flushed.
-                    stream.flush().await
-                }
+                // Boxed, here and in `next_frame`: the session task is
+                // sized for its largest await, and plain sessions should
+                // not pay for TLS ones.
+                Stream::Tls(stream) => Box::pin(write_tls(stream, &bytes)).await,
                 Stream::Broken => Err(io::ErrorKind::NotConnected.into()),
             }
         };
@@ -201,6 +200,12 @@ async fn read_record(tcp: &mut TcpStream) -> io::Result<Vec<u8>> {
     record[..5].copy_from_slice(&header);
     tcp.read_exact(&mut record[5..]).await?;
     Ok(record)
+}
+
+async fn write_tls(stream: &mut TlsStream<TcpStream>, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(bytes).await?;
+    // rustls holds the record until flushed.
+    stream.flush().await
 }
 
 /// Reads what is there into the framer. Not async, so the read buffer

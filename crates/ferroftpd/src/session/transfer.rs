@@ -50,7 +50,7 @@ impl Session {
     /// Opens a passive listener on the address the client connected to.
     fn open_passive(&mut self) -> Result<u16> {
         let listener =
-            bind_passive(self.local.ip(), self.shared.config.passive_ports).map_err(|e| {
+            bind_passive(self.local_ip, self.shared.config.passive_ports).map_err(|e| {
                 tracing::warn!(error = %e, "cannot open passive listener");
                 CommandError::from(Reply::new(
                     425,
@@ -68,7 +68,7 @@ impl Session {
 
     pub(super) fn pasv(&mut self) -> Result {
         self.refuse_after_epsv_all("PASV")?;
-        let IpAddr::V4(local) = self.local.ip() else {
+        let IpAddr::V4(local) = self.local_ip else {
             return Err(Reply::new(425, "PASV is for IPv4 only; use EPSV.").into());
         };
         let port = self.open_passive()?;
@@ -81,7 +81,7 @@ impl Session {
     }
 
     pub(super) fn epsv(&mut self, arg: EpsvArg) -> Result {
-        let family = if self.local.is_ipv4() { 1 } else { 2 };
+        let family = if self.local_ip.is_ipv4() { 1 } else { 2 };
         match arg {
             EpsvArg::All => {
                 self.epsv_all = true;
@@ -160,7 +160,7 @@ impl Session {
         let config = &self.shared.config;
         let params = ConnectParams {
             client_ip: self.client_ip(),
-            local_ip: self.local.ip(),
+            local_ip: self.local_ip,
             permit_foreign: config.permit_foreign_addresses,
             accept_timeout: config.passive_accept_timeout,
             connect_timeout: config.active_connect_timeout,
