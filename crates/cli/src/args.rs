@@ -416,3 +416,57 @@ impl Args {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_users_from_the_config_file() {
+        let file: ConfigFile = toml::from_str(
+            r#"
+system_users = true
+system_allowed_users = ["alice", "bob"]
+system_rejected_users = []
+system_perm = "elr"
+system_user_perm = ["alice:elradfmwMT"]
+system_unconfined = true
+system_no_shell_check = true
+system_anonymous_account = "nobody"
+pam_service = "ftp"
+"#,
+        )
+        .unwrap();
+        let args = Args::parse_from([
+            "ferroftpd",
+            "--system-user-perm",
+            "bob:elr",
+            "--pam-service",
+            "other",
+        ])
+        .merge(file);
+        assert!(args.system_users && args.system_unconfined && args.system_no_shell_check);
+        assert_eq!(args.system_allowed_users.as_deref(), Some("alice,bob"));
+        // An empty list rejects nobody; it is not the same as no setting.
+        assert_eq!(args.system_rejected_users.as_deref(), Some(""));
+        assert_eq!(args.system_perm.as_deref(), Some("elr"));
+        assert_eq!(args.system_user_perms, ["alice:elradfmwMT", "bob:elr"]);
+        assert_eq!(args.system_anonymous_account.as_deref(), Some("nobody"));
+        // The command line wins.
+        assert_eq!(args.pam_service.as_deref(), Some("other"));
+    }
+
+    #[test]
+    fn system_users_exclude_other_users() {
+        for other in [
+            &["--users", "users.toml"][..],
+            &["--user", "a:b"],
+            &["-u", "a", "-P", "b"],
+        ] {
+            let argv = ["ferroftpd", "--system-users"].iter().chain(other);
+            assert!(Args::try_parse_from(argv).is_err(), "{other:?}");
+        }
+        let args = Args::try_parse_from(["ferroftpd", "--system-users", "--anonymous"]).unwrap();
+        assert!(args.system_users && args.anonymous.is_some());
+    }
+}

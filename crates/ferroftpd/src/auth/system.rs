@@ -18,6 +18,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferroftpd_proto::command::Password;
@@ -71,6 +72,12 @@ pub enum SystemUsersError {
 /// [`SystemAuthorizer::builder`].
 #[derive(Debug, Clone)]
 pub struct SystemAuthorizer {
+    /// Shared with the blocking task of each login, without copying.
+    settings: Arc<Settings>,
+}
+
+#[derive(Debug)]
+struct Settings {
     service: String,
     allowed: Option<HashSet<String>>,
     rejected: HashSet<String>,
@@ -200,7 +207,7 @@ impl SystemAuthorizerBuilder {
                 Some(AnonymousAccount { user, perms })
             }
         };
-        Ok(SystemAuthorizer {
+        let settings = Settings {
             service: self.service,
             allowed: self.allowed,
             rejected: self.rejected,
@@ -209,6 +216,9 @@ impl SystemAuthorizerBuilder {
             user_perms: self.user_perms,
             confinement: self.confinement,
             anonymous,
+        };
+        Ok(SystemAuthorizer {
+            settings: Arc::new(settings),
         })
     }
 }
@@ -261,7 +271,7 @@ enum Refusal {
     Io(#[from] std::io::Error),
 }
 
-impl SystemAuthorizer {
+impl Settings {
     /// The allowed and rejected lists: configuration only, so refusing
     /// here reveals nothing about which accounts exist.
     fn name_allowed(&self, username: &str) -> bool {
@@ -362,17 +372,18 @@ impl Authorizer for SystemAuthorizer {
         password: &Password,
         context: &LoginContext,
     ) -> Result<Account, AuthError> {
+        let settings = &self.settings;
         if ANONYMOUS_NAMES.contains(&username) {
-            return match &self.anonymous {
-                Some(anonymous) => Ok(self.anonymous_account(anonymous)),
+            return match &settings.anonymous {
+                Some(anonymous) => Ok(settings.anonymous_account(anonymous)),
                 None => Err(AuthError::AnonymousDisabled),
             };
         }
-        if !self.name_allowed(username) {
+        if !settings.name_allowed(username) {
             tracing::info!(user = %username.escape_default(), "system user refused: not allowed by the user lists");
             return Err(AuthError::BadCredentials);
         }
-        let this = self.clone();
+        let this = settings.clone();
         let username = username.to_owned();
         let password = password.expose().to_owned();
         let client = context.client.ip().to_string();
@@ -415,16 +426,16 @@ mod tests {
     #[test]
     fn user_lists() {
         let auth = SystemAuthorizer::builder().build().unwrap();
-        assert!(!auth.name_allowed("root"));
-        assert!(auth.name_allowed("alice"));
+        assert!(!auth.settings.name_allowed("root"));
+        assert!(auth.settings.name_allowed("alice"));
         let auth = SystemAuthorizer::builder()
             .allowed_users(["alice", "root"])
             .rejected_users(Vec::<String>::new())
             .build()
             .unwrap();
-        assert!(auth.name_allowed("alice"));
-        assert!(auth.name_allowed("root"));
-        assert!(!auth.name_allowed("bob"));
+        assert!(auth.settings.name_allowed("alice"));
+        assert!(auth.settings.name_allowed("root"));
+        assert!(!auth.settings.name_allowed("bob"));
     }
 
     #[test]
@@ -465,7 +476,7 @@ mod tests {
             .user_permissions("alice", Permissions::READ)
             .build()
             .unwrap();
-        let account = auth.account(user.clone());
+        let account = auth.settings.account(user.clone());
         assert_eq!(account.home, Path::new("/home/alice"));
         assert_eq!(account.start_dir, None);
         assert_eq!(account.rules.base(), Permissions::READ);
@@ -475,7 +486,7 @@ mod tests {
             .confinement(Confinement::Unconfined)
             .build()
             .unwrap();
-        let account = auth.account(user);
+        let account = auth.settings.account(user);
         assert_eq!(account.home, Path::new("/"));
         assert_eq!(
             account.start_dir.map(|d| d.as_bytes().to_vec()),
