@@ -258,7 +258,7 @@ impl SystemUser {
 #[derive(Debug, thiserror::Error)]
 enum Refusal {
     #[error("PAM: {0}")]
-    Pam(String),
+    Pam(#[from] pam_client::Error),
     #[error("not in the passwd database")]
     Unknown,
     #[error("uid 0")]
@@ -281,7 +281,7 @@ impl Settings {
 
     /// PAM, then the passwd database and the shell. Blocks.
     fn check(&self, username: &str, password: &str, client: &str) -> Result<SystemUser, Refusal> {
-        pam_authenticate(&self.service, username, password, client).map_err(Refusal::Pam)?;
+        pam_authenticate(&self.service, username, password, client)?;
         let user = SystemUser::lookup(username)?.ok_or(Refusal::Unknown)?;
         if user.identity.uid == 0 {
             return Err(Refusal::Root);
@@ -335,16 +335,15 @@ fn pam_authenticate(
     username: &str,
     password: &str,
     client: &str,
-) -> Result<(), String> {
+) -> Result<(), pam_client::Error> {
     let conversation = Conversation::with_credentials(username, password);
-    let mut context =
-        Context::new(service, Some(username), conversation).map_err(|e| e.to_string())?;
+    let mut context = Context::new(service, Some(username), conversation)?;
     // For modules that look at where a login comes from (pam_access).
-    context.set_rhost(Some(client)).map_err(|e| e.to_string())?;
-    context.set_tty(Some("ftp")).map_err(|e| e.to_string())?;
+    context.set_rhost(Some(client))?;
+    context.set_tty(Some("ftp"))?;
     let flags = Flag::DISALLOW_NULL_AUTHTOK;
-    context.authenticate(flags).map_err(|e| e.to_string())?;
-    context.acct_mgmt(flags).map_err(|e| e.to_string())?;
+    context.authenticate(flags)?;
+    context.acct_mgmt(flags)?;
     Ok(())
 }
 
