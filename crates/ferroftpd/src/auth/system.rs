@@ -5,9 +5,9 @@
 //! configuration only), then PAM's `pam_authenticate` and `pam_acct_mgmt`,
 //! then the passwd database (uid, gid, home, shell) and the supplementary
 //! groups, then the shell against `/etc/shells`. PAM runs before the
-//! account checks so that unknown users, wrong passwords and accounts
-//! refused for their shell take the same path and look alike to the
-//! client. Every refusal is the same "530 Authentication failed."; the
+//! account checks so that unknown users and wrong passwords take the same
+//! path; only a caller who knows the password learns that the shell or uid
+//! check refused an account. Every refusal is the same "530 Authentication failed."; the
 //! reason goes to the log.
 //!
 //! The [`Account`] carries the user's [`Identity`]: the storage then does
