@@ -95,6 +95,42 @@ pub struct Args {
     #[arg(long, value_name = "PERMS", num_args = 0..=1, require_equals = true, default_missing_value = "")]
     pub anonymous: Option<String>,
 
+    /// Serve the system's accounts: passwords checked with PAM, each user in their home, files accessed with the user's uid and groups (needs root; see docs/system-users.md); not with --users, --user or --username
+    #[arg(long, conflicts_with_all = ["users_file", "users", "username"])]
+    pub system_users: bool,
+
+    /// With --system-users: only these users may log in, comma-separated [default: all but the rejected]
+    #[arg(long, value_name = "NAME,...")]
+    pub system_allowed_users: Option<String>,
+
+    /// With --system-users: these users may never log in, comma-separated; "" for none (uid 0 is always refused) [default: root]
+    #[arg(long, value_name = "NAME,...")]
+    pub system_rejected_users: Option<String>,
+
+    /// With --system-users: let in users whose shell is not in /etc/shells
+    #[arg(long)]
+    pub system_no_shell_check: bool,
+
+    /// With --system-users: the permissions of every user [default: elradfmwMT]
+    #[arg(long, value_name = "PERMS")]
+    pub system_perm: Option<String>,
+
+    /// With --system-users: other permissions for one user, repeatable
+    #[arg(long = "system-user-perm", value_name = "NAME:PERMS")]
+    pub system_user_perms: Vec<String>,
+
+    /// With --system-users: show the whole filesystem with real paths, starting in the home [default: confined to the home]
+    #[arg(long)]
+    pub system_unconfined: bool,
+
+    /// With --system-users and --anonymous: the system account anonymous users act as [default: ftp]
+    #[arg(long, value_name = "NAME")]
+    pub system_anonymous_account: Option<String>,
+
+    /// With --system-users: the PAM service (/etc/pam.d/NAME) [default: ferroftpd]
+    #[arg(long, value_name = "NAME")]
+    pub pam_service: Option<String>,
+
     /// Seconds a failed login waits before its reply; 0 for none [default: 3]
     #[arg(long, value_name = "SECONDS")]
     pub auth_failed_delay: Option<f64>,
@@ -291,6 +327,20 @@ pub struct ConfigFile {
     pub users: Option<PathBuf>,
     /// `true` for read-only anonymous access, or a permission string.
     pub anonymous: Option<AnonymousSetting>,
+    #[serde(default)]
+    pub system_users: bool,
+    pub system_allowed_users: Option<Vec<String>>,
+    pub system_rejected_users: Option<Vec<String>>,
+    #[serde(default)]
+    pub system_no_shell_check: bool,
+    pub system_perm: Option<String>,
+    /// Same syntax as `--system-user-perm`.
+    #[serde(default)]
+    pub system_user_perm: Vec<String>,
+    #[serde(default)]
+    pub system_unconfined: bool,
+    pub system_anonymous_account: Option<String>,
+    pub pam_service: Option<String>,
     pub auth_failed_delay: Option<f64>,
     pub max_cons: Option<usize>,
     pub max_cons_per_ip: Option<u32>,
@@ -375,6 +425,24 @@ impl Args {
                 Some(AnonymousSetting::Perms(p)) => Some(p),
             };
         }
+        self.system_users |= file.system_users;
+        let names = |list: Option<Vec<String>>| list.map(|l| l.join(","));
+        self.system_allowed_users = self
+            .system_allowed_users
+            .or(names(file.system_allowed_users));
+        self.system_rejected_users = self
+            .system_rejected_users
+            .or(names(file.system_rejected_users));
+        self.system_no_shell_check |= file.system_no_shell_check;
+        self.system_perm = self.system_perm.or(file.system_perm);
+        let mut user_perms = file.system_user_perm;
+        user_perms.append(&mut self.system_user_perms);
+        self.system_user_perms = user_perms;
+        self.system_unconfined |= file.system_unconfined;
+        self.system_anonymous_account = self
+            .system_anonymous_account
+            .or(file.system_anonymous_account);
+        self.pam_service = self.pam_service.or(file.pam_service);
         self.auth_failed_delay = self.auth_failed_delay.or(file.auth_failed_delay);
         self.max_cons = self.max_cons.or(file.max_cons);
         self.max_cons_per_ip = self.max_cons_per_ip.or(file.max_cons_per_ip);
@@ -412,5 +480,59 @@ impl Args {
         self.tls_session_reuse = self.tls_session_reuse.or(file.tls_session_reuse);
         self.tls_allow_ccc |= file.tls_allow_ccc;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_users_from_the_config_file() {
+        let file: ConfigFile = toml::from_str(
+            r#"
+system_users = true
+system_allowed_users = ["alice", "bob"]
+system_rejected_users = []
+system_perm = "elr"
+system_user_perm = ["alice:elradfmwMT"]
+system_unconfined = true
+system_no_shell_check = true
+system_anonymous_account = "nobody"
+pam_service = "ftp"
+"#,
+        )
+        .unwrap();
+        let args = Args::parse_from([
+            "ferroftpd",
+            "--system-user-perm",
+            "bob:elr",
+            "--pam-service",
+            "other",
+        ])
+        .merge(file);
+        assert!(args.system_users && args.system_unconfined && args.system_no_shell_check);
+        assert_eq!(args.system_allowed_users.as_deref(), Some("alice,bob"));
+        // An empty list rejects nobody; it is not the same as no setting.
+        assert_eq!(args.system_rejected_users.as_deref(), Some(""));
+        assert_eq!(args.system_perm.as_deref(), Some("elr"));
+        assert_eq!(args.system_user_perms, ["alice:elradfmwMT", "bob:elr"]);
+        assert_eq!(args.system_anonymous_account.as_deref(), Some("nobody"));
+        // The command line wins.
+        assert_eq!(args.pam_service.as_deref(), Some("other"));
+    }
+
+    #[test]
+    fn system_users_exclude_other_users() {
+        for other in [
+            &["--users", "users.toml"][..],
+            &["--user", "a:b"],
+            &["-u", "a", "-P", "b"],
+        ] {
+            let argv = ["ferroftpd", "--system-users"].iter().chain(other);
+            assert!(Args::try_parse_from(argv).is_err(), "{other:?}");
+        }
+        let args = Args::try_parse_from(["ferroftpd", "--system-users", "--anonymous"]).unwrap();
+        assert!(args.system_users && args.anonymous.is_some());
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ferroftpd::auth::{Authorizer, MemoryAuthorizer, Permissions, UsersFile};
+use ferroftpd::auth::{
+    Authorizer, Confinement, MemoryAuthorizer, Permissions, SystemAuthorizer, UsersFile,
+};
 use ferroftpd::{BanPolicy, Builder, PassivePorts, Rate, RateLimits, Server, TlsConfig};
 
 use crate::args::Args;
@@ -65,6 +67,10 @@ pub fn build(args: &Args) -> Result<Settings> {
     };
     let directory = canonical_dir(&directory)?;
     let (authorizer, users_file) = match &args.users_file {
+        _ if args.system_users => (system_users(args)?, None),
+        None if has_system_options(args) => {
+            bail!("the --system-* options and --pam-service need --system-users")
+        }
         Some(path) => {
             if !args.users.is_empty() || args.username.is_some() || args.anonymous.is_some() {
                 bail!(
@@ -122,6 +128,92 @@ pub fn build(args: &Args) -> Result<Settings> {
         users_file,
         implicit_tls_listen: args.tls_implicit_port.map(|port| SocketAddr::new(ip, port)),
     })
+}
+
+/// True if any option of `--system-users` is set.
+fn has_system_options(args: &Args) -> bool {
+    args.system_allowed_users.is_some()
+        || args.system_rejected_users.is_some()
+        || args.system_no_shell_check
+        || args.system_perm.is_some()
+        || !args.system_user_perms.is_empty()
+        || args.system_unconfined
+        || args.system_anonymous_account.is_some()
+        || args.pam_service.is_some()
+}
+
+/// The system's accounts (`--system-users`), with `--anonymous` mapped to
+/// a system account.
+fn system_users(args: &Args) -> Result<Arc<dyn Authorizer>> {
+    if args.users_file.is_some() || !args.users.is_empty() || args.username.is_some() {
+        bail!("--system-users cannot be combined with --users, --user or --username");
+    }
+    if !rustix::process::geteuid().is_root() {
+        bail!("--system-users needs root: to check passwords with PAM and to act as each user");
+    }
+    let names = |list: &str| -> Vec<String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut builder = SystemAuthorizer::builder()
+        .require_valid_shell(!args.system_no_shell_check)
+        .confinement(if args.system_unconfined {
+            Confinement::Unconfined
+        } else {
+            Confinement::Home
+        });
+    if let Some(service) = &args.pam_service {
+        builder = builder.pam_service(service);
+    }
+    if let Some(list) = &args.system_allowed_users {
+        builder = builder.allowed_users(names(list));
+    }
+    if let Some(list) = &args.system_rejected_users {
+        builder = builder.rejected_users(names(list));
+    }
+    if let Some(perms) = &args.system_perm {
+        builder = builder.permissions(perms.parse().context("--system-perm")?);
+    }
+    for spec in &args.system_user_perms {
+        let Some((name, perms)) = spec.split_once(':') else {
+            bail!("--system-user-perm {spec:?}: expected NAME:PERMS");
+        };
+        let perms = perms
+            .parse()
+            .with_context(|| format!("--system-user-perm {name}"))?;
+        builder = builder.user_permissions(name, perms);
+    }
+    if let Some(perms) = &args.anonymous {
+        let perms = match perms.as_str() {
+            "" if args.write => Permissions::ALL,
+            "" => Permissions::READ,
+            p => p.parse().context("--anonymous")?,
+        };
+        let account = args.system_anonymous_account.as_deref().unwrap_or("ftp");
+        builder = builder.anonymous(account, perms);
+    } else if args.system_anonymous_account.is_some() {
+        bail!("--system-anonymous-account needs --anonymous");
+    }
+    let authorizer = builder.build().with_context(|| {
+        if args.anonymous.is_some() && args.system_anonymous_account.is_none() {
+            "--system-users --anonymous (choose the account with --system-anonymous-account)"
+        } else {
+            "--system-users"
+        }
+    })?;
+    tracing::info!(
+        confinement = if args.system_unconfined {
+            "none"
+        } else {
+            "home"
+        },
+        anonymous = args.anonymous.is_some(),
+        "serving system users"
+    );
+    Ok(Arc::new(authorizer))
 }
 
 /// The users of `--user`, `--username` and `--anonymous`.

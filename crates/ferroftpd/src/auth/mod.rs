@@ -16,8 +16,10 @@ use ferroftpd_proto::path::VirtualPath;
 pub use ferroftpd_proto::perms::{Permission, Permissions};
 
 mod memory;
+mod system;
 mod users_file;
 pub use memory::{MemoryAuthorizer, UserOptions};
+pub use system::{Confinement, SystemAuthorizer, SystemAuthorizerBuilder, SystemUsersError};
 pub use users_file::{hash_password, verify_password, HashScheme, UsersFile, UsersFileError};
 
 /// A logged-in user's identity and rights. Made with [`Account::new`];
@@ -46,6 +48,14 @@ pub struct Account {
     /// Download rate of all this user's sessions together; `None` uses the
     /// server's setting.
     pub write_limit: Option<crate::Rate>,
+    /// The system account to act as for file access: when set, the
+    /// storage does every filesystem operation of the session with this
+    /// uid, gid and supplementary groups (see [`Identity`]). `None` (the
+    /// default) acts as the server process.
+    pub identity: Option<Identity>,
+    /// The directory the session starts in, as the user sees it. `None`
+    /// (the default) is `/`, the home.
+    pub start_dir: Option<VirtualPath>,
 }
 
 impl Account {
@@ -61,8 +71,22 @@ impl Account {
             max_sessions: None,
             read_limit: None,
             write_limit: None,
+            identity: None,
+            start_dir: None,
         }
     }
+}
+
+/// Unix credentials to act as: the kernel then checks every file access
+/// against them, and new files belong to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// User id (real, effective and saved).
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
 }
 
 impl fmt::Debug for Account {
@@ -71,6 +95,7 @@ impl fmt::Debug for Account {
             .field("username", &self.username)
             .field("home", &self.home)
             .field("anonymous", &self.anonymous)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
@@ -183,8 +208,8 @@ pub enum Lookup {
 /// on PASS, [`Authorizer::permits`] before each operation, and
 /// [`Authorizer::logout`] at the end. The [`Account`] carries the home,
 /// the permission rules, the login and quit messages, and the limits.
-/// (Acting as a system user for file access is planned with the
-/// system-users authorizer.)
+/// An account with an [`Identity`] has its file access done as that
+/// system user ([`SystemAuthorizer`] sets one).
 #[async_trait]
 pub trait Authorizer: Send + Sync + fmt::Debug {
     /// Called on USER, before any password. Default:

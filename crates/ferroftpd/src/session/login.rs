@@ -124,12 +124,13 @@ impl Session {
         tracing::Span::current().record("user", account.username.as_str());
         tracing::info!(user = %account.username, anonymous = account.anonymous, "login");
         let reply = Reply::text(230, &account.login_message);
+        let cwd = account.start_dir.clone().unwrap_or_else(VirtualPath::root);
         let read_throttle = self.throttle_for(&account, Direction::Read);
         let write_throttle = self.throttle_for(&account, Direction::Write);
         self.login = Login::LoggedIn(Box::new(User {
             account,
             storage,
-            cwd: VirtualPath::root(),
+            cwd,
             _slot: slot,
             read_throttle,
             write_throttle,

@@ -9,7 +9,13 @@
 //! slash or be `..` because the session normalised the path.
 //!
 //! All calls run on tokio's blocking pool, so a slow disk stalls only the
-//! session that waits for it.
+//! session that waits for it; or, for an account with an
+//! [`Identity`](crate::auth::Identity), on a thread of the session's own
+//! that has that system user's credentials (see `user_thread.rs`).
+//!
+//! A root of `/` is the whole filesystem: there, paths are resolved with
+//! `RESOLVE_IN_ROOT` instead, so that absolute symbolic links work as
+//! they do for any other program (nothing lies outside `/` anyway).
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -23,15 +29,19 @@ use async_trait::async_trait;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
 
+use super::user_thread::UserThread;
 use super::{
     DirEntries, DirEntry, FileInfo, FileKind, FileReader, FileWriter, Storage, StorageError,
     StorageFactory, StorageResult, VirtualPath, WriteMode,
 };
-use crate::auth::Account;
+use crate::auth::{Account, Identity};
 
 /// Resolution rules for every open: stay beneath the root, and no
 /// `/proc`-style magic links.
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
+
+/// Resolution rules under a root of `/`: absolute links resolve from it.
+const RESOLVE_WHOLE_FS: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
 /// Modification times outside years 0 to 9999 cannot be written as an
 /// FTP time-val; such files are listed as if their time were unknown.
@@ -41,14 +51,18 @@ const MAX_TIME: i64 = 253_402_300_799;
 /// Attempts at finding a free name for STOU.
 const UNIQUE_NAME_ATTEMPTS: usize = 50;
 
-/// Opens [`LocalStorage`] at each account's home directory.
+/// Opens [`LocalStorage`] at each account's home directory; as the
+/// account's system user when it has an [`Identity`](crate::auth::Identity).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalStorageFactory;
 
 #[async_trait]
 impl StorageFactory for LocalStorageFactory {
     async fn open(&self, account: &Account) -> StorageResult<Arc<dyn Storage>> {
-        let storage = LocalStorage::open(account.home.clone()).await?;
+        let storage = match &account.identity {
+            Some(identity) => LocalStorage::open_as(account.home.clone(), identity).await?,
+            None => LocalStorage::open(account.home.clone()).await?,
+        };
         Ok(Arc::new(storage))
     }
 }
@@ -56,35 +70,70 @@ impl StorageFactory for LocalStorageFactory {
 /// A directory of the local filesystem, seen as `/`.
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
-    root: Arc<OwnedFd>,
+    root: Root,
     home: Arc<Path>,
+    /// Where file operations run: `None` for tokio's blocking pool, as the
+    /// server; otherwise a system user's thread.
+    user: Option<UserThread>,
 }
 
 impl LocalStorage {
     /// Opens `home` as the root.
     pub async fn open(home: PathBuf) -> StorageResult<Self> {
-        blocking(move || {
-            let fd = rustix::fs::open(
-                &home,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            Ok(LocalStorage {
-                root: Arc::new(fd),
-                home: home.into(),
-            })
-        })
-        .await
+        blocking(move || Self::open_root(home, None)).await
     }
 
-    /// Runs `f` with the root on the blocking pool.
+    /// Opens `home` as the root, and does every file operation, from this
+    /// open on, with the credentials of `identity` on a thread of its own.
+    /// The thread ends when the storage and every reader, writer and
+    /// listing it gave out are dropped. Needs root (`CAP_SETUID` and
+    /// `CAP_SETGID`).
+    pub async fn open_as(home: PathBuf, identity: &Identity) -> StorageResult<Self> {
+        let thread = UserThread::spawn(identity).await?;
+        let user = thread.clone();
+        thread.run(move || Self::open_root(home, Some(user))).await
+    }
+
+    fn open_root(home: PathBuf, user: Option<UserThread>) -> StorageResult<Self> {
+        let fd = rustix::fs::open(
+            &home,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let resolve = if home == Path::new("/") {
+            RESOLVE_WHOLE_FS
+        } else {
+            RESOLVE
+        };
+        Ok(LocalStorage {
+            root: Root {
+                fd: Arc::new(fd),
+                resolve,
+            },
+            home: home.into(),
+            user,
+        })
+    }
+
+    /// Runs `f` with the root on the blocking pool, or the user's thread.
     async fn with_root<T, F>(&self, f: F) -> StorageResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Root) -> StorageResult<T> + Send + 'static,
     {
-        let root = Root(self.root.clone());
-        blocking(move || f(&root)).await
+        let root = self.root.clone();
+        match &self.user {
+            Some(thread) => thread.run(move || f(&root)).await,
+            None => blocking(move || f(&root)).await,
+        }
+    }
+
+    /// `writer`, committed and dropped on the user's thread if there is one.
+    fn own_writer(&self, writer: Box<dyn FileWriter>) -> Box<dyn FileWriter> {
+        match &self.user {
+            Some(thread) => thread.writer(writer),
+            None => writer,
+        }
     }
 }
 
@@ -98,8 +147,13 @@ where
         .map_err(|e| StorageError::Io(io::Error::other(e)))?
 }
 
-/// The root descriptor, used on a blocking thread.
-struct Root(Arc<OwnedFd>);
+/// The root descriptor and how paths beneath it resolve, used on a
+/// blocking thread.
+#[derive(Debug, Clone)]
+struct Root {
+    fd: Arc<OwnedFd>,
+    resolve: ResolveFlags,
+}
 
 /// The path relative to the root, as `openat2` takes it.
 fn rel(path: &VirtualPath) -> &Path {
@@ -136,8 +190,14 @@ impl Root {
     }
 
     fn open(&self, path: &VirtualPath, flags: OFlags, mode: Mode) -> StorageResult<OwnedFd> {
-        rustix::fs::openat2(&*self.0, rel(path), flags | OFlags::CLOEXEC, mode, RESOLVE)
-            .map_err(open_error)
+        rustix::fs::openat2(
+            &*self.fd,
+            rel(path),
+            flags | OFlags::CLOEXEC,
+            mode,
+            self.resolve,
+        )
+        .map_err(open_error)
     }
 
     /// The parent directory of `path` and the final component's name.
@@ -155,7 +215,7 @@ impl Root {
 
     fn lstat(&self, path: &VirtualPath) -> StorageResult<Stat> {
         if path.is_root() {
-            return Ok(rustix::fs::fstat(&*self.0)?);
+            return Ok(rustix::fs::fstat(&*self.fd)?);
         }
         let (dir, name) = self.parent(path)?;
         Ok(rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)?)
@@ -249,7 +309,7 @@ impl Storage for LocalStorage {
             let fd = root.open(&path, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
             let dir = rustix::fs::Dir::read_from(&fd)?;
             let listing = Listing {
-                root: Root(root.0.clone()),
+                root: root.clone(),
                 dir_fd: fd,
                 dir,
                 path,
@@ -257,6 +317,10 @@ impl Storage for LocalStorage {
             Ok(Box::new(listing) as DirEntries)
         })
         .await
+        .map(|entries| match &self.user {
+            Some(thread) => thread.listing(entries),
+            None => entries,
+        })
     }
 
     async fn open_read(
@@ -297,6 +361,7 @@ impl Storage for LocalStorage {
             Ok(Box::new(writer) as Box<dyn FileWriter>)
         })
         .await
+        .map(|writer| self.own_writer(writer))
     }
 
     async fn create_unique(
@@ -322,7 +387,7 @@ impl Storage for LocalStorage {
                     OsStr::from_bytes(&name),
                     flags,
                     Mode::from_raw_mode(0o666),
-                    RESOLVE,
+                    root.resolve,
                 ) {
                     Ok(fd) => {
                         let path = dir
@@ -343,6 +408,7 @@ impl Storage for LocalStorage {
             )))
         })
         .await
+        .map(|(path, writer)| (path, self.own_writer(writer)))
     }
 
     async fn create_dir(&self, path: &VirtualPath) -> StorageResult<()> {
@@ -561,7 +627,7 @@ impl LocalWriter {
             OsStr::from_bytes(&temp_name),
             flags,
             Mode::from_raw_mode(0o666),
-            RESOLVE,
+            root.resolve,
         )
         .map_err(open_error)?;
         if let Some(st) =

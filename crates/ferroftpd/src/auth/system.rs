@@ -1,0 +1,496 @@
+//! The accounts of the operating system, checked with PAM, like
+//! pyftpdlib's `UnixAuthorizer` and vsftpd's local users.
+//!
+//! A login goes: the name against the allowed and rejected lists (the
+//! configuration only), then PAM's `pam_authenticate` and `pam_acct_mgmt`,
+//! then the passwd database (uid, gid, home, shell) and the supplementary
+//! groups, then the shell against `/etc/shells`. PAM runs before the
+//! account checks so that unknown users and wrong passwords take the same
+//! path; only a caller who knows the password learns that the shell or uid
+//! check refused an account. Every refusal is the same "530 Authentication failed."; the
+//! reason goes to the log.
+//!
+//! The [`Account`] carries the user's [`Identity`]: the storage then does
+//! every file operation with the user's credentials, so the kernel's
+//! permission checks apply and new files belong to the user. All of this
+//! needs the server to run as root.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferroftpd_proto::command::Password;
+use ferroftpd_proto::path::VirtualPath;
+use pam_client::conv_mock::Conversation;
+use pam_client::{Context, Flag};
+
+use super::memory::ANONYMOUS_NAMES;
+use super::{Account, AuthError, Authorizer, Identity, LoginContext, Permissions};
+
+/// The PAM service used unless one is set; without a file of that name in
+/// `/etc/pam.d`, PAM uses its `other` service.
+pub const DEFAULT_PAM_SERVICE: &str = "ferroftpd";
+
+/// Where the valid login shells are listed.
+const SHELLS_FILE: &str = "/etc/shells";
+
+/// What part of the filesystem a system user sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Confinement {
+    /// The home directory is `/` and nothing outside it can be reached,
+    /// like vsftpd's `chroot_local_user`. The default.
+    #[default]
+    Home,
+    /// The whole filesystem, with real paths; the session starts in the
+    /// home directory, like pyftpdlib's `UnixFilesystem`. Only the
+    /// kernel's permission checks limit what the user reaches.
+    Unconfined,
+}
+
+/// A [`SystemAuthorizer`] setting that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SystemUsersError {
+    /// The PAM service name is empty or contains a NUL or a slash.
+    #[error("invalid PAM service name {0:?}")]
+    InvalidService(String),
+    /// The system account for anonymous logins does not exist.
+    #[error("no system account {0:?} for anonymous logins")]
+    NoAnonymousAccount(String),
+    /// The system account for anonymous logins has uid 0.
+    #[error("the anonymous account {0:?} is root: choose an unprivileged one such as ftp")]
+    AnonymousIsRoot(String),
+    /// The passwd database could not be read.
+    #[error("reading the passwd database: {0}")]
+    Passwd(#[source] std::io::Error),
+}
+
+/// Logs in the accounts of the operating system. Made with
+/// [`SystemAuthorizer::builder`].
+#[derive(Debug, Clone)]
+pub struct SystemAuthorizer {
+    /// Shared with the blocking task of each login, without copying.
+    settings: Arc<Settings>,
+}
+
+#[derive(Debug)]
+struct Settings {
+    service: String,
+    allowed: Option<HashSet<String>>,
+    rejected: HashSet<String>,
+    require_valid_shell: bool,
+    perms: Permissions,
+    user_perms: HashMap<String, Permissions>,
+    confinement: Confinement,
+    anonymous: Option<AnonymousAccount>,
+}
+
+/// The system account anonymous logins act as.
+#[derive(Debug, Clone)]
+struct AnonymousAccount {
+    user: SystemUser,
+    perms: Permissions,
+}
+
+/// Builds a [`SystemAuthorizer`]; every setting has a documented default.
+#[derive(Debug, Clone)]
+pub struct SystemAuthorizerBuilder {
+    service: String,
+    allowed: Option<HashSet<String>>,
+    rejected: HashSet<String>,
+    require_valid_shell: bool,
+    perms: Permissions,
+    user_perms: HashMap<String, Permissions>,
+    confinement: Confinement,
+    anonymous: Option<(String, Permissions)>,
+}
+
+impl SystemAuthorizer {
+    /// A builder with the defaults.
+    pub fn builder() -> SystemAuthorizerBuilder {
+        SystemAuthorizerBuilder {
+            service: DEFAULT_PAM_SERVICE.to_owned(),
+            allowed: None,
+            rejected: HashSet::from(["root".to_owned()]),
+            require_valid_shell: true,
+            perms: Permissions::ALL,
+            user_perms: HashMap::new(),
+            confinement: Confinement::Home,
+            anonymous: None,
+        }
+    }
+}
+
+impl SystemAuthorizerBuilder {
+    /// The PAM service whose configuration (`/etc/pam.d/NAME`) checks
+    /// passwords. Default: [`DEFAULT_PAM_SERVICE`] (`ferroftpd`).
+    pub fn pam_service(mut self, name: impl Into<String>) -> Self {
+        self.service = name.into();
+        self
+    }
+
+    /// Only these users may log in. Default: any user not rejected.
+    pub fn allowed_users<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// These users may never log in; replaces the list. Default: `root`.
+    /// (Accounts with uid 0 are refused whatever their name.)
+    pub fn rejected_users<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rejected = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Refuse users whose login shell is not listed in `/etc/shells`
+    /// (such as `/usr/sbin/nologin`). Default: true.
+    pub fn require_valid_shell(mut self, require: bool) -> Self {
+        self.require_valid_shell = require;
+        self
+    }
+
+    /// The permissions of every user. Default: [`Permissions::ALL`]
+    /// (`elradfmwMT`); the kernel's own checks apply on top.
+    pub fn permissions(mut self, perms: Permissions) -> Self {
+        self.perms = perms;
+        self
+    }
+
+    /// Other permissions for one user.
+    pub fn user_permissions(mut self, name: impl Into<String>, perms: Permissions) -> Self {
+        self.user_perms.insert(name.into(), perms);
+        self
+    }
+
+    /// Home-confined (the default) or the whole filesystem.
+    pub fn confinement(mut self, confinement: Confinement) -> Self {
+        self.confinement = confinement;
+        self
+    }
+
+    /// Let `anonymous` and `ftp` log in with any password, as the system
+    /// account `account` (e.g. `ftp` or `nobody`), confined to its home
+    /// with `perms`. Default: no anonymous logins.
+    pub fn anonymous(mut self, account: impl Into<String>, perms: Permissions) -> Self {
+        self.anonymous = Some((account.into(), perms));
+        self
+    }
+
+    /// Checks the settings; looks up the anonymous account, if any.
+    pub fn build(self) -> Result<SystemAuthorizer, SystemUsersError> {
+        if self.service.is_empty() || self.service.contains(['\0', '/']) {
+            return Err(SystemUsersError::InvalidService(self.service));
+        }
+        let anonymous = match self.anonymous {
+            None => None,
+            Some((name, perms)) => {
+                let user = SystemUser::lookup(&name)
+                    .map_err(SystemUsersError::Passwd)?
+                    .ok_or_else(|| SystemUsersError::NoAnonymousAccount(name.clone()))?;
+                if user.identity.uid == 0 {
+                    return Err(SystemUsersError::AnonymousIsRoot(name));
+                }
+                if perms.has_write() {
+                    tracing::warn!(account = %name, perms = %perms, "anonymous user has write permissions");
+                }
+                Some(AnonymousAccount { user, perms })
+            }
+        };
+        let settings = Settings {
+            service: self.service,
+            allowed: self.allowed,
+            rejected: self.rejected,
+            require_valid_shell: self.require_valid_shell,
+            perms: self.perms,
+            user_perms: self.user_perms,
+            confinement: self.confinement,
+            anonymous,
+        };
+        Ok(SystemAuthorizer {
+            settings: Arc::new(settings),
+        })
+    }
+}
+
+/// One entry of the passwd database, with its groups.
+#[derive(Debug, Clone)]
+struct SystemUser {
+    name: String,
+    home: PathBuf,
+    shell: PathBuf,
+    identity: Identity,
+}
+
+impl SystemUser {
+    /// Looks `name` up through the C library (so NSS sources such as LDAP
+    /// count too). Blocks.
+    fn lookup(name: &str) -> std::io::Result<Option<SystemUser>> {
+        let Some(user) = nix::unistd::User::from_name(name)? else {
+            return Ok(None);
+        };
+        let cname = CString::new(name).map_err(std::io::Error::other)?;
+        let groups = nix::unistd::getgrouplist(&cname, user.gid)?;
+        Ok(Some(SystemUser {
+            name: user.name,
+            home: user.dir,
+            shell: user.shell,
+            identity: Identity {
+                uid: user.uid.as_raw(),
+                gid: user.gid.as_raw(),
+                groups: groups.into_iter().map(|g| g.as_raw()).collect(),
+            },
+        }))
+    }
+}
+
+/// Why a system user's login was refused, for the log only.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("PAM: {0}")]
+    Pam(#[from] pam_client::Error),
+    #[error("not in the passwd database")]
+    Unknown,
+    #[error("uid 0")]
+    Root,
+    #[error("login shell {0:?} is not in /etc/shells")]
+    Shell(PathBuf),
+    #[error("home directory {0:?} is not an absolute path")]
+    Home(PathBuf),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Settings {
+    /// The allowed and rejected lists: configuration only, so refusing
+    /// here reveals nothing about which accounts exist.
+    fn name_allowed(&self, username: &str) -> bool {
+        !self.rejected.contains(username)
+            && self.allowed.as_ref().is_none_or(|a| a.contains(username))
+    }
+
+    /// PAM, then the passwd database and the shell. Blocks.
+    fn check(&self, username: &str, password: &str, client: &str) -> Result<SystemUser, Refusal> {
+        pam_authenticate(&self.service, username, password, client)?;
+        let user = SystemUser::lookup(username)?.ok_or(Refusal::Unknown)?;
+        if user.identity.uid == 0 {
+            return Err(Refusal::Root);
+        }
+        if self.require_valid_shell && !shell_listed(&user.shell, Path::new(SHELLS_FILE))? {
+            return Err(Refusal::Shell(user.shell));
+        }
+        if !user.home.is_absolute() {
+            return Err(Refusal::Home(user.home));
+        }
+        Ok(user)
+    }
+
+    fn account(&self, user: SystemUser) -> Account {
+        let perms = self
+            .user_perms
+            .get(&user.name)
+            .copied()
+            .unwrap_or(self.perms);
+        let mut account = match self.confinement {
+            Confinement::Home => Account::new(&user.name, &user.home, perms),
+            Confinement::Unconfined => {
+                let mut account = Account::new(&user.name, "/", perms);
+                // The home as a path from `/`; a home that is not a
+                // usable path leaves the session at `/`.
+                account.start_dir = VirtualPath::root()
+                    .resolve(user.home.as_os_str().as_encoded_bytes())
+                    .ok();
+                account
+            }
+        };
+        account.identity = Some(user.identity);
+        account
+    }
+
+    fn anonymous_account(&self, anonymous: &AnonymousAccount) -> Account {
+        // Always confined: the anonymous account's home is its whole world.
+        let user = &anonymous.user;
+        let mut account = Account::new("anonymous", &user.home, anonymous.perms);
+        account.anonymous = true;
+        account.identity = Some(user.identity.clone());
+        account
+    }
+}
+
+/// `pam_authenticate` then `pam_acct_mgmt` (expired accounts, `pam_access`
+/// rules...). No PAM session is opened. Blocks; PAM modules may sleep on
+/// failure (pam_unix waits about 2 s).
+fn pam_authenticate(
+    service: &str,
+    username: &str,
+    password: &str,
+    client: &str,
+) -> Result<(), pam_client::Error> {
+    let conversation = Conversation::with_credentials(username, password);
+    let mut context = Context::new(service, Some(username), conversation)?;
+    // For modules that look at where a login comes from (pam_access).
+    context.set_rhost(Some(client))?;
+    context.set_tty(Some("ftp"))?;
+    let flags = Flag::DISALLOW_NULL_AUTHTOK;
+    context.authenticate(flags)?;
+    context.acct_mgmt(flags)?;
+    Ok(())
+}
+
+/// True if `shell` is one of the lines of the shells file (comments and
+/// blank lines aside).
+fn shell_listed(shell: &Path, shells_file: &Path) -> std::io::Result<bool> {
+    let text = match std::fs::read_to_string(shells_file) {
+        Ok(text) => text,
+        // No list: no shell is valid.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .any(|l| Path::new(l) == shell))
+}
+
+#[async_trait]
+impl Authorizer for SystemAuthorizer {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Password,
+        context: &LoginContext,
+    ) -> Result<Account, AuthError> {
+        let settings = &self.settings;
+        if ANONYMOUS_NAMES.contains(&username) {
+            return match &settings.anonymous {
+                Some(anonymous) => Ok(settings.anonymous_account(anonymous)),
+                None => Err(AuthError::AnonymousDisabled),
+            };
+        }
+        if !settings.name_allowed(username) {
+            tracing::info!(user = %username.escape_default(), "system user refused: not allowed by the user lists");
+            return Err(AuthError::BadCredentials);
+        }
+        let this = settings.clone();
+        let username = username.to_owned();
+        let password = password.expose().to_owned();
+        let client = context.client.ip().to_string();
+        let result = tokio::task::spawn_blocking(move || {
+            let checked = this.check(&username, &password, &client);
+            (this, username, checked)
+        })
+        .await;
+        match result {
+            Ok((this, _, Ok(user))) => Ok(this.account(user)),
+            Ok((_, username, Err(refusal))) => {
+                tracing::info!(user = %username.escape_default(), reason = %refusal, "system user refused");
+                Err(AuthError::BadCredentials)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "system user check failed");
+                Err(AuthError::BadCredentials)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shells_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shells");
+        std::fs::write(&file, "# comment\n/bin/sh\n  /bin/bash  \n\n").unwrap();
+        assert!(shell_listed(Path::new("/bin/bash"), &file).unwrap());
+        assert!(shell_listed(Path::new("/bin/sh"), &file).unwrap());
+        assert!(!shell_listed(Path::new("/usr/sbin/nologin"), &file).unwrap());
+        assert!(!shell_listed(Path::new("# comment"), &file).unwrap());
+        let missing = dir.path().join("none");
+        assert!(!shell_listed(Path::new("/bin/sh"), &missing).unwrap());
+    }
+
+    #[test]
+    fn user_lists() {
+        let auth = SystemAuthorizer::builder().build().unwrap();
+        assert!(!auth.settings.name_allowed("root"));
+        assert!(auth.settings.name_allowed("alice"));
+        let auth = SystemAuthorizer::builder()
+            .allowed_users(["alice", "root"])
+            .rejected_users(Vec::<String>::new())
+            .build()
+            .unwrap();
+        assert!(auth.settings.name_allowed("alice"));
+        assert!(auth.settings.name_allowed("root"));
+        assert!(!auth.settings.name_allowed("bob"));
+    }
+
+    #[test]
+    fn invalid_settings() {
+        for bad in ["", "a/b", "a\0b"] {
+            assert!(matches!(
+                SystemAuthorizer::builder().pam_service(bad).build(),
+                Err(SystemUsersError::InvalidService(_))
+            ));
+        }
+        assert!(matches!(
+            SystemAuthorizer::builder()
+                .anonymous("ferroftpd-no-such-account", Permissions::READ)
+                .build(),
+            Err(SystemUsersError::NoAnonymousAccount(_))
+        ));
+        assert!(matches!(
+            SystemAuthorizer::builder()
+                .anonymous("root", Permissions::READ)
+                .build(),
+            Err(SystemUsersError::AnonymousIsRoot(_))
+        ));
+    }
+
+    #[test]
+    fn accounts() {
+        let user = SystemUser {
+            name: "alice".into(),
+            home: "/home/alice".into(),
+            shell: "/bin/sh".into(),
+            identity: Identity {
+                uid: 1000,
+                gid: 1000,
+                groups: vec![1000, 27],
+            },
+        };
+        let auth = SystemAuthorizer::builder()
+            .user_permissions("alice", Permissions::READ)
+            .build()
+            .unwrap();
+        let account = auth.settings.account(user.clone());
+        assert_eq!(account.home, Path::new("/home/alice"));
+        assert_eq!(account.start_dir, None);
+        assert_eq!(account.rules.base(), Permissions::READ);
+        assert_eq!(account.identity, Some(user.identity.clone()));
+
+        let auth = SystemAuthorizer::builder()
+            .confinement(Confinement::Unconfined)
+            .build()
+            .unwrap();
+        let account = auth.settings.account(user);
+        assert_eq!(account.home, Path::new("/"));
+        assert_eq!(
+            account.start_dir.map(|d| d.as_bytes().to_vec()),
+            Some(b"/home/alice".to_vec())
+        );
+        assert_eq!(account.rules.base(), Permissions::ALL);
+    }
+}

@@ -1,0 +1,241 @@
+//! A thread that runs filesystem calls with a system user's credentials.
+//!
+//! On Linux, credentials are a property of each thread at the syscall
+//! level; glibc's `setuid` and friends only look process-wide because they
+//! signal every thread to change too. The raw syscalls, as rustix's
+//! `set_thread_*` functions make them, change the calling thread alone. So
+//! each system-user session gets one OS thread that drops its own
+//! credentials to the user's (supplementary groups, then gid, then uid,
+//! real, effective and saved alike, so it can never become root again) and
+//! then runs the jobs the session sends it. The rest of the server keeps
+//! running as root.
+//!
+//! The thread ends when the last [`UserThread`] handle is dropped: the
+//! storage, and any writer or listing still in use, each hold one.
+
+use std::io;
+use std::sync::mpsc;
+
+use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+use rustix::thread::{Gid, Uid};
+use tokio::sync::oneshot;
+
+use super::{DirEntries, DirEntry, FileWriter, StorageError, StorageResult};
+use crate::auth::Identity;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Entries a listing reads on the user's thread per round trip: enough to
+/// make the round trips cheap, few enough to keep memory small.
+const LISTING_BATCH: usize = 256;
+
+/// A handle to a thread running as one system user.
+#[derive(Debug, Clone)]
+pub(crate) struct UserThread {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl UserThread {
+    /// Starts a thread and makes it `identity`. Fails if the thread cannot
+    /// be created or its credentials cannot be changed (the server does
+    /// not run as root, for one).
+    pub(crate) async fn spawn(identity: &Identity) -> StorageResult<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let uid = identity.uid;
+        let identity = identity.clone();
+        std::thread::Builder::new()
+            .name(format!("ftp-uid-{uid}"))
+            .spawn(move || {
+                let dropped = become_user(&identity);
+                let ok = dropped.is_ok();
+                let _ = ready_tx.send(dropped);
+                if ok {
+                    // Ends when every sender (handle) is gone. A panicking
+                    // job fails its own call only (its reply channel is
+                    // dropped); the thread keeps serving the others.
+                    while let Ok(job) = queue.recv() {
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                }
+            })?;
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(UserThread { jobs }),
+            Ok(Err(e)) => Err(StorageError::Io(io::Error::new(
+                e.kind(),
+                format!("cannot act as uid {uid}: {e}"),
+            ))),
+            Err(_) => Err(thread_gone()),
+        }
+    }
+
+    /// Runs `f` on the user's thread and waits for its result.
+    pub(crate) async fn run<T, F>(&self, f: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> StorageResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.send(Box::new(move || {
+            let _ = tx.send(f());
+        }))?;
+        rx.await.map_err(|_| thread_gone())?
+    }
+
+    /// [`UserThread::run`] for code on a blocking thread (never call it
+    /// from async code: it blocks until the job is done).
+    fn run_blocking<T, F>(&self, f: F) -> StorageResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> StorageResult<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.send(Box::new(move || {
+            let _ = tx.send(f());
+        }))?;
+        rx.blocking_recv().map_err(|_| thread_gone())?
+    }
+
+    fn send(&self, job: Job) -> StorageResult<()> {
+        match self.jobs.send(job) {
+            Ok(()) => Ok(()),
+            Err(mpsc::SendError(job)) => {
+                // Unreachable while this handle lives (the thread outlives
+                // panicking jobs). Dropping the job here could run file
+                // operations (a writer's cleanup) as the server: leak it.
+                std::mem::forget(job);
+                Err(thread_gone())
+            }
+        }
+    }
+
+    /// Queues `job` without waiting for it.
+    fn spawn_detached(&self, job: Job) {
+        let _ = self.send(job);
+    }
+
+    /// A listing whose entries are read on this thread, in batches.
+    pub(crate) fn listing(&self, inner: DirEntries) -> DirEntries {
+        Box::new(UserListing {
+            thread: self.clone(),
+            inner: Some(inner),
+            batch: Vec::new().into_iter(),
+        })
+    }
+
+    /// A writer whose commit and drop (the rename or removal of its
+    /// temporary file) happen on this thread.
+    pub(crate) fn writer(&self, inner: Box<dyn FileWriter>) -> Box<dyn FileWriter> {
+        Box::new(UserWriter {
+            thread: self.clone(),
+            inner: Some(inner),
+        })
+    }
+}
+
+/// The job panicked, or the thread could not be reached.
+fn thread_gone() -> StorageError {
+    StorageError::Io(io::Error::other("the user's file access thread has ended"))
+}
+
+/// Makes the calling thread `identity`, for good. Groups first: once the
+/// uid is not 0 the thread may no longer change them.
+fn become_user(identity: &Identity) -> io::Result<()> {
+    let groups: Vec<Gid> = identity.groups.iter().map(|&g| Gid::from_raw(g)).collect();
+    set_thread_groups(&groups)?;
+    let gid = Gid::from_raw(identity.gid);
+    set_thread_res_gid(gid, gid, gid)?;
+    let uid = Uid::from_raw(identity.uid);
+    set_thread_res_uid(uid, uid, uid)?;
+    Ok(())
+}
+
+/// Reads a directory listing on the user's thread: stat-ing entries and
+/// resolving symbolic links are file accesses too.
+struct UserListing {
+    thread: UserThread,
+    /// `None` once the listing has ended.
+    inner: Option<DirEntries>,
+    batch: std::vec::IntoIter<StorageResult<DirEntry>>,
+}
+
+impl Iterator for UserListing {
+    type Item = StorageResult<DirEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(entry) = self.batch.next() {
+            return Some(entry);
+        }
+        let mut inner = self.inner.take()?;
+        let result = self.thread.run_blocking(move || {
+            let batch: Vec<_> = inner.by_ref().take(LISTING_BATCH).collect();
+            let more = batch.len() == LISTING_BATCH;
+            Ok((more.then_some(inner), batch))
+        });
+        match result {
+            Ok((inner, batch)) => {
+                self.inner = inner;
+                self.batch = batch.into_iter();
+                self.batch.next()
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl std::fmt::Debug for UserListing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserListing").finish_non_exhaustive()
+    }
+}
+
+/// A writer used by the transfer worker for the data (the descriptor was
+/// opened as the user), committed and dropped on the user's thread.
+#[derive(Debug)]
+struct UserWriter {
+    thread: UserThread,
+    /// `None` once committed.
+    inner: Option<Box<dyn FileWriter>>,
+}
+
+impl io::Write for UserWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            Some(w) => w.write(buf),
+            None => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.inner {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl FileWriter for UserWriter {
+    fn as_file(&mut self) -> Option<&mut std::fs::File> {
+        self.inner.as_mut()?.as_file()
+    }
+
+    fn commit(mut self: Box<Self>) -> StorageResult<()> {
+        let Some(inner) = self.inner.take() else {
+            return Ok(());
+        };
+        self.thread.run_blocking(move || inner.commit())
+    }
+}
+
+impl Drop for UserWriter {
+    fn drop(&mut self) {
+        // Not committed: the inner writer's drop cleans up its temporary
+        // file, which must happen as the user too. It is queued, not
+        // awaited, since a writer may be dropped in async code; the
+        // session's next storage call queues behind it, so a retried STOR
+        // cannot race the cleanup.
+        if let Some(inner) = self.inner.take() {
+            self.thread.spawn_detached(Box::new(move || drop(inner)));
+        }
+    }
+}

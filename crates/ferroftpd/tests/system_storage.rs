@@ -1,0 +1,211 @@
+//! `LocalStorage::open_as`: file access with a system user's credentials.
+//!
+//! Needs root (the test process changes the credentials of one thread of
+//! its own); as another user it prints why and checks nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use ferroftpd::auth::{Account, Identity, Permissions};
+use ferroftpd::proto::path::VirtualPath;
+use ferroftpd::storage::{LocalStorage, LocalStorageFactory, Storage, StorageFactory, WriteMode};
+
+/// `nobody` on Debian; any unprivileged ids do, they need no account.
+const UID: u32 = 65534;
+const GID: u32 = 65534;
+
+fn vp(s: &str) -> VirtualPath {
+    VirtualPath::root().resolve(s.as_bytes()).unwrap()
+}
+
+fn is_root() -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("skipped: acting as another user needs root");
+    false
+}
+
+fn identity() -> Identity {
+    Identity {
+        uid: UID,
+        gid: GID,
+        groups: vec![GID],
+    }
+}
+
+/// A home owned by the test user, in a directory the user may traverse.
+fn home() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    chown(&home, Some(UID), Some(GID)).unwrap();
+    (dir, home)
+}
+
+/// A root-owned file with `mode`.
+fn root_file(path: &Path, mode: u32) {
+    std::fs::write(path, b"root's\n").unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+async fn upload(storage: &LocalStorage, path: &str, mode: WriteMode, data: &'static [u8]) {
+    let mut writer = storage.open_write(&vp(path), mode).await.unwrap();
+    // Writers are used, and committed, on a blocking thread.
+    tokio::task::spawn_blocking(move || {
+        writer.write_all(data)?;
+        writer.commit().map_err(std::io::Error::other)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+}
+
+#[tokio::test]
+async fn files_are_created_and_refused_as_the_user() {
+    if !is_root() {
+        return;
+    }
+    let (_dir, home) = home();
+    root_file(&home.join("secret"), 0o600);
+    let storage = LocalStorage::open_as(home.clone(), &identity())
+        .await
+        .unwrap();
+
+    upload(&storage, "/new.txt", WriteMode::Replace, b"hello\n").await;
+    let meta = std::fs::metadata(home.join("new.txt")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (UID, GID));
+    assert_eq!(std::fs::read(home.join("new.txt")).unwrap(), b"hello\n");
+    // Replacing keeps the owner too: the temporary file and the rename
+    // over the target are the user's.
+    upload(&storage, "/new.txt", WriteMode::Replace, b"again\n").await;
+    let meta = std::fs::metadata(home.join("new.txt")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (UID, GID));
+    assert_eq!(std::fs::read(home.join("new.txt")).unwrap(), b"again\n");
+
+    storage.create_dir(&vp("/sub")).await.unwrap();
+    assert_eq!(std::fs::metadata(home.join("sub")).unwrap().uid(), UID);
+
+    // The kernel refuses what the user may not read...
+    let err = storage.open_read(&vp("/secret"), 0).await.unwrap_err();
+    assert!(is_permission_denied(&err), "{err:?}");
+    // ...or overwrite in place.
+    let err = storage
+        .open_write(&vp("/secret"), WriteMode::Append)
+        .await
+        .unwrap_err();
+    assert!(is_permission_denied(&err), "{err:?}");
+
+    // Only the session's thread changed: the process is still root.
+    assert!(rustix::process::geteuid().is_root());
+    assert!(rustix::process::getuid().is_root());
+}
+
+#[tokio::test]
+async fn a_directory_the_user_cannot_write_protects_its_files() {
+    if !is_root() {
+        return;
+    }
+    let (_dir, home) = home();
+    let locked = home.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    root_file(&locked.join("file"), 0o644);
+    let storage = LocalStorage::open_as(home.clone(), &identity())
+        .await
+        .unwrap();
+
+    for result in [
+        storage.remove_file(&vp("/locked/file")).await,
+        storage.rename(&vp("/locked/file"), &vp("/stolen")).await,
+        storage.create_dir(&vp("/locked/new")).await,
+    ] {
+        let err = result.unwrap_err();
+        assert!(is_permission_denied(&err), "{err:?}");
+    }
+    // A STOR over it needs a temporary file in the directory: refused too.
+    let err = storage
+        .open_write(&vp("/locked/file"), WriteMode::Replace)
+        .await
+        .unwrap_err();
+    assert!(is_permission_denied(&err), "{err:?}");
+    assert_eq!(std::fs::read(locked.join("file")).unwrap(), b"root's\n");
+
+    // Readable, so it can be listed; the listing runs as the user too.
+    let entries = storage.list(&vp("/locked")).await.unwrap();
+    let names = tokio::task::spawn_blocking(move || {
+        entries
+            .map(|e| e.map(|e| e.name))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(names, vec![b"file".to_vec()]);
+}
+
+#[tokio::test]
+async fn an_aborted_upload_is_cleaned_up_as_the_user() {
+    if !is_root() {
+        return;
+    }
+    let (_dir, home) = home();
+    let storage = LocalStorage::open_as(home.clone(), &identity())
+        .await
+        .unwrap();
+    upload(&storage, "/keep.txt", WriteMode::Replace, b"old\n").await;
+    let mut writer = storage
+        .open_write(&vp("/keep.txt"), WriteMode::Replace)
+        .await
+        .unwrap();
+    writer.write_all(b"partial").unwrap();
+    drop(writer);
+    // The cleanup is queued on the user's thread; any later call waits
+    // for it.
+    storage.metadata(&vp("/")).await.unwrap();
+    let names: Vec<_> = std::fs::read_dir(&home)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec!["keep.txt"]);
+    assert_eq!(std::fs::read(home.join("keep.txt")).unwrap(), b"old\n");
+}
+
+#[tokio::test]
+async fn the_factory_acts_as_the_account_identity() {
+    if !is_root() {
+        return;
+    }
+    let (_dir, home) = home();
+    let mut account = Account::new("nobody", &home, Permissions::ALL);
+    account.identity = Some(identity());
+    let storage = LocalStorageFactory.open(&account).await.unwrap();
+    storage.create_dir(&vp("/d")).await.unwrap();
+    assert_eq!(std::fs::metadata(home.join("d")).unwrap().uid(), UID);
+
+    // Without an identity, the same factory acts as the server.
+    let account = Account::new("virtual", &home, Permissions::ALL);
+    let storage = LocalStorageFactory.open(&account).await.unwrap();
+    storage.create_dir(&vp("/e")).await.unwrap();
+    assert_eq!(std::fs::metadata(home.join("e")).unwrap().uid(), 0);
+}
+
+#[tokio::test]
+async fn a_home_the_user_cannot_reach_fails_to_open() {
+    if !is_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The temporary directory is root's, mode 0700.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let err = LocalStorage::open_as(home, &identity()).await.unwrap_err();
+    assert!(is_permission_denied(&err), "{err:?}");
+}
+
+fn is_permission_denied(err: &ferroftpd::storage::StorageError) -> bool {
+    matches!(err, ferroftpd::storage::StorageError::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied)
+}

@@ -1,0 +1,276 @@
+"""System users (``--system-users``, docs/system-users.md) with real clients.
+
+Real accounts are made with ``useradd`` and ``chpasswd`` (and removed with
+``userdel -r`` afterwards, whatever happens); passwords go through PAM (the
+Debian default ``other`` service, as no /etc/pam.d/ferroftpd is installed).
+Checked with curl and ftplib: who may log in, that files are written with the
+user's uid and gid, and that the kernel's permission checks apply to the user.
+
+Needs root: without it the whole module is skipped, with the reason shown.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from support import expect_refused, ftp_session, random_bytes, retr_bytes, run_curl
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="system users need root: accounts are created with useradd and the server acts as them",
+)
+
+
+@dataclass
+class Account:
+    name: str
+    password: str
+
+    @property
+    def pw(self) -> pwd.struct_passwd:
+        return pwd.getpwnam(self.name)
+
+    @property
+    def home(self) -> Path:
+        return Path(self.pw.pw_dir)
+
+
+def run_root(*argv: str, input: str | None = None) -> None:
+    res = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, f"{argv}: {res.stderr}"
+
+
+@pytest.fixture(scope="module")
+def accounts(request) -> dict[str, Account]:
+    """alice and bob (bash), nolog (nologin shell), toor (a second uid 0),
+    and anon, an unprivileged system account for anonymous logins.
+
+    Each account gets a home of its own, made by useradd, so that
+    ``userdel -r`` removes nothing else (an account sharing /root as its
+    home would take /root with it).
+    """
+    suffix = os.getpid()
+    made: dict[str, Account] = {}
+
+    def remove_all():
+        for acc in made.values():
+            try:
+                home = pwd.getpwnam(acc.name).pw_dir
+            except KeyError:
+                continue  # useradd failed: nothing to remove
+            # -r only for the home useradd made for this very account. -f
+            # because every root process counts as toor's (uid 0).
+            remove_home = ["-r"] if home == f"/home/{acc.name}" else []
+            res = subprocess.run(["userdel", "-f", *remove_home, acc.name],
+                                 capture_output=True, text=True, timeout=60)
+            if res.returncode != 0:
+                print(f"userdel {acc.name}: {res.stderr}")
+            # userdel keeps the home of a uid 0 account, even with -r.
+            if remove_home and Path(home).is_dir():
+                shutil.rmtree(home)
+
+    request.addfinalizer(remove_all)
+    specs = {
+        "alice": ["-s", "/bin/bash"],
+        "bob": ["-s", "/bin/bash"],
+        "nolog": ["-s", "/usr/sbin/nologin"],
+        "toor": ["-o", "-u", "0", "-s", "/bin/bash"],
+        "anon": ["-r", "-s", "/usr/sbin/nologin"],
+    }
+    for key, flags in specs.items():
+        acc = Account(f"ftpt_{key}_{suffix}", f"pw-{key}-{suffix}")
+        home = Path("/home") / acc.name
+        assert not home.exists(), f"{home} exists already"
+        # Registered before useradd so that a half-made account goes too.
+        made[key] = acc
+        run_root("useradd", "-m", "-d", str(home), *flags, acc.name)
+        run_root("chpasswd", input=f"{acc.name}:{acc.password}\n")
+        assert acc.home == home
+    (made["anon"].home / "welcome.txt").write_text("hello, anonymous\n")
+    return made
+
+
+def start(start_server, *flags: str):
+    # No -d: a system user's root is their home. The delay between failed
+    # logins is PAM's own (pam_unix); the server adds none here.
+    return start_server("--system-users", "--auth-failed-delay", "0", *flags, directory=False)
+
+
+def login_fails(srv, user: str, password: str) -> None:
+    with pytest.raises(ftplib.error_perm) as exc:
+        with ftp_session(srv, user, password):
+            pass
+    assert str(exc.value).startswith("530"), exc.value
+
+
+def test_login_and_files_owned_by_the_user(start_server, layout, accounts):
+    alice = accounts["alice"]
+    srv = start(start_server)
+    src = layout.clients / "up.bin"
+    data = random_bytes(100 * 1024, seed=70)
+    src.write_bytes(data)
+
+    res = run_curl("-T", str(src), srv.url("up.bin", user=alice.name, password=alice.password))
+    assert res.returncode == 0, res.transcript()
+    st = (alice.home / "up.bin").stat()
+    assert (st.st_uid, st.st_gid) == (alice.pw.pw_uid, alice.pw.pw_gid)
+    assert (alice.home / "up.bin").read_bytes() == data
+
+    with ftp_session(srv, alice.name, alice.password) as ftp:
+        # Confined: the home is /.
+        assert ftp.pwd() == "/"
+        assert "up.bin" in ftp.nlst()
+        assert retr_bytes(ftp, "up.bin") == data
+        ftp.mkd("made")
+        st = (alice.home / "made").stat()
+        assert (st.st_uid, st.st_gid) == (alice.pw.pw_uid, alice.pw.pw_gid)
+        # SITE CHMOD and MFMT change the user's own file.
+        ftp.sendcmd("SITE CHMOD 640 up.bin")
+        assert (alice.home / "up.bin").stat().st_mode & 0o777 == 0o640
+        ftp.sendcmd("MFMT 20200102030405 up.bin")
+        assert int((alice.home / "up.bin").stat().st_mtime) == 1577934245
+        # Nothing outside the home: `..` at the top stays there.
+        ftp.cwd("/..")
+        assert ftp.pwd() == "/"
+        assert "up.bin" in ftp.nlst()
+    assert "login user=" + alice.name in srv.log
+
+
+def test_who_is_refused(start_server, accounts):
+    alice, nolog, toor = accounts["alice"], accounts["nolog"], accounts["toor"]
+    # toor is uid 0 under another name: refused although no list names it.
+    srv = start(start_server, "--system-rejected-users", "root")
+    login_fails(srv, alice.name, "wrong password")
+    login_fails(srv, f"ftpt_nosuchuser_{os.getpid()}", "whatever")
+    login_fails(srv, "root", "whatever")
+    login_fails(srv, nolog.name, nolog.password)
+    login_fails(srv, toor.name, toor.password)
+    # No anonymous access unless asked for.
+    login_fails(srv, "anonymous", "me@example.com")
+    log = srv.log
+    assert f'user={alice.name} reason=PAM' in log
+    assert "user=root" in log and "not allowed by the user lists" in log
+    assert f"user={nolog.name} reason=login shell" in log
+    assert f"user={toor.name} reason=uid 0" in log
+    assert "login user=" not in log
+    # The right password still works.
+    with ftp_session(srv, alice.name, alice.password) as ftp:
+        assert ftp.pwd() == "/"
+
+
+def test_shell_check_can_be_turned_off(start_server, accounts):
+    nolog = accounts["nolog"]
+    srv = start(start_server, "--system-no-shell-check")
+    with ftp_session(srv, nolog.name, nolog.password) as ftp:
+        assert ftp.pwd() == "/"
+
+
+def test_allowed_users_and_permissions(start_server, layout, accounts):
+    alice, bob = accounts["alice"], accounts["bob"]
+    srv = start(start_server, "--system-allowed-users", alice.name,
+                "--system-user-perm", f"{alice.name}:elr")
+    login_fails(srv, bob.name, bob.password)
+    assert f"user={bob.name}" in srv.log and "not allowed by the user lists" in srv.log
+    src = layout.clients / "ro.txt"
+    src.write_bytes(b"x\n")
+    with ftp_session(srv, alice.name, alice.password) as ftp:
+        with src.open("rb") as f:
+            expect_refused(ftp.storbinary, "STOR ro.txt", f, codes=(550,))
+    assert not (alice.home / "ro.txt").exists()
+
+
+def test_the_kernel_checks_apply(start_server, layout, accounts):
+    alice = accounts["alice"]
+    secret = alice.home / "secret.txt"
+    secret.write_bytes(b"root only\n")
+    os.chmod(secret, 0o600)  # owned by root, the test's user
+    locked = alice.home / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o755)
+    (locked / "file.txt").write_bytes(b"root's\n")
+    os.chmod(locked / "file.txt", 0o666)
+    src = layout.clients / "new.txt"
+    src.write_bytes(b"replacement\n")
+    srv = start(start_server)
+    try:
+        with ftp_session(srv, alice.name, alice.password) as ftp:
+            # Listed (the home is readable), but not readable.
+            assert "secret.txt" in ftp.nlst()
+            expect_refused(retr_bytes, ftp, "secret.txt", codes=(550,))
+            # The directory is root's: its files can be neither deleted,
+            # renamed nor replaced, and nothing can be created in it.
+            expect_refused(ftp.delete, "locked/file.txt", codes=(550,))
+            expect_refused(ftp.rename, "locked/file.txt", "stolen.txt", codes=(550,))
+            with src.open("rb") as f:
+                expect_refused(ftp.storbinary, "STOR locked/file.txt", f, codes=(550,))
+            with src.open("rb") as f:
+                expect_refused(ftp.storbinary, "STOR locked/new.txt", f, codes=(550,))
+            expect_refused(ftp.mkd, "locked/dir", codes=(550,))
+            # The file itself is world-writable: appending to it is allowed.
+            with src.open("rb") as f:
+                ftp.storbinary("APPE locked/file.txt", f)
+        assert secret.read_bytes() == b"root only\n"
+        assert (locked / "file.txt").read_bytes() == b"root's\nreplacement\n"
+        assert sorted(os.listdir(locked)) == ["file.txt"]
+    finally:
+        secret.unlink()
+        (locked / "file.txt").unlink()
+        locked.rmdir()
+
+
+def test_unconfined_shows_real_paths(start_server, accounts):
+    alice = accounts["alice"]
+    srv = start(start_server, "--system-unconfined")
+    with ftp_session(srv, alice.name, alice.password) as ftp:
+        assert ftp.pwd() == str(alice.home)
+        ftp.cwd("/etc")
+        assert ftp.pwd() == "/etc"
+        assert retr_bytes(ftp, "/etc/passwd") == Path("/etc/passwd").read_bytes()
+        # /etc/shadow exists but is not readable by the user.
+        assert "shadow" in ftp.nlst("/etc")
+        expect_refused(retr_bytes, ftp, "/etc/shadow", codes=(550,))
+        expect_refused(ftp.mkd, "/etc/ftpt-should-not-exist", codes=(550,))
+    assert not Path("/etc/ftpt-should-not-exist").exists()
+
+
+def test_anonymous_maps_to_a_system_account(start_server, layout, accounts):
+    anon = accounts["anon"]
+    srv = start(start_server, "--anonymous", "--system-anonymous-account", anon.name)
+    src = layout.clients / "anon-up.txt"
+    src.write_bytes(b"x\n")
+    with ftp_session(srv, "anonymous", "me@example.com") as ftp:
+        assert ftp.pwd() == "/"
+        assert retr_bytes(ftp, "welcome.txt") == b"hello, anonymous\n"
+        # Read-only by default.
+        with src.open("rb") as f:
+            expect_refused(ftp.storbinary, "STOR anon-up.txt", f, codes=(550,))
+    assert not (anon.home / "anon-up.txt").exists()
+    # Other system users still log in as themselves.
+    alice = accounts["alice"]
+    with ftp_session(srv, alice.name, alice.password) as ftp:
+        assert "welcome.txt" not in ftp.nlst()
+
+
+def test_bad_combinations_are_refused():
+    from support import ferroftpd_bin
+
+    for argv in (
+        ["--system-users", "--user", "a:b"],
+        ["--system-users", "--username", "a", "--password", "b"],
+        ["--system-perm", "elr"],
+        ["--system-users", "--anonymous", "--system-anonymous-account",
+         f"ftpt_nosuchuser_{os.getpid()}"],
+    ):
+        res = subprocess.run([str(ferroftpd_bin()), *argv, "-i", "127.0.0.1", "-p", "0"],
+                             capture_output=True, text=True, timeout=30,
+                             stdin=subprocess.DEVNULL)
+        assert res.returncode != 0, (argv, res.stderr)
+        assert "error" in res.stderr.lower(), (argv, res.stderr)
