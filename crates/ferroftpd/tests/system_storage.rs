@@ -180,7 +180,7 @@ async fn the_factory_acts_as_the_account_identity() {
     }
     let (_dir, home) = home();
     let mut account = Account::new("nobody", &home, Permissions::ALL);
-    account.identity = Some(identity());
+    account.identity = Some(std::sync::Arc::new(identity()));
     let storage = LocalStorageFactory.open(&account).await.unwrap();
     storage.create_dir(&vp("/d")).await.unwrap();
     assert_eq!(std::fs::metadata(home.join("d")).unwrap().uid(), UID);

@@ -366,8 +366,8 @@ write_limit = "1M"
         .authenticate("slow", &Password::new("s"), &ctx)
         .await
         .unwrap();
-    assert_eq!(account.login_message, "Hi.");
-    assert_eq!(account.quit_message, "Bye.");
+    assert_eq!(&*account.login_message, "Hi.");
+    assert_eq!(&*account.quit_message, "Bye.");
     assert_eq!(account.max_sessions, Some(3));
     assert_eq!(account.read_limit, Rate::new(512 * 1024));
     assert_eq!(account.write_limit, Rate::new(1024 * 1024));

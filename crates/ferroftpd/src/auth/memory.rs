@@ -19,9 +19,9 @@ pub const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
 #[derive(Debug, Clone)]
 pub struct UserOptions {
     /// Text of the 230 reply. Default: "Login successful."
-    pub login_message: String,
+    pub login_message: Arc<str>,
     /// Text of the 221 reply. Default: "Goodbye."
-    pub quit_message: String,
+    pub quit_message: Arc<str>,
     /// Most sessions of this user at once. Default: the server's setting.
     pub max_sessions: Option<u32>,
     /// Upload rate of all the user's sessions together. Default: the
@@ -35,8 +35,8 @@ pub struct UserOptions {
 impl Default for UserOptions {
     fn default() -> Self {
         UserOptions {
-            login_message: "Login successful.".into(),
-            quit_message: "Goodbye.".into(),
+            login_message: super::default_login_message(),
+            quit_message: super::default_quit_message(),
             max_sessions: None,
             read_limit: None,
             write_limit: None,

@@ -33,10 +33,11 @@ pub struct Account {
     pub home: PathBuf,
     /// What the user may do, by directory.
     pub rules: Arc<PermissionRules>,
-    /// Text of the 230 reply.
-    pub login_message: String,
+    /// Text of the 230 reply. Shared, not copied, by the sessions of a
+    /// user: every idle session holds its account.
+    pub login_message: Arc<str>,
     /// Text of the 221 reply.
-    pub quit_message: String,
+    pub quit_message: Arc<str>,
     /// True for anonymous sessions.
     pub anonymous: bool,
     /// Most sessions of this user at once; `None` uses the server's
@@ -52,10 +53,23 @@ pub struct Account {
     /// storage does every filesystem operation of the session with this
     /// uid, gid and supplementary groups (see [`Identity`]). `None` (the
     /// default) acts as the server process.
-    pub identity: Option<Identity>,
+    pub identity: Option<Arc<Identity>>,
     /// The directory the session starts in, as the user sees it. `None`
     /// (the default) is `/`, the home.
     pub start_dir: Option<VirtualPath>,
+}
+
+/// "Login successful.", allocated once for every account that uses it.
+pub(crate) fn default_login_message() -> Arc<str> {
+    static TEXT: std::sync::LazyLock<Arc<str>> =
+        std::sync::LazyLock::new(|| Arc::from("Login successful."));
+    TEXT.clone()
+}
+
+/// "Goodbye.", allocated once.
+pub(crate) fn default_quit_message() -> Arc<str> {
+    static TEXT: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from("Goodbye."));
+    TEXT.clone()
 }
 
 impl Account {
@@ -65,8 +79,8 @@ impl Account {
             username: username.into(),
             home: home.into(),
             rules: Arc::new(PermissionRules::new(perms)),
-            login_message: "Login successful.".into(),
-            quit_message: "Goodbye.".into(),
+            login_message: default_login_message(),
+            quit_message: default_quit_message(),
             anonymous: false,
             max_sessions: None,
             read_limit: None,

@@ -313,7 +313,7 @@ impl Settings {
                 account
             }
         };
-        account.identity = Some(user.identity);
+        account.identity = Some(Arc::new(user.identity));
         account
     }
 
@@ -322,7 +322,7 @@ impl Settings {
         let user = &anonymous.user;
         let mut account = Account::new("anonymous", &user.home, anonymous.perms);
         account.anonymous = true;
-        account.identity = Some(user.identity.clone());
+        account.identity = Some(Arc::new(user.identity.clone()));
         account
     }
 }
@@ -479,7 +479,7 @@ mod tests {
         assert_eq!(account.home, Path::new("/home/alice"));
         assert_eq!(account.start_dir, None);
         assert_eq!(account.rules.base(), Permissions::READ);
-        assert_eq!(account.identity, Some(user.identity.clone()));
+        assert_eq!(account.identity.as_deref(), Some(&user.identity));
 
         let auth = SystemAuthorizer::builder()
             .confinement(Confinement::Unconfined)

@@ -331,8 +331,8 @@ struct FileUser {
     password: Option<StoredPassword>,
     home: PathBuf,
     rules: Arc<PermissionRules>,
-    login_message: String,
-    quit_message: String,
+    login_message: Arc<str>,
+    quit_message: Arc<str>,
     max_sessions: Option<u32>,
     read_limit: Option<Rate>,
     write_limit: Option<Rate>,
@@ -584,12 +584,12 @@ fn parse_user(
         rules: Arc::new(rules),
         login_message: raw
             .login_message
-            .clone()
-            .unwrap_or_else(|| "Login successful.".into()),
+            .as_deref()
+            .map_or_else(super::default_login_message, Arc::from),
         quit_message: raw
             .quit_message
-            .clone()
-            .unwrap_or_else(|| "Goodbye.".into()),
+            .as_deref()
+            .map_or_else(super::default_quit_message, Arc::from),
         max_sessions: raw.max_sessions,
         read_limit: rate(&raw.read_limit)?,
         write_limit: rate(&raw.write_limit)?,

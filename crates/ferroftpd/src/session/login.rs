@@ -222,7 +222,7 @@ impl Session {
         }
         let text = match &self.login {
             Login::LoggedIn(user) => user.account.quit_message.clone(),
-            _ => "Goodbye.".to_owned(),
+            _ => crate::auth::default_quit_message(),
         };
         let _ = self.control.send(&Reply::text(221, &text)).await;
     }
