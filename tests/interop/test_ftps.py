@@ -361,6 +361,39 @@ def test_data_connection_with_another_sessions_tls_session_is_refused(tls_server
     assert "data connection refused: TLS session not resumed" in tls_server.log
 
 
+def test_a_refused_data_handshake_leaves_nothing_to_resume(tls_server, certs):
+    """TLS 1.2: a full handshake on a data connection (refused, 522) must not
+    give its session to a later data connection to resume."""
+    context = client_context(certs)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    ftp = connect(tls_server, certs, "explicit", context=context)
+    try:
+        assert ftp.sock.version() == "TLSv1.2"
+        sessions = []
+        for _ in range(2):
+            conn, _ = ftplib.FTP.ntransfercmd(ftp, "NLST")
+            # The first time no session (a full handshake), then the one the
+            # refused connection got, if it got one.
+            session = sessions[-1] if sessions else None
+            try:
+                tls = context.wrap_socket(conn, server_hostname="127.0.0.1", session=session)
+                assert not tls.session_reused
+                sessions.append(tls.session)
+                try:
+                    while tls.recv(4096):
+                        pass
+                except (ssl.SSLError, OSError):
+                    pass
+                tls.close()
+            except (ssl.SSLError, OSError):
+                conn.close()
+            expect_refused(ftp.voidresp, codes=(522,))
+        # The control connection's own session still works.
+        assert isinstance(ftp.nlst(), list)
+    finally:
+        ftp.quit()
+
+
 def test_session_reuse_required_by_default_and_optional_on_request(start_server, certs):
     strict = start_server(*tls_flags(certs))
     ftp = connect(strict, certs, "explicit", cls=ftplib.FTP_TLS)

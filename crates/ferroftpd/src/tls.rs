@@ -130,11 +130,17 @@ impl TlsConfig {
     /// The TLS configuration of one control session and its data
     /// connections.
     pub(crate) fn session(&self) -> SessionTls {
+        let cache = Arc::new(ResumptionCache::default());
         let mut control = (*self.server).clone();
-        control.session_storage = Arc::new(ResumptionCache::default());
+        control.session_storage = cache.clone();
         let mut data = control.clone();
-        // No TLS 1.3 tickets on data connections: clients resume the
-        // control connection's session anyway, and a client that only
+        // Data connections only resume: a full handshake on one must not
+        // add a session that a later data connection could resume (a
+        // stranger who reached the passive port could otherwise make a
+        // session of its own "this session's" and pass the reuse check).
+        data.session_storage = Arc::new(ResumeOnly(cache));
+        // No TLS 1.3 tickets on data connections either: clients resume
+        // the control connection's session anyway, and a client that only
         // uploads never reads them, so they would sit unread in its socket
         // and turn its close into a reset that can destroy the end of the
         // upload.
@@ -176,8 +182,8 @@ fn fingerprint(cert: &CertificateDer<'_>) -> String {
     hex.join(":")
 }
 
-/// Entries kept forever: those the control connection's own handshake and
-/// tickets create, which clients resume on every data connection.
+/// Entries kept forever: the first ones the control connection's handshake
+/// and tickets create, which clients resume on every data connection.
 const PINNED_ENTRIES: usize = 8;
 
 /// Entries kept in all, the most recent first to go after the pinned ones.
@@ -224,6 +230,31 @@ impl StoresServerSessions for ResumptionCache {
     }
 }
 
+/// A session's store as its data connections see it: they may resume what
+/// the control connection stored, and store nothing.
+#[derive(Debug)]
+struct ResumeOnly(Arc<ResumptionCache>);
+
+impl StoresServerSessions for ResumeOnly {
+    fn put(&self, _key: Vec<u8>, _value: Vec<u8>) -> bool {
+        false
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(key)
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(key)
+    }
+
+    /// False, so that a full TLS 1.2 handshake on a data connection is not
+    /// even given a session ID to resume later.
+    fn can_cache(&self) -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +284,9 @@ mod tests {
         let b = tls.session();
         a.control.session_storage.put(b"k".to_vec(), b"v".to_vec());
         assert_eq!(a.data.session_storage.get(b"k"), Some(b"v".to_vec()));
+        // Data connections store nothing.
+        assert!(!a.data.session_storage.put(b"d".to_vec(), b"v".to_vec()));
+        assert_eq!(a.control.session_storage.get(b"d"), None);
         assert_eq!(b.control.session_storage.get(b"k"), None);
         assert_eq!(b.data.session_storage.get(b"k"), None);
         assert_eq!(a.data.send_tls13_tickets, 0);
