@@ -437,8 +437,10 @@ impl Builder {
 
     /// Accept CCC (RFC 4217 §6): after login, the client may return the
     /// control connection to plain text, so that a NAT router can read and
-    /// rewrite PASV replies. Later commands, a later USER's password
-    /// included, then travel unprotected. Default: false (534).
+    /// rewrite PASV replies. Later commands then travel unprotected, and so
+    /// would the password of a later USER, unless
+    /// [`Self::tls_control_required`] refuses that USER. Default: false
+    /// (534).
     pub fn tls_allow_ccc(mut self, allow: bool) -> Self {
         self.config.tls_allow_ccc = allow;
         self

@@ -132,13 +132,24 @@ impl Control {
     /// own (curl's default "passive" CCC mode) just goes on in plain text:
     /// a TLS record starts with a content type (20 to 24), a command with a
     /// letter or Telnet IAC.
-    pub async fn stop_tls(&mut self) -> io::Result<()> {
+    ///
+    /// Waiting for the client's next byte lasts as long as an idle session
+    /// may (`idle`), and ends when `close` is cancelled (server shutdown).
+    pub async fn stop_tls(
+        &mut self,
+        idle: Option<Duration>,
+        close: &tokio_util::sync::CancellationToken,
+    ) -> io::Result<()> {
         let Stream::Tls(tls) = std::mem::replace(&mut self.stream, Stream::Broken) else {
             return Err(io::ErrorKind::Unsupported.into());
         };
         let (mut tcp, mut conn) = tls.into_inner();
-        let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-            conn.send_close_notify();
+        // The client's close_notify may already be in rustls' hands, read
+        // along with the CCC command.
+        let state = conn.process_new_packets().map_err(io::Error::other)?;
+        let mut closed = state.peer_has_closed();
+        conn.send_close_notify();
+        let flushed = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
             while conn.wants_write() {
                 tcp.writable().await?;
                 match conn.write_tls(&mut TryWrite(&tcp)) {
@@ -148,28 +159,39 @@ impl Control {
                     }
                 }
             }
-            loop {
-                let mut first = [0u8; 1];
-                if tcp.peek(&mut first).await? == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                if !(20..=24).contains(&first[0]) {
-                    return Ok(());
-                }
-                let record = read_record(&mut tcp).await?;
-                conn.read_tls(&mut &record[..])?;
-                let state = conn.process_new_packets().map_err(io::Error::other)?;
-                if state.peer_has_closed() {
-                    return Ok(());
-                }
-            }
+            Ok::<(), io::Error>(())
         })
         .await
         .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
-        if result.is_ok() {
-            self.stream = Stream::Plain(tcp);
+        flushed?;
+        while !closed {
+            let mut first = [0u8; 1];
+            let idle_over = async {
+                match idle {
+                    Some(t) => tokio::time::sleep(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let peeked = tokio::select! {
+                r = tcp.peek(&mut first) => r?,
+                () = close.cancelled() => return Err(io::ErrorKind::Interrupted.into()),
+                () = idle_over => return Err(io::ErrorKind::TimedOut.into()),
+            };
+            if peeked == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            if !(20..=24).contains(&first[0]) {
+                break;
+            }
+            let record = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_record(&mut tcp))
+                .await
+                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))?;
+            conn.read_tls(&mut &record[..])?;
+            let state = conn.process_new_packets().map_err(io::Error::other)?;
+            closed = state.peer_has_closed();
         }
-        result
+        self.stream = Stream::Plain(tcp);
+        Ok(())
     }
 }
 

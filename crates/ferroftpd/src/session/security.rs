@@ -154,7 +154,9 @@ impl Session {
         {
             return Flow::Close;
         }
-        match self.control.stop_tls().await {
+        let idle = self.shared.config.idle_timeout;
+        let close = self.shared.close_sessions.clone();
+        match self.control.stop_tls(idle, &close).await {
             Ok(()) => {
                 tracing::info!("control connection back in plain text (CCC)");
                 Flow::Continue
