@@ -12,6 +12,7 @@ Needs root: without it the whole module is skipped, with the reason shown.
 from __future__ import annotations
 
 import ftplib
+import io
 import os
 import pwd
 import shutil
@@ -274,3 +275,62 @@ def test_bad_combinations_are_refused():
                              stdin=subprocess.DEVNULL)
         assert res.returncode != 0, (argv, res.stderr)
         assert "error" in res.stderr.lower(), (argv, res.stderr)
+
+
+def test_a_user_cannot_signal_the_server(start_server, accounts):
+    """The session's file-access thread acts as the user for files only: its
+    real and saved uid stay 0, so the user's own processes cannot signal (or
+    prlimit, or ptrace) it, which would reach the whole server."""
+    alice = accounts["alice"]
+    srv = start(start_server)
+    with ftp_session(srv, alice.name, alice.password) as ftp:
+        assert ftp.pwd() == "/"
+        tasks = Path(f"/proc/{srv.proc.pid}/task")
+        user_threads = [t.name for t in tasks.iterdir()
+                        if (t / "comm").read_text().strip() == f"ftp-uid-{alice.pw.pw_uid}"]
+        assert user_threads, "no file-access thread for the session"
+        for tid in user_threads:
+            status = (tasks / tid / "status").read_text()
+            uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()
+            # real, effective, saved, filesystem
+            assert uids[1:] == ["0", str(alice.pw.pw_uid), "0", str(alice.pw.pw_uid)], uids
+            probe = subprocess.run(
+                ["python3", "-c", f"import os; os.kill({tid}, 0)"],
+                user=alice.pw.pw_uid, group=alice.pw.pw_gid, extra_groups=[],
+                capture_output=True, text=True, timeout=30)
+            assert probe.returncode != 0 and "PermissionError" in probe.stderr, probe
+        assert srv.alive()
+
+
+def test_uploads_are_written_without_root_privileges(start_server, layout, accounts):
+    """APPE writes into the user's own set-user-ID file: a writer without
+    CAP_FSETID makes the kernel clear the bit, a root writer would keep it
+    (the same privilege would also bypass disk quotas)."""
+    alice = accounts["alice"]
+    srv = start(start_server)
+    target = alice.home / "setuid.bin"
+    with ftp_session(srv, alice.name, alice.password) as ftp:
+        ftp.storbinary("STOR setuid.bin", io.BytesIO(b"first part\n"))
+        os.chmod(target, 0o4755)
+        assert target.stat().st_mode & 0o4000
+        ftp.storbinary("APPE setuid.bin", io.BytesIO(b"second part\n"))
+    assert target.read_bytes() == b"first part\nsecond part\n"
+    assert not target.stat().st_mode & 0o4000, oct(target.stat().st_mode)
+
+
+def test_a_home_that_is_the_root_directory_is_refused_when_confined(start_server, accounts):
+    """Confinement to a home of `/` would confine nothing."""
+    name, password = f"ftpt_slash_{os.getpid()}", f"pw-slash-{os.getpid()}"
+    # -M: no home is made, and no -r when removing it: the home is `/`.
+    run_root("useradd", "-M", "-d", "/", "-s", "/bin/bash", name)
+    try:
+        run_root("chpasswd", input=f"{name}:{password}\n")
+        srv = start(start_server)
+        login_fails(srv, name, password)
+        assert f"user={name} reason=home directory" in srv.log
+        assert "is the root directory" in srv.log
+        unconfined = start(start_server, "--system-unconfined")
+        with ftp_session(unconfined, name, password) as ftp:
+            assert ftp.pwd() == "/"
+    finally:
+        subprocess.run(["userdel", name], capture_output=True, timeout=60)

@@ -23,8 +23,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferroftpd_proto::command::Password;
 use ferroftpd_proto::path::VirtualPath;
-use pam_client::conv_mock::Conversation;
+use pam_client::ConversationHandler;
+use pam_client::ErrorCode;
 use pam_client::{Context, Flag};
+use std::ffi::CStr;
 
 use super::memory::ANONYMOUS_NAMES;
 use super::{Account, AuthError, Authorizer, Identity, LoginContext, Permissions};
@@ -66,6 +68,10 @@ pub enum SystemUsersError {
     /// The passwd database could not be read.
     #[error("reading the passwd database: {0}")]
     Passwd(#[source] std::io::Error),
+    /// The anonymous account's home is the root directory (or leads
+    /// there): confining anonymous users to it would confine nothing.
+    #[error("the home of the anonymous account {0:?} is the root directory: choose an account with a home of its own")]
+    AnonymousHomeIsRoot(String),
 }
 
 /// Logs in the accounts of the operating system. Made with
@@ -201,6 +207,9 @@ impl SystemAuthorizerBuilder {
                 if user.identity.uid == 0 {
                     return Err(SystemUsersError::AnonymousIsRoot(name));
                 }
+                if is_root_dir(&user.home) {
+                    return Err(SystemUsersError::AnonymousHomeIsRoot(name));
+                }
                 if perms.has_write() {
                     tracing::warn!(account = %name, perms = %perms, "anonymous user has write permissions");
                 }
@@ -267,6 +276,10 @@ enum Refusal {
     Shell(PathBuf),
     #[error("home directory {0:?} is not an absolute path")]
     Home(PathBuf),
+    #[error("home directory {0:?} is the root directory, and sessions are confined to the home")]
+    HomeIsRoot(PathBuf),
+    #[error("the account's name {0:?} is not allowed by the user lists")]
+    NotAllowed(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -286,11 +299,20 @@ impl Settings {
         if user.identity.uid == 0 {
             return Err(Refusal::Root);
         }
+        // The lists again, with the name the database gives: a
+        // case-insensitive source (LDAP, SSSD) may have matched "BOB" to
+        // "bob".
+        if !self.name_allowed(&user.name) {
+            return Err(Refusal::NotAllowed(user.name));
+        }
         if self.require_valid_shell && !shell_listed(&user.shell, Path::new(SHELLS_FILE))? {
             return Err(Refusal::Shell(user.shell));
         }
         if !user.home.is_absolute() {
             return Err(Refusal::Home(user.home));
+        }
+        if self.confinement == Confinement::Home && is_root_dir(&user.home) {
+            return Err(Refusal::HomeIsRoot(user.home));
         }
         Ok(user)
     }
@@ -327,6 +349,44 @@ impl Settings {
     }
 }
 
+/// True if `path` is, or leads to, the root directory (`/`, `/home/..`, a
+/// symbolic link to `/`).
+fn is_root_dir(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), std::fs::metadata("/")) {
+        (Ok(home), Ok(root)) => home.dev() == root.dev() && home.ino() == root.ino(),
+        _ => false,
+    }
+}
+
+/// The PAM conversation of an FTP login: the user name for a visible
+/// prompt, the password for the first hidden one, and a conversation error
+/// for any further hidden prompt (a one-time code, say), so that a second
+/// factor is never answered with the password.
+struct PasswordOnce {
+    username: String,
+    password: Option<String>,
+}
+
+impl ConversationHandler for PasswordOnce {
+    fn prompt_echo_on(&mut self, _prompt: &CStr) -> Result<CString, ErrorCode> {
+        CString::new(self.username.as_str()).map_err(|_| ErrorCode::CONV_ERR)
+    }
+
+    fn prompt_echo_off(&mut self, _prompt: &CStr) -> Result<CString, ErrorCode> {
+        let password = self.password.take().ok_or(ErrorCode::CONV_ERR)?;
+        CString::new(password).map_err(|_| ErrorCode::CONV_ERR)
+    }
+
+    fn text_info(&mut self, msg: &CStr) {
+        tracing::debug!(message = %msg.to_string_lossy(), "PAM");
+    }
+
+    fn error_msg(&mut self, msg: &CStr) {
+        tracing::debug!(message = %msg.to_string_lossy(), "PAM error");
+    }
+}
+
 /// `pam_authenticate` then `pam_acct_mgmt` (expired accounts, `pam_access`
 /// rules...). No PAM session is opened. Blocks; PAM modules may sleep on
 /// failure (pam_unix waits about 2 s).
@@ -336,7 +396,10 @@ fn pam_authenticate(
     password: &str,
     client: &str,
 ) -> Result<(), pam_client::Error> {
-    let conversation = Conversation::with_credentials(username, password);
+    let conversation = PasswordOnce {
+        username: username.to_owned(),
+        password: Some(password.to_owned()),
+    };
     let mut context = Context::new(service, Some(username), conversation)?;
     // For modules that look at where a login comes from (pam_access).
     context.set_rhost(Some(client))?;

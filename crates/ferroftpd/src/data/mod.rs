@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::Identity;
 use crate::config::PassivePorts;
 use engine::{Job, TransferError};
 
@@ -205,11 +206,20 @@ impl Transfer {
         params: ConnectParams,
         job: Job,
         tls: Option<DataTls>,
+        identity: Option<Arc<Identity>>,
         tracker: &TaskTracker,
     ) -> Transfer {
         let cancel = CancellationToken::new();
         let bytes = Arc::new(AtomicU64::new(0));
-        let task = run(setup, params, job, tls, cancel.clone(), bytes.clone());
+        let task = run(
+            setup,
+            params,
+            job,
+            tls,
+            identity,
+            cancel.clone(),
+            bytes.clone(),
+        );
         Transfer {
             handle: tracker.spawn(task),
             cancel,
@@ -250,6 +260,7 @@ async fn run(
     params: ConnectParams,
     job: Job,
     tls: Option<DataTls>,
+    identity: Option<Arc<Identity>>,
     cancel: CancellationToken,
     bytes: Arc<AtomicU64>,
 ) -> Outcome {
@@ -267,26 +278,47 @@ async fn run(
     };
     let aborted = Arc::new(AtomicBool::new(false));
     let worker_aborted = aborted.clone();
-    let mut worker = tokio::task::spawn_blocking(move || {
-        engine::run(job, stream, tls, &bytes, &worker_aborted, stall)
-    });
+    let work = move || engine::run(job, stream, tls, &bytes, &worker_aborted, stall);
+    let mut worker = match identity {
+        None => Worker::Pool(tokio::task::spawn_blocking(work)),
+        Some(identity) => Worker::AsUser(crate::storage::user_thread::run_as(identity, work)),
+    };
     let result = tokio::select! {
         // A transfer that has finished counts as finished, even if ABOR
         // arrived at the same moment.
         biased;
-        r = &mut worker => r,
+        r = worker.finished() => r,
         () = cancel.cancelled() => {
             // Mark first, then shut down: the worker sees end-of-stream only
             // after the flag is set, so it never commits an aborted upload.
             aborted.store(true, Ordering::SeqCst);
             let _ = killer.shutdown(std::net::Shutdown::Both);
-            worker.await
+            worker.finished().await
         }
     };
     match result {
         Ok(Ok(())) => Outcome::Complete,
         Ok(Err(_)) if aborted.load(Ordering::SeqCst) => Outcome::Aborted,
         Ok(Err(e)) => Outcome::Failed(e),
-        Err(e) => Outcome::Failed(TransferError::Network(io::Error::other(e))),
+        Err(e) => Outcome::Failed(TransferError::Network(e)),
+    }
+}
+
+/// Where a transfer's bytes move: tokio's blocking pool, or, for a system
+/// user, a thread of its own with the user's credentials.
+enum Worker<T> {
+    Pool(JoinHandle<T>),
+    AsUser(tokio::sync::oneshot::Receiver<io::Result<T>>),
+}
+
+impl<T> Worker<T> {
+    /// Cancel-safe: may be polled again after a `select!` drops it.
+    async fn finished(&mut self) -> io::Result<T> {
+        match self {
+            Worker::Pool(handle) => handle.await.map_err(io::Error::other),
+            Worker::AsUser(result) => result
+                .await
+                .unwrap_or_else(|_| Err(io::Error::other("the transfer thread could not start"))),
+        }
     }
 }

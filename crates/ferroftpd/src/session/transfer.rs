@@ -191,7 +191,12 @@ impl Session {
             Err(_) => (String::new(), false, None),
         };
         let tls = self.data_tls();
-        let transfer = Transfer::start(setup, params, job, tls, &self.shared.transfers);
+        // A system user's transfer writes with the user's credentials.
+        let identity = self
+            .user_ref()
+            .ok()
+            .and_then(|u| u.account.identity.clone());
+        let transfer = Transfer::start(setup, params, job, tls, identity, &self.shared.transfers);
         self.running = Some(Box::new(Running {
             transfer,
             verb,

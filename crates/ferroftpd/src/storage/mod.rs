@@ -23,7 +23,7 @@ pub use ferroftpd_proto::path::VirtualPath;
 use crate::auth::Account;
 
 mod local;
-mod user_thread;
+pub(crate) mod user_thread;
 pub use local::{LocalStorage, LocalStorageFactory};
 
 /// Why a storage operation failed.

@@ -5,16 +5,25 @@
 //! signal every thread to change too. The raw syscalls, as rustix's
 //! `set_thread_*` functions make them, change the calling thread alone. So
 //! each system-user session gets one OS thread that drops its own
-//! credentials to the user's (supplementary groups, then gid, then uid,
-//! real, effective and saved alike, so it can never become root again) and
-//! then runs the jobs the session sends it. The rest of the server keeps
-//! running as root.
+//! credentials to the user's (supplementary groups; then real, effective
+//! and saved gid; then the effective uid, which the kernel also makes the
+//! filesystem uid, clearing the thread's effective capabilities) and then
+//! runs the jobs the session sends it. The rest of the server keeps running
+//! as root.
+//!
+//! The real and saved uid stay 0 on purpose: the kernel lets a process
+//! signal, `prlimit` or `ptrace` a thread when its uid matches the thread's
+//! real or saved uid, and those calls act on the whole server. A thread
+//! whose every uid were the user's would let the user kill the server.
+//! (Dropping the saved uid as well would not stop code on the thread from
+//! becoming root again anyway: it shares the process's memory with root
+//! threads. Only ferroftpd's own file operations run on it.)
 //!
 //! The thread ends when the last [`UserThread`] handle is dropped: the
 //! storage, and any writer or listing still in use, each hold one.
 
 use std::io;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
 use rustix::thread::{Gid, Uid};
@@ -40,6 +49,12 @@ impl UserThread {
     /// be created or its credentials cannot be changed (the server does
     /// not run as root, for one).
     pub(crate) async fn spawn(identity: &Identity) -> StorageResult<Self> {
+        if identity.uid == 0 {
+            return Err(StorageError::Io(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "refusing to act as uid 0",
+            )));
+        }
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = oneshot::channel();
         let uid = identity.uid;
@@ -138,16 +153,51 @@ fn thread_gone() -> StorageError {
     StorageError::Io(io::Error::other("the user's file access thread has ended"))
 }
 
-/// Makes the calling thread `identity`, for good. Groups first: once the
-/// uid is not 0 the thread may no longer change them.
-fn become_user(identity: &Identity) -> io::Result<()> {
+/// Makes the calling thread act as `identity` for file access (see the
+/// module's documentation for why the real and saved uid stay 0). Groups
+/// first: once the effective uid is not 0 the thread may no longer change
+/// them.
+pub(crate) fn become_user(identity: &Identity) -> io::Result<()> {
+    if identity.uid == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "refusing to act as uid 0",
+        ));
+    }
     let groups: Vec<Gid> = identity.groups.iter().map(|&g| Gid::from_raw(g)).collect();
     set_thread_groups(&groups)?;
     let gid = Gid::from_raw(identity.gid);
     set_thread_res_gid(gid, gid, gid)?;
     let uid = Uid::from_raw(identity.uid);
-    set_thread_res_uid(uid, uid, uid)?;
+    set_thread_res_uid(Uid::ROOT, uid, Uid::ROOT)?;
     Ok(())
+}
+
+/// Runs `f` on a new thread that acts as `identity` (as [`become_user`]
+/// makes it), and ends with it. For transfers: the kernel checks some
+/// things when data is written, not only at open (disk quotas and the
+/// blocks reserved for root are waived for a thread with
+/// `CAP_SYS_RESOURCE`, set-user-ID bits are kept for one with
+/// `CAP_FSETID`), so a system user's data must not be written by a root
+/// thread.
+pub(crate) fn run_as<T, F>(identity: Arc<Identity>, f: F) -> oneshot::Receiver<io::Result<T>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let uid = identity.uid;
+    let spawned = std::thread::Builder::new()
+        .name(format!("ftp-xfer-{uid}"))
+        .spawn(move || {
+            let result = become_user(&identity).map(|()| f());
+            let _ = tx.send(result);
+        });
+    if let Err(e) = spawned {
+        // The sender went with the closure: the receiver reports it closed.
+        tracing::warn!(error = %e, "cannot start a transfer thread");
+    }
+    rx
 }
 
 /// Reads a directory listing on the user's thread: stat-ing entries and
