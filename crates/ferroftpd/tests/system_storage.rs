@@ -209,3 +209,31 @@ async fn a_home_the_user_cannot_reach_fails_to_open() {
 fn is_permission_denied(err: &ferroftpd::storage::StorageError) -> bool {
     matches!(err, ferroftpd::storage::StorageError::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied)
 }
+
+#[tokio::test]
+async fn an_upload_is_committed_as_the_user() {
+    if !is_root() {
+        return;
+    }
+    let (_dir, home) = home();
+    let storage = LocalStorage::open_as(home.clone(), &identity())
+        .await
+        .unwrap();
+    let mut writer = storage
+        .open_write(&vp("/late.txt"), WriteMode::Replace)
+        .await
+        .unwrap();
+    // The directory stops being writable after the upload began: the
+    // rename over the target, done as the user, must fail now (as root it
+    // would succeed), and the target must not appear.
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let result = tokio::task::spawn_blocking(move || {
+        writer.write_all(b"data\n")?;
+        writer.commit().map_err(std::io::Error::other)
+    })
+    .await
+    .unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(result.is_err(), "the commit ran with root's privileges");
+    assert!(!home.join("late.txt").exists());
+}
