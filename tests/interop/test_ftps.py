@@ -574,6 +574,37 @@ def test_failed_data_handshake_gets_a_reply_and_the_session_goes_on(tls_server, 
         ftp.quit()
 
 
+def test_uploads_without_close_notify(start_server, certs):
+    def cut_upload(ftp, name):
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd(f"STOR {name}")
+        conn.sendall(b"x" * 1000)
+        conn.close()  # no unwrap(): no close_notify, as a cut connection
+
+    # By default, like most servers: the end of the stream ends the upload.
+    tolerant = start_server(*tls_flags(certs))
+    ftp = connect(tolerant, certs, "explicit")
+    try:
+        cut_upload(ftp, "cut.bin")
+        assert ftp.voidresp().startswith("226")
+        assert (tolerant.root / "cut.bin").read_bytes() == b"x" * 1000
+    finally:
+        ftp.quit()
+    strict = start_server(*tls_flags(certs, "--tls-strict-upload-eof"))
+    ftp = connect(strict, certs, "explicit")
+    try:
+        # A client that ends with close_notify (ftplib does) is served.
+        ftp.storbinary("STOR whole.bin", io.BytesIO(b"y" * 1000))
+        assert (strict.root / "whole.bin").read_bytes() == b"y" * 1000
+        # A cut one fails, and the file it was replacing is untouched.
+        cut_upload(ftp, "whole.bin")
+        expect_refused(ftp.voidresp, codes=(426,))
+        assert (strict.root / "whole.bin").read_bytes() == b"y" * 1000
+        assert ftp.voidcmd("NOOP").startswith("200")
+    finally:
+        ftp.quit()
+
+
 def test_abor_under_tls(start_server, certs, layout):
     data = random_bytes(BIG_SIZE, seed=7)
     srv = start_server(*tls_flags(certs, "--write-limit", "256K"))

@@ -271,6 +271,10 @@ pub struct Args {
     #[arg(long, value_name = "POLICY")]
     pub tls_session_reuse: Option<String>,
 
+    /// Fail a protected upload that ends without the client's TLS close_notify (a cut connection looks like that)
+    #[arg(long)]
+    pub tls_strict_upload_eof: bool,
+
     /// Accept CCC: after login a client may return the control connection to plain text (for NAT routers that rewrite PASV)
     #[arg(long)]
     pub tls_allow_ccc: bool,
@@ -384,6 +388,8 @@ pub struct ConfigFile {
     pub tls_session_reuse: Option<String>,
     #[serde(default)]
     pub tls_allow_ccc: bool,
+    #[serde(default)]
+    pub tls_strict_upload_eof: bool,
 }
 
 /// `anonymous = true` or `anonymous = "elr"`.
@@ -479,6 +485,7 @@ impl Args {
         self.tls_required_for_anonymous |= file.tls_required_for_anonymous;
         self.tls_session_reuse = self.tls_session_reuse.or(file.tls_session_reuse);
         self.tls_allow_ccc |= file.tls_allow_ccc;
+        self.tls_strict_upload_eof |= file.tls_strict_upload_eof;
         self
     }
 }

@@ -329,6 +329,7 @@ fn tls(mut builder: Builder, args: &Args) -> Result<Builder> {
             || args.tls_required_for_anonymous
             || args.tls_session_reuse.is_some()
             || args.tls_allow_ccc
+            || args.tls_strict_upload_eof
         {
             bail!("the --tls-* settings need --tls (with --certfile) or --tls-self-signed");
         }
@@ -367,7 +368,8 @@ fn tls(mut builder: Builder, args: &Args) -> Result<Builder> {
         .tls_control_required(args.tls_control_required)
         .tls_data_required(args.tls_data_required)
         .tls_required_for_anonymous(args.tls_required_for_anonymous)
-        .tls_allow_ccc(args.tls_allow_ccc);
+        .tls_allow_ccc(args.tls_allow_ccc)
+        .tls_strict_upload_eof(args.tls_strict_upload_eof);
     if let Some(reuse) = &args.tls_session_reuse {
         builder = builder.tls_session_reuse(reuse.parse().context("--tls-session-reuse")?);
     }

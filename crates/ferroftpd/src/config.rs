@@ -100,6 +100,7 @@ pub struct ServerConfig {
     pub(crate) tls_required_for_anonymous: bool,
     pub(crate) tls_session_reuse: SessionReuse,
     pub(crate) tls_allow_ccc: bool,
+    pub(crate) tls_strict_upload_eof: bool,
 }
 
 /// Whether a protected data connection must resume the TLS session of its
@@ -215,6 +216,7 @@ impl Default for Builder {
                 tls_required_for_anonymous: false,
                 tls_session_reuse: SessionReuse::Required,
                 tls_allow_ccc: false,
+                tls_strict_upload_eof: false,
             },
         }
     }
@@ -443,6 +445,15 @@ impl Builder {
     /// (534).
     pub fn tls_allow_ccc(mut self, allow: bool) -> Self {
         self.config.tls_allow_ccc = allow;
+        self
+    }
+
+    /// Fail a protected upload (426) whose data connection ends without the
+    /// client's TLS close_notify, which is what a connection cut by an
+    /// attacker looks like (vsftpd's `strict_ssl_read_eof`). Default: false,
+    /// since many clients close uploads without close_notify.
+    pub fn tls_strict_upload_eof(mut self, strict: bool) -> Self {
+        self.config.tls_strict_upload_eof = strict;
         self
     }
 

@@ -99,6 +99,8 @@ pub(crate) struct DataTls {
     pub config: Arc<rustls::ServerConfig>,
     /// Refuse a data connection that does not resume one of them.
     pub require_resumption: bool,
+    /// Fail an upload that ends without the client's close_notify.
+    pub strict_eof: bool,
 }
 
 /// Why no data connection was made.

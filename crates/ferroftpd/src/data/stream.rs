@@ -24,6 +24,8 @@ pub(super) enum DataStream {
 pub(super) struct TlsData {
     stream: StreamOwned<ServerConnection, TcpStream>,
     pending: Range<usize>,
+    /// An end of stream without close_notify is an error, not the end.
+    strict_eof: bool,
 }
 
 /// Bytes read from a TLS socket at a time. rustls alone would read 4 KiB
@@ -75,6 +77,7 @@ impl DataStream {
         Ok(DataStream::Tls(Box::new(TlsData {
             stream: StreamOwned::new(conn, sock),
             pending: 0..0,
+            strict_eof: tls.strict_eof,
         })))
     }
 
@@ -131,15 +134,23 @@ impl Read for DataStream {
 /// Reads plaintext into `buf`. Ciphertext is read from the socket in large
 /// chunks and handed to rustls as its plaintext buffer (16 KiB) has room.
 fn read_decrypted(data: &mut TlsData, buf: &mut [u8]) -> io::Result<usize> {
-    let TlsData { stream, pending } = data;
+    let TlsData {
+        stream,
+        pending,
+        strict_eof,
+    } = data;
     CIPHERTEXT.with_borrow_mut(|ciphertext| loop {
         match stream.conn.reader().read(buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             // A client that closes without close_notify: most do, on
-            // uploads (vsftpd's strict_ssl_read_eof=NO). The end of the
-            // upload is the end of the stream either way.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+            // uploads (vsftpd's strict_ssl_read_eof=NO), so by default the
+            // end of the stream is the end of the upload. Strictly, it
+            // may be a cut connection: the upload then fails.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !*strict_eof => {
+                tracing::debug!("data connection closed without close_notify");
+                return Ok(0);
+            }
             Err(e) => return Err(e),
         }
         if pending.start == pending.end {

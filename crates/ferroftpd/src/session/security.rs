@@ -218,6 +218,7 @@ impl Session {
             Some(tls) if tls.protect_data => Some(DataTls {
                 config: tls.config.data.clone(),
                 require_resumption: self.shared.config.tls_session_reuse == SessionReuse::Required,
+                strict_eof: self.shared.config.tls_strict_upload_eof,
             }),
             _ => None,
         }
