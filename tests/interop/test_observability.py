@@ -165,3 +165,29 @@ def test_pyftpdlib_style_prefix(start_server):
     assert re.match(r"^\[I \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] 127\.0\.0\.1:\d+-\[user\] login", line), line
     opened = next(l for l in srv.log.splitlines() if "session opened" in l)
     assert re.search(r"127\.0\.0\.1:\d+-\[\] session opened", opened), opened
+
+
+def test_logging_in_again_does_not_lengthen_log_lines(start_server):
+    """Each login shows its user once: text logs once appended the user to
+    the session's fields at every login, so lines grew with the number of
+    logins and the log with its square."""
+    srv = start_server("--user", f"{USER}:{PASSWORD}", "--anonymous", "--auth-failed-delay", "0")
+    ftp = ftplib.FTP()
+    ftp.connect("127.0.0.1", srv.port, timeout=10)
+    for _ in range(40):
+        ftp.login("anonymous", "x")
+        ftp.sendcmd("REIN")
+        ftp.login(USER, PASSWORD)
+        ftp.login(USER, PASSWORD)  # USER again, without REIN
+    ftp.sendcmd("NOOP")
+    ftp.quit()
+    assert wait_for(lambda: "session closed" in srv.log)
+    lines = srv.log.splitlines()
+    session_lines = [l for l in lines if "session{" in l]
+    assert len(session_lines) > 200
+    for line in session_lines:
+        assert line.count("user=") <= 2, line  # the span's, and the event's own
+        assert len(line) < 400, line
+    # The NOOP after the last login is logged under that user alone.
+    noop = next(l for l in lines if "<- NOOP" in l)
+    assert re.search(r"session\{id=\d+ peer=127\.0\.0\.1:\d+ user=\"user\"\}", noop), noop

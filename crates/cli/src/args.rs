@@ -179,6 +179,10 @@ pub struct Args {
     #[arg(long = "ban-time", value_name = "SECONDS")]
     pub ban_time: Option<u64>,
 
+    /// IPv6 clients are counted and banned per network of this prefix length, 0 to 128 [default: 64]
+    #[arg(long = "ban-ipv6-prefix", value_name = "BITS", value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub ban_ipv6_prefix: Option<u8>,
+
     /// Unknown commands allowed before login; the next closes the connection [default: 10]
     #[arg(long = "max-unknown-commands", value_name = "N")]
     pub max_unknown_commands: Option<u32>,
@@ -357,6 +361,7 @@ pub struct ConfigFile {
     pub ban_failures: Option<u32>,
     pub ban_window: Option<u64>,
     pub ban_time: Option<u64>,
+    pub ban_ipv6_prefix: Option<u8>,
     pub max_unknown_commands: Option<u32>,
     pub read_limit: Option<String>,
     pub write_limit: Option<String>,
@@ -461,6 +466,7 @@ impl Args {
         self.ban_failures = self.ban_failures.or(file.ban_failures);
         self.ban_window = self.ban_window.or(file.ban_window);
         self.ban_time = self.ban_time.or(file.ban_time);
+        self.ban_ipv6_prefix = self.ban_ipv6_prefix.or(file.ban_ipv6_prefix);
         self.max_unknown_commands = self.max_unknown_commands.or(file.max_unknown_commands);
         self.read_limit = self.read_limit.or(file.read_limit);
         self.write_limit = self.write_limit.or(file.write_limit);

@@ -291,6 +291,13 @@ fn limits(mut builder: Builder, args: &Args) -> Result<Builder> {
         if let Some(s) = args.ban_time {
             ban.duration = seconds(s);
         }
+        if let Some(bits) = args.ban_ipv6_prefix {
+            anyhow::ensure!(
+                bits <= 128,
+                "ban_ipv6_prefix = {bits}: expected a prefix length from 0 to 128"
+            );
+            ban.ipv6_prefix = bits;
+        }
         builder = builder.ban(Some(ban));
     }
     if let Some(n) = args.max_unknown_commands {

@@ -286,8 +286,9 @@ impl Builder {
         self
     }
 
-    /// Failed logins in a row after which the client is disconnected with
-    /// 421. Default: 3. Must be at least 1.
+    /// Failed logins on one connection after which the client is
+    /// disconnected with 421; successful logins in between (REIN, USER
+    /// again) do not reset the count. Default: 3. Must be at least 1.
     pub fn max_login_attempts(mut self, attempts: u32) -> Self {
         self.config.max_login_attempts = attempts;
         self
@@ -473,6 +474,7 @@ impl Builder {
             if t.is_zero() {
                 return Err(Error::Config(format!("{name} must be greater than zero")));
             }
+            check_not_too_long(name, t)?;
         }
         if c.max_connections == 0 {
             return Err(Error::Config("max_connections must be at least 1".into()));
@@ -491,8 +493,18 @@ impl Builder {
                     "{name} must be greater than zero, or None"
                 )));
             }
+            if let Some(t) = t {
+                check_not_too_long(name, t)?;
+            }
         }
         if let Some(ban) = c.ban {
+            check_not_too_long("ban window", ban.window)?;
+            check_not_too_long("ban duration", ban.duration)?;
+            if ban.ipv6_prefix > 128 {
+                return Err(Error::Config(
+                    "ban ipv6_prefix must be from 0 to 128".into(),
+                ));
+            }
             if ban.failures == 0 || ban.window.is_zero() || ban.duration.is_zero() {
                 return Err(Error::Config(
                     "ban failures, window and duration must be greater than zero".into(),
@@ -506,6 +518,20 @@ impl Builder {
         }
         Ok(Server::from_config(self.config))
     }
+}
+
+/// Longest timeout or ban accepted: a deadline past it could overflow the
+/// clock, and nobody means a longer one.
+const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+
+fn check_not_too_long(name: &str, t: Duration) -> Result<(), Error> {
+    if t > MAX_DURATION {
+        return Err(Error::Config(format!(
+            "{name} must be at most {} seconds (ten years)",
+            MAX_DURATION.as_secs()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -541,6 +567,21 @@ mod tests {
             .build()
             .is_err());
         assert!(Server::builder().tls_data_required(true).build().is_err());
+        // A timeout whose deadline could overflow the clock is refused.
+        let forever = Duration::from_secs(u64::MAX);
+        assert!(Server::builder()
+            .idle_timeout(Some(forever))
+            .build()
+            .is_err());
+        assert!(Server::builder()
+            .passive_accept_timeout(forever)
+            .build()
+            .is_err());
+        let ban = BanPolicy {
+            duration: forever,
+            ..BanPolicy::default()
+        };
+        assert!(Server::builder().ban(Some(ban)).build().is_err());
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub struct BanPolicy {
     pub window: Duration,
     /// How long a ban lasts. Default: 15 minutes.
     pub duration: Duration,
+    /// IPv6 clients are counted and banned by network of this prefix
+    /// length, not by single address: one host commonly holds a whole /64
+    /// and can pick a fresh address for every connection. 128 counts
+    /// single addresses. Default: 64.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for BanPolicy {
@@ -30,6 +35,22 @@ impl Default for BanPolicy {
             failures: 10,
             window: Duration::from_secs(600),
             duration: Duration::from_secs(900),
+            ipv6_prefix: 64,
+        }
+    }
+}
+
+impl BanPolicy {
+    /// The key `ip` is counted and banned under: IPv4 addresses alone,
+    /// IPv6 addresses by their `ipv6_prefix` network.
+    fn key(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(v6) => {
+                let bits = u32::from(self.ipv6_prefix.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
         }
     }
 }
@@ -194,13 +215,12 @@ impl Limits {
         lock(&self.counts).total
     }
 
-    fn is_banned(&self, ip: IpAddr) -> bool {
-        if self.ban.is_none() {
-            return false;
-        }
+    /// True if `ip` is banned now.
+    pub(crate) fn is_banned(&self, ip: IpAddr) -> bool {
+        let Some(policy) = self.ban else { return false };
         let failures = lock(&self.failures);
         failures
-            .get(&ip)
+            .get(&policy.key(ip))
             .and_then(|r| r.banned_until)
             .is_some_and(|until| Instant::now() < until)
     }
@@ -208,6 +228,7 @@ impl Limits {
     /// Records a failed login from `ip`; returns true if that bans it.
     pub(crate) fn record_failure(&self, ip: IpAddr) -> bool {
         let Some(policy) = self.ban else { return false };
+        let ip = policy.key(ip);
         let now = Instant::now();
         let mut failures = lock(&self.failures);
         if failures.len() >= MAX_TRACKED_ADDRESSES && !failures.contains_key(&ip) {
@@ -296,6 +317,7 @@ mod tests {
             failures: 3,
             window: Duration::from_secs(60),
             duration: Duration::from_secs(60),
+            ..BanPolicy::default()
         };
         let limits = Limits::new(10, None, Some(policy));
         let bad = ip("192.0.2.1");
@@ -310,6 +332,42 @@ mod tests {
             assert!(!off.record_failure(bad));
         }
         assert!(off.admit(bad).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_are_banned_by_network() {
+        let policy = BanPolicy {
+            failures: 2,
+            ..BanPolicy::default()
+        };
+        let limits = Limits::new(10, None, Some(policy));
+        // Two addresses of one /64 share a count; the ban covers the /64.
+        assert!(!limits.record_failure(ip("2001:db8:1:2::1")));
+        assert!(limits.record_failure(ip("2001:db8:1:2:ffff::9")));
+        assert_eq!(
+            limits.admit(ip("2001:db8:1:2:abcd::1")).unwrap_err(),
+            Refusal::Banned
+        );
+        assert!(limits.admit(ip("2001:db8:1:3::1")).is_ok());
+        // IPv4 addresses stay single.
+        assert!(!limits.record_failure(ip("192.0.2.1")));
+        assert!(limits.admit(ip("192.0.2.2")).is_ok());
+        let exact = Limits::new(
+            10,
+            None,
+            Some(BanPolicy {
+                failures: 1,
+                ipv6_prefix: 128,
+                ..BanPolicy::default()
+            }),
+        );
+        assert!(exact.record_failure(ip("2001:db8::1")));
+        assert!(exact.admit(ip("2001:db8::2")).is_ok());
+        let whole = BanPolicy {
+            ipv6_prefix: 0,
+            ..BanPolicy::default()
+        };
+        assert_eq!(whole.key(ip("2001:db8::1")), ip("::"));
     }
 
     #[test]

@@ -42,12 +42,22 @@ pub(crate) enum DataSetup {
     /// Neither PASV nor PORT was given since the last transfer.
     #[default]
     None,
-    /// PASV/EPSV: the client connects to this listener.
-    Passive(TcpListener),
+    /// PASV/EPSV: the client connects to this listener. Boxed: the
+    /// session's size is watched, and PASV is rare next to idle time.
+    Passive(Box<PassiveListener>),
     /// PORT/EPRT: the server connects to this address.
     Active(SocketAddr),
     /// The client's passive connection, already accepted.
     Connected(tokio::net::TcpStream),
+}
+
+/// A passive listener and the time it stops waiting for the client.
+#[derive(Debug)]
+pub(crate) struct PassiveListener {
+    pub listener: TcpListener,
+    /// Past this, with no transfer started, the listener is closed, so
+    /// idle sessions do not hold passive ports.
+    pub expires: tokio::time::Instant,
 }
 
 /// Binds a passive listener on `ip`, on a port of `range` (tried from a
@@ -125,8 +135,8 @@ impl DataSetup {
         let stream = match self {
             DataSetup::None => return Err(ConnectError::NoSetup),
             DataSetup::Connected(stream) => stream,
-            DataSetup::Passive(listener) => {
-                tokio::time::timeout(p.accept_timeout, accept_from(&listener, p))
+            DataSetup::Passive(passive) => {
+                tokio::time::timeout(p.accept_timeout, accept_from(&passive.listener, p))
                     .await
                     .map_err(|_| ConnectError::TimedOut)??
             }

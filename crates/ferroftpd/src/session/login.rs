@@ -12,6 +12,9 @@ use crate::throttle::{Bucket, Direction, Throttle};
 
 impl Session {
     pub(super) async fn user(&mut self, username: String) -> Flow {
+        if self.banned_meanwhile() {
+            return self.close_banned().await;
+        }
         if let Some(refusal) = self.login_needs_tls(&username, None) {
             tracing::info!(user = %username.escape_default(), "login refused: TLS required");
             return self.reply(refusal).await;
@@ -59,8 +62,11 @@ impl Session {
             return false;
         };
         self.shared.config.authorizer.logout(&user.account).await;
-        tracing::info!(user = %user.account.username, "logout");
-        tracing::Span::current().record("user", "");
+        tracing::info!(parent: &user.span, user = %user.account.username, "logout");
+        // REIN gives back what was left of the login deadline, no more.
+        self.login_deadline = user
+            .login_time_left
+            .map(|left| tokio::time::Instant::now() + left);
         true
     }
 
@@ -76,6 +82,11 @@ impl Session {
             }
             Login::AwaitingPass { username } => username.clone(),
         };
+        // Checked on every attempt, not only at accept: connections opened
+        // before the ban must not go on guessing.
+        if self.banned_meanwhile() {
+            return self.close_banned().await;
+        }
         let config = &self.shared.config;
         let context = LoginContext { client: self.peer };
         let result = config
@@ -120,9 +131,20 @@ impl Session {
                     .await;
             }
         };
-        self.failed_logins = 0;
-        tracing::Span::current().record("user", account.username.as_str());
-        tracing::info!(user = %account.username, anonymous = account.anonymous, "login");
+        // failed_logins is not reset: the attempt limit counts the whole
+        // connection, or logging in anonymously between guesses would
+        // lift it.
+        let span = tracing::info_span!(
+            parent: None,
+            "session",
+            id = self.id,
+            peer = %self.peer,
+            user = account.username.as_str()
+        );
+        let login_time_left = self
+            .login_deadline
+            .map(|at| at.saturating_duration_since(tokio::time::Instant::now()));
+        tracing::info!(parent: &span, user = %account.username, anonymous = account.anonymous, "login");
         let reply = Reply::text(230, &account.login_message);
         let cwd = account.start_dir.clone().unwrap_or_else(VirtualPath::root);
         let read_throttle = self.throttle_for(&account, Direction::Read);
@@ -134,6 +156,8 @@ impl Session {
             _slot: slot,
             read_throttle,
             write_throttle,
+            span,
+            login_time_left,
         }));
         self.hook(HookEvent::Login);
         Metrics::count(&self.shared.metrics.logins, vec![("result", "success")], 1);
@@ -205,6 +229,18 @@ impl Session {
         self.reply(Reply::new(530, text)).await
     }
 
+    /// True if the client's address has been banned since it connected.
+    fn banned_meanwhile(&self) -> bool {
+        self.shared.limits.is_banned(self.peer.ip())
+    }
+
+    async fn close_banned(&mut self) -> Flow {
+        tracing::info!("login refused: the address is banned; closing connection");
+        let text = crate::limits::Refusal::Banned.reply_text();
+        let _ = self.control.send(&Reply::new(421, text)).await;
+        Flow::Close
+    }
+
     pub(super) async fn quit(&mut self) -> Flow {
         if self.running.is_some() {
             // Let the transfer finish and send its reply first.
@@ -232,12 +268,9 @@ impl Session {
     /// REIN: log out and wait for a new USER; the connection and any
     /// transfer in progress go on (RFC 959 §4.1.1).
     pub(super) async fn rein(&mut self) -> Flow {
-        // failed_logins is kept: REIN must not reset the attempt limit. The
-        // login deadline restarts only for a session that was logged in, so
-        // REIN cannot keep an anonymous connection open forever.
-        if self.log_out().await {
-            self.connected_at = std::time::Instant::now();
-        }
+        // failed_logins is kept: REIN must not reset the attempt limit;
+        // and log_out gives back only what was left of the login deadline.
+        self.log_out().await;
         self.transfer_type = Default::default();
         self.data = Default::default();
         self.pending = Default::default();

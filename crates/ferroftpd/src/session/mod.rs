@@ -18,7 +18,6 @@ mod transfer;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use ferroftpd_proto::address::canonical_ip;
 use ferroftpd_proto::checksum::HashAlgorithm;
@@ -29,6 +28,9 @@ use ferroftpd_proto::path::VirtualPath;
 use ferroftpd_proto::perms::Permission;
 use ferroftpd_proto::reply::Reply;
 use tokio::net::TcpStream;
+// The runtime's clock, so that tests can pause and advance it.
+use tokio::time::Instant;
+use tracing::Instrument;
 
 use self::control::Control;
 use crate::auth::Account;
@@ -59,6 +61,14 @@ struct User {
     /// The limits on this session's uploads and downloads.
     read_throttle: Throttle,
     write_throttle: Throttle,
+    /// The log span of this login: the session's fields and the user.
+    /// A span of its own per login, not a field recorded again on the
+    /// session's span: text logs append a recorded field to what the span
+    /// already shows, so each login would lengthen every later line.
+    span: tracing::Span,
+    /// What was left of the login deadline when this user logged in;
+    /// REIN gives back only that (`None`: no login deadline).
+    login_time_left: Option<std::time::Duration>,
 }
 
 /// Something a command set up for the next one.
@@ -99,6 +109,8 @@ enum Event {
 enum Timeout {
     Login,
     Idle,
+    /// Nobody connected to the passive listener in time.
+    Passive,
 }
 
 /// What the session loop does after a command.
@@ -131,8 +143,11 @@ pub(crate) struct Session {
     unknown_before_login: u32,
     /// The algorithm of HASH, chosen with OPTS HASH.
     hash_algorithm: HashAlgorithm,
-    /// When the connection was accepted (for the login deadline).
-    connected_at: Instant,
+    /// The session's number, as in its log span.
+    id: u64,
+    /// When a client that has not logged in is closed. Counted from the
+    /// accept; a REIN gives back only what was left of it at login.
+    login_deadline: Option<Instant>,
     /// When the last command arrived (for the idle timeout).
     last_command_at: Instant,
     /// This connection's place in the server's connection counts.
@@ -173,6 +188,7 @@ impl Session {
         // data; read it in line, or the line never ends.
         let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
         let encoding = shared.config.encoding;
+        let login_deadline = shared.config.login_timeout.map(|t| Instant::now() + t);
         let shared_hooks = shared.config.hooks.clone();
         let tracker = shared.transfers.clone();
         Ok(Session {
@@ -191,7 +207,8 @@ impl Session {
             quit_after_transfer: false,
             unknown_before_login: 0,
             hash_algorithm: HashAlgorithm::default(),
-            connected_at: Instant::now(),
+            id,
+            login_deadline,
             last_command_at: Instant::now(),
             _slot: slot,
             hooks: shared_hooks.map(|h| HookSender::start(h, id, peer, &tracker)),
@@ -223,11 +240,13 @@ impl Session {
             let event = self.next_event(&close).await;
             // Boxed: handling a command needs far more space than waiting
             // for one, and an idle session should not carry that space.
-            if Box::pin(self.handle_event(event)).await == Flow::Close {
+            let span = self.login_span();
+            if Box::pin(self.handle_event(event)).instrument(span).await == Flow::Close {
                 break;
             }
         }
-        self.end().await;
+        let span = self.login_span();
+        self.end().instrument(span).await;
     }
 
     /// Waits for the next thing to do.
@@ -253,10 +272,14 @@ impl Session {
                 Flow::Close
             }
             Event::TransferDone(outcome) => self.finish_transfer(outcome).await,
+            Event::TimedOut(Timeout::Passive) => {
+                self.expire_passive();
+                Flow::Continue
+            }
             Event::TimedOut(which) => {
                 let text = match which {
                     Timeout::Login => "Login timed out; closing connection.",
-                    Timeout::Idle => "Control connection timed out.",
+                    Timeout::Idle | Timeout::Passive => "Control connection timed out.",
                 };
                 tracing::info!(?which, "session timed out");
                 let _ = self.control.send(&Reply::new(421, text)).await;
@@ -276,19 +299,22 @@ impl Session {
     /// logs in, and the idle timeout whenever no transfer runs.
     fn timeout_at(&self) -> Option<(tokio::time::Instant, Timeout)> {
         let config = &self.shared.config;
-        let login = match (&self.login, config.login_timeout) {
+        let login = match (&self.login, self.login_deadline) {
             (Login::LoggedIn(_), _) | (_, None) => None,
-            (_, Some(t)) => Some((self.connected_at + t, Timeout::Login)),
+            (_, Some(at)) => Some((at, Timeout::Login)),
         };
         let idle = match (&self.running, config.idle_timeout) {
             (None, Some(t)) => Some((self.last_command_at + t, Timeout::Idle)),
             _ => None,
         };
-        let earliest = match (login, idle) {
-            (Some(l), Some(i)) => Some(if l.0 <= i.0 { l } else { i }),
-            (l, i) => l.or(i),
+        let passive = match &self.data {
+            DataSetup::Passive(p) => Some((p.expires, Timeout::Passive)),
+            _ => None,
         };
-        earliest.map(|(at, which)| (tokio::time::Instant::from_std(at), which))
+        [login, idle, passive]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(at, _)| *at)
     }
 
     /// Completes at the deadline; never if there is none.
@@ -471,6 +497,15 @@ impl Session {
     }
 
     // Helpers shared by the handlers.
+
+    /// The log span of the logged-in user, if any (a disabled span
+    /// otherwise, which leaves the session's span current).
+    fn login_span(&self) -> tracing::Span {
+        match &self.login {
+            Login::LoggedIn(user) => user.span.clone(),
+            _ => tracing::Span::none(),
+        }
+    }
 
     /// The logged-in user. `dispatch` lets only pre-login commands through
     /// before login, so the error is a safety net.

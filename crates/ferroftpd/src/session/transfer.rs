@@ -11,7 +11,9 @@ use ferroftpd_proto::reply::Reply;
 
 use super::{Flow, Pending, Running, Session};
 use crate::data::engine::{Job, TransferError};
-use crate::data::{bind_passive, ConnectError, ConnectParams, DataSetup, Outcome, Transfer};
+use crate::data::{
+    bind_passive, ConnectError, ConnectParams, DataSetup, Outcome, PassiveListener, Transfer,
+};
 use crate::error::{storage_reply, CommandError};
 use crate::hooks::{Event as HookEvent, FileEvent};
 use crate::metrics::Metrics;
@@ -62,7 +64,10 @@ impl Session {
             .map_err(|_| Reply::new(425, "Can't open passive connection."))?
             .port();
         // A new PASV replaces any earlier listener or PORT target.
-        self.data = DataSetup::Passive(listener);
+        self.data = DataSetup::Passive(Box::new(PassiveListener {
+            listener,
+            expires: tokio::time::Instant::now() + self.shared.config.passive_accept_timeout,
+        }));
         Ok(port)
     }
 
@@ -213,19 +218,39 @@ impl Session {
     /// already made is accepted now (without waiting), so the reply can say
     /// 125.
     async fn take_data_setup(&mut self) -> DataSetup {
-        let setup = std::mem::take(&mut self.data);
-        let DataSetup::Passive(listener) = setup else {
-            return setup;
-        };
+        match std::mem::take(&mut self.data) {
+            DataSetup::Passive(passive) => self.accept_waiting(passive),
+            setup => setup,
+        }
+    }
+
+    /// At the passive timeout with no transfer started: the connection the
+    /// client made is kept, a listener nobody connected to is closed.
+    pub(super) fn expire_passive(&mut self) {
+        if let DataSetup::Passive(passive) = std::mem::take(&mut self.data) {
+            self.data = match self.accept_waiting(passive) {
+                DataSetup::Passive(_) => {
+                    tracing::debug!("passive listener closed: no connection in time");
+                    DataSetup::None
+                }
+                connected => connected,
+            };
+        }
+    }
+
+    /// The client's connection to `passive` if it has made it, else the
+    /// listener back.
+    fn accept_waiting(&self, passive: Box<PassiveListener>) -> DataSetup {
         // Straight from the kernel's accept queue, without waiting: the
         // runtime may not have seen the connection arrive yet.
-        let ready = socket2::SockRef::from(&listener)
-            .accept()
-            .and_then(|(socket, peer)| {
-                socket.set_nonblocking(true)?;
-                let peer = peer.as_socket().ok_or(std::io::ErrorKind::InvalidData)?;
-                Ok((tokio::net::TcpStream::from_std(socket.into())?, peer))
-            });
+        let ready =
+            socket2::SockRef::from(&passive.listener)
+                .accept()
+                .and_then(|(socket, peer)| {
+                    socket.set_nonblocking(true)?;
+                    let peer = peer.as_socket().ok_or(std::io::ErrorKind::InvalidData)?;
+                    Ok((tokio::net::TcpStream::from_std(socket.into())?, peer))
+                });
         match ready {
             Ok((stream, peer))
                 if ferroftpd_proto::address::canonical_ip(peer.ip()) == self.client_ip() =>
@@ -239,9 +264,9 @@ impl Session {
                 // Someone else got there first: refuse them, as the
                 // transfer task would, and wait for the client.
                 tracing::warn!(%peer, "rejected data connection from foreign address");
-                DataSetup::Passive(listener)
+                DataSetup::Passive(passive)
             }
-            _ => DataSetup::Passive(listener),
+            _ => DataSetup::Passive(passive),
         }
     }
 
@@ -389,7 +414,7 @@ impl Session {
         };
         // The idle timeout counts from the end of the transfer, not from
         // the command that started it.
-        self.last_command_at = std::time::Instant::now();
+        self.last_command_at = tokio::time::Instant::now();
         let flow = self.report_transfer(*running, outcome).await;
         if self.quit_after_transfer {
             self.send_goodbye().await;

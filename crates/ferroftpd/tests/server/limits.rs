@@ -189,6 +189,46 @@ async fn passive_accept_times_out_with_425() {
     c.expect("NOOP", 200).await;
 }
 
+/// A passive listener nobody connects to is closed at the passive timeout,
+/// not held until the next command or the idle timeout: idle sessions must
+/// not use up the passive port range.
+#[tokio::test]
+async fn an_unused_passive_listener_closes_at_the_passive_timeout() {
+    let srv =
+        TestServer::start_with(|b| b.passive_accept_timeout(Duration::from_millis(200))).await;
+    srv.write("f", b"x");
+    let mut c = srv.user().await;
+    let text = c.expect("EPSV", 229).await;
+    let port: u16 = text.split('|').nth(3).and_then(|p| p.parse().ok()).unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let refused = TcpStream::connect(addr).await.map(drop);
+    assert_eq!(
+        refused.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionRefused),
+        "the passive listener is still open"
+    );
+    c.expect("RETR f", 425).await;
+    c.expect("NOOP", 200).await;
+}
+
+/// A client that connected in time keeps its data connection past the
+/// passive timeout, until its RETR comes.
+#[tokio::test]
+async fn a_passive_connection_made_in_time_outlives_the_passive_timeout() {
+    let srv =
+        TestServer::start_with(|b| b.passive_accept_timeout(Duration::from_millis(200))).await;
+    srv.write("f", b"data");
+    let mut c = srv.user().await;
+    let mut data = c.epsv().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.expect("RETR f", 125).await;
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"data");
+    assert_eq!(c.reply().await.0, 226);
+}
+
 #[tokio::test]
 async fn active_connection_failure_gets_425() {
     let srv =
@@ -212,16 +252,20 @@ async fn repeated_failures_ban_the_address_only() {
         failures: 3,
         window: Duration::from_secs(60),
         duration: Duration::from_secs(60),
+        ..BanPolicy::default()
     };
     let srv = TestServer::start_with(|b| b.ban(Some(ban)).max_login_attempts(2)).await;
-    for _ in 0..2 {
-        let mut c = srv.client().await;
-        c.expect("USER user", 331).await;
-        c.expect("PASS wrong", 530).await;
-        c.expect("USER user", 331).await;
-        let (code, _) = c.cmd("PASS wrong").await;
-        assert_eq!(code, 421);
-    }
+    let mut c = srv.client().await;
+    c.expect("USER user", 331).await;
+    c.expect("PASS wrong", 530).await;
+    c.expect("USER user", 331).await;
+    assert_eq!(c.cmd("PASS wrong").await.0, 421);
+    // The third failure bans the address: this connection's next USER
+    // gets 421 too.
+    let mut c = srv.client().await;
+    c.expect("USER user", 331).await;
+    c.expect("PASS wrong", 530).await;
+    assert_eq!(c.cmd("USER user").await.0, 421);
     let banned = TcpStream::connect(srv.addr).await.unwrap();
     assert_eq!(
         read_until_closed(banned).await,
@@ -229,6 +273,67 @@ async fn repeated_failures_ban_the_address_only() {
     );
     let mut other = Client::from_stream(connect_from(&srv, "127.0.0.2").await).await;
     other.login("user", "12345").await;
+}
+
+/// Connections opened before the ban cannot go on guessing: every USER and
+/// PASS checks the ban, not only the accept.
+#[tokio::test]
+async fn a_ban_stops_connections_already_open() {
+    let ban = BanPolicy {
+        failures: 3,
+        window: Duration::from_secs(60),
+        duration: Duration::from_secs(60),
+        ..BanPolicy::default()
+    };
+    let srv = TestServer::start_with(|b| b.ban(Some(ban)).max_login_attempts(100)).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut c = srv.client().await;
+        c.expect("USER user", 331).await;
+        open.push(c);
+    }
+    let mut guesser = srv.client().await;
+    for _ in 0..3 {
+        guesser.expect("USER user", 331).await;
+        guesser.expect("PASS wrong", 530).await;
+    }
+    // Banned now: the right password on an open connection gets 421.
+    let mut first = open.remove(0);
+    assert_eq!(
+        first.cmd("PASS 12345").await,
+        (
+            421,
+            "Too many failed logins from your address; try again later.".into()
+        )
+    );
+    assert!(first.is_closed().await);
+    for mut c in open {
+        assert_eq!(c.cmd("USER user").await.0, 421);
+    }
+    assert_eq!(guesser.cmd("USER user").await.0, 421);
+    let mut other = Client::from_stream(connect_from(&srv, "127.0.0.2").await).await;
+    other.login("user", "12345").await;
+}
+
+/// REIN gives back only what was left of the login deadline, so logging in
+/// anonymously and REIN cannot keep a connection guessing forever.
+#[tokio::test]
+async fn rein_does_not_restart_the_login_deadline() {
+    let srv = TestServer::start_with(|b| b.login_timeout(Some(Duration::from_secs(2)))).await;
+    let mut c = srv.client().await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    // About 200 ms of the deadline are left at this login.
+    c.login("anonymous", "x").await;
+    c.expect("REIN", 220).await;
+    let rein = Instant::now();
+    // Counted afresh from REIN, the deadline would be 2 s away; what is
+    // left of it ends well within one second.
+    let reply = tokio::time::timeout(Duration::from_secs(1), c.reply())
+        .await
+        .expect("the login deadline is not restarted by REIN");
+    assert_eq!(reply, (421, "Login timed out; closing connection.".into()));
+    assert!(c.is_closed().await);
+    assert!(rein.elapsed() < Duration::from_secs(1));
 }
 
 #[tokio::test]

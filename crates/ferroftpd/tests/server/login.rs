@@ -72,16 +72,22 @@ async fn failed_logins_disconnect_after_the_limit() {
     assert!(c.is_closed().await);
 }
 
+/// A login between guesses, anonymous or real, followed by REIN or USER,
+/// must not lift the attempt limit.
 #[tokio::test]
-async fn a_success_resets_the_failure_count() {
-    let srv = TestServer::start_with(|b| b.max_login_attempts(2)).await;
+async fn a_success_does_not_reset_the_failure_count() {
+    let srv = TestServer::start_with(|b| b.max_login_attempts(3)).await;
     let mut c = srv.client().await;
     c.expect("USER user", 331).await;
     c.expect("PASS wrong", 530).await;
-    c.login("user", "12345").await;
+    c.login("anonymous", "x").await;
+    c.expect("REIN", 220).await;
     c.expect("USER user", 331).await;
     c.expect("PASS wrong", 530).await;
     c.login("user", "12345").await;
+    c.expect("USER user", 331).await;
+    assert_eq!(c.cmd("PASS wrong").await.0, 421);
+    assert!(c.is_closed().await);
 }
 
 #[tokio::test]
