@@ -169,6 +169,25 @@ impl PermissionRules {
         self.at(path).allows(perm)
     }
 
+    /// The permissions on the entries of directory `dir`: what applies to
+    /// a name directly in it that has no override of its own. Adding or
+    /// taking away an entry (upload of a new name, MKD, DELE, RMD, either
+    /// side of a rename) changes `dir`, so it needs these, whatever the
+    /// entry's own override says.
+    pub fn within(&self, dir: &VirtualPath) -> Permissions {
+        self.overrides
+            .iter()
+            .filter(|o| &o.dir == dir || (o.recursive && dir.starts_with(&o.dir)))
+            .max_by_key(|o| o.dir.as_bytes().len())
+            .map_or(self.base, |o| o.perms)
+    }
+
+    /// True if an override applies to `path` or to anything below it:
+    /// moving `path` would take that tree out from under its rule.
+    pub fn has_override_at_or_below(&self, path: &VirtualPath) -> bool {
+        self.overrides.iter().any(|o| o.dir.starts_with(path))
+    }
+
     /// The permissions outside any override.
     pub fn base(&self) -> Permissions {
         self.base
@@ -251,6 +270,26 @@ pub trait Authorizer: Send + Sync + fmt::Debug {
     fn permits(&self, account: &Account, perm: Permission, path: &VirtualPath) -> bool {
         account.rules.allows(perm, path)
     }
+
+    /// Whether `account` may do `perm` to the entries of directory `dir`:
+    /// add one (upload of a new name, STOU, MKD, the target of RNTO) or
+    /// take one away (DELE, RMD, the source of RNFR). Checked as well as
+    /// [`Self::permits`] on the entry itself, so that an entry's own
+    /// override cannot let it be removed from, or added to, a directory
+    /// the user may not change. Default: [`PermissionRules::within`].
+    /// Override it with [`Self::permits`].
+    fn permits_in(&self, account: &Account, perm: Permission, dir: &VirtualPath) -> bool {
+        account.rules.within(dir).allows(perm)
+    }
+
+    /// Whether the tree at `path` may be renamed or moved. Permissions
+    /// follow paths, so moving a tree that holds a directory with rules of
+    /// its own would take it out from under them. Default: refused when an
+    /// override applies at or below `path`
+    /// ([`PermissionRules::has_override_at_or_below`]).
+    fn permits_move(&self, account: &Account, path: &VirtualPath) -> bool {
+        !account.rules.has_override_at_or_below(path)
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +318,34 @@ mod tests {
         ];
         for (path, want) in cases {
             assert_eq!(rules.at(&vp(path)), want, "{path}");
+        }
+        // The entries of a directory: its own override, or the nearest
+        // recursive one above, never the override of a directory below.
+        let within = [
+            ("/", Permissions::READ),
+            ("/upload", Permissions::ALL),
+            ("/upload/a", Permissions::READ),
+            ("/deep", Permissions::ALL),
+            ("/deep/a", Permissions::ALL),
+            ("/deep/ro", Permissions::READ),
+            ("/deep/ro/x", Permissions::READ),
+        ];
+        for (dir, want) in within {
+            assert_eq!(rules.within(&vp(dir)), want, "within {dir}");
+        }
+        // "/deep" itself has its override's permissions, but it is an
+        // entry of "/", which is read-only.
+        assert_eq!(rules.at(&vp("/deep")), Permissions::ALL);
+        for (path, want) in [
+            ("/deep", true),
+            ("/deep/a", false),
+            ("/deep/ro", true),
+            ("/deep/ro/x", false),
+            ("/upload/a", false),
+            ("/", true),
+            ("/other", false),
+        ] {
+            assert_eq!(rules.has_override_at_or_below(&vp(path)), want, "{path}");
         }
     }
 }

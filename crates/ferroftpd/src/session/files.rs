@@ -42,7 +42,7 @@ impl Session {
     }
 
     pub(super) async fn mkd(&mut self, arg: &[u8]) -> Result {
-        let path = self.resolve_checked(arg, Permission::MakeDir)?;
+        let path = self.resolve_entry(arg, Permission::MakeDir)?;
         if path.is_root() {
             return Err(Reply::new(550, "File exists.").into());
         }
@@ -53,7 +53,7 @@ impl Session {
     }
 
     pub(super) async fn rmd(&mut self, arg: &[u8]) -> Result {
-        let path = self.resolve_checked(arg, Permission::Delete)?;
+        let path = self.resolve_entry(arg, Permission::Delete)?;
         if path.is_root() {
             return Err(Reply::new(550, "Can't remove root directory.").into());
         }
@@ -64,7 +64,7 @@ impl Session {
     }
 
     pub(super) async fn dele(&mut self, arg: &[u8]) -> Result {
-        let path = self.resolve_checked(arg, Permission::Delete)?;
+        let path = self.resolve_entry(arg, Permission::Delete)?;
         if path.is_root() {
             return Err(Reply::new(550, "Is a directory.").into());
         }
@@ -75,9 +75,19 @@ impl Session {
     }
 
     pub(super) async fn rnfr(&mut self, arg: &[u8]) -> Result {
-        let path = self.resolve_checked(arg, Permission::Rename)?;
+        let path = self.resolve_entry(arg, Permission::Rename)?;
         if path.is_root() {
             return Err(Reply::new(550, "Can't rename home directory.").into());
+        }
+        // Permissions follow paths: a tree holding a directory with rules
+        // of its own stays where its rules are.
+        let account = &self.user_ref()?.account;
+        if !self.shared.config.authorizer.permits_move(account, &path) {
+            return Err(Reply::new(
+                550,
+                "Can't rename: this holds a directory with permissions of its own.",
+            )
+            .into());
         }
         self.storage()?.symlink_metadata(&path).await?;
         self.pending = Pending::RenameFrom(path);
@@ -88,7 +98,7 @@ impl Session {
         let Pending::RenameFrom(from) = pending else {
             return Err(Reply::new(503, "Bad sequence of commands: use RNFR first.").into());
         };
-        let to = self.resolve_checked(arg, Permission::Rename)?;
+        let to = self.resolve_entry(arg, Permission::Rename)?;
         if to.is_root() {
             return Err(Reply::new(553, "File name not allowed.").into());
         }

@@ -565,6 +565,27 @@ impl Session {
         }
     }
 
+    /// Fails with 550 unless the user has `perm` on the entries of `dir`.
+    fn check_in(&self, perm: Permission, dir: &VirtualPath) -> Result<(), CommandError> {
+        let account = &self.user_ref()?.account;
+        if self.shared.config.authorizer.permits_in(account, perm, dir) {
+            Ok(())
+        } else {
+            Err(CommandError::Denied)
+        }
+    }
+
+    /// Resolves `arg` as an entry to add or take away: `perm` is checked
+    /// on the entry and on the entries of its directory (an override of
+    /// the entry's own does not open a read-only parent).
+    fn resolve_entry(&self, arg: &[u8], perm: Permission) -> Result<VirtualPath, CommandError> {
+        let path = self.resolve_checked(arg, perm)?;
+        if let Some(parent) = path.parent() {
+            self.check_in(perm, &parent)?;
+        }
+        Ok(path)
+    }
+
     /// Resolves `arg` and checks `perm` on it.
     fn resolve_checked(&self, arg: &[u8], perm: Permission) -> Result<VirtualPath, CommandError> {
         let path = self.resolve(arg)?;

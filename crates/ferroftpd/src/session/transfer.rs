@@ -301,7 +301,7 @@ impl Session {
     }
 
     async fn prepare_stor(&mut self, arg: &[u8], pending: Pending) -> Result<(VirtualPath, Job)> {
-        let path = self.resolve_checked(arg, Permission::Store)?;
+        let path = self.resolve_entry(arg, Permission::Store)?;
         self.ready_for_transfer()?;
         let storage = self.storage()?;
         let mode = match pending {
@@ -324,7 +324,7 @@ impl Session {
         if let Pending::RestartAt(_) = pending {
             return Err(Reply::new(450, "Can't APPE while REST request is pending.").into());
         }
-        let path = self.resolve_checked(arg, Permission::Append)?;
+        let path = self.resolve_entry(arg, Permission::Append)?;
         self.ready_for_transfer()?;
         let writer = self.storage()?.open_write(&path, WriteMode::Append).await?;
         Ok((path, self.upload_job(writer)?))
@@ -357,10 +357,10 @@ impl Session {
             }
             None => (self.user_ref()?.cwd.clone(), b"ftpd".to_vec()),
         };
-        // The new file gets the permissions of a file named like the
-        // prefix in that directory.
-        let like = dir.join(&prefix).map_err(|_| CommandError::BadName)?;
-        self.check(Permission::Store, &like)?;
+        // The new file is a new entry of `dir` (named `<prefix>.XXXXXXXX`),
+        // so it needs the permission there, not on a path named like the
+        // hint: `STOU /upload` creates `/upload.XXXXXXXX` in `/`.
+        self.check_in(Permission::Store, &dir)?;
         self.ready_for_transfer()?;
         let (path, writer) = self.storage()?.create_unique(&dir, &prefix).await?;
         Ok((path, self.upload_job(writer)?))

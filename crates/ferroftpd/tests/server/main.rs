@@ -13,5 +13,6 @@ mod lifecycle;
 mod limits;
 mod login;
 mod malformed;
+mod permissions;
 mod transfers;
 mod uploads;
