@@ -92,6 +92,9 @@ pub(crate) fn storage_reply(e: &StorageError) -> Reply {
         };
         return Reply::new(code, text);
     }
+    if io.kind() == io::ErrorKind::InvalidFilename {
+        return Reply::new(553, "File name not allowed.");
+    }
     let text = match io.kind() {
         io::ErrorKind::NotFound => "No such file or directory.",
         io::ErrorKind::PermissionDenied => "Permission denied.",
@@ -117,6 +120,7 @@ mod tests {
             (StorageError::Io(io::Error::from_raw_os_error(36)), 553),
             (StorageError::Io(io::ErrorKind::NotFound.into()), 550),
             (StorageError::Unsupported, 502),
+            (StorageError::Io(io::ErrorKind::InvalidFilename.into()), 553),
         ];
         for (e, code) in cases {
             let r = storage_reply(&e);

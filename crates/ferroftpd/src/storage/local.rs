@@ -51,6 +51,28 @@ const MAX_TIME: i64 = 253_402_300_799;
 /// Attempts at finding a free name for STOU.
 const UNIQUE_NAME_ATTEMPTS: usize = 50;
 
+/// The start of the names of uploads' temporary files (see
+/// [`LocalWriter`]). Such names are the server's own: hidden from
+/// listings and refused to clients.
+const TEMP_PREFIX: &[u8] = b".ferroftpd-part.";
+
+/// A temporary file nobody holds locked is removed when its directory is
+/// listed, once it is this old. A live upload holds its lock from the
+/// moment after it creates the file: the age covers that moment.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Refuses the server's own temporary names: a client's file named so would
+/// be hidden, and taken for a stale upload and removed.
+fn refuse_reserved(path: &VirtualPath) -> StorageResult<()> {
+    match path.file_name() {
+        Some(name) if name.starts_with(TEMP_PREFIX) => Err(StorageError::Io(io::Error::new(
+            io::ErrorKind::InvalidFilename,
+            "reserved file name",
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Opens [`LocalStorage`] at each account's home directory; as the
 /// account's system user when it has an [`Identity`](crate::auth::Identity).
 #[derive(Debug, Clone, Copy, Default)]
@@ -279,12 +301,14 @@ pub(crate) fn file_info(st: &Stat) -> FileInfo {
 #[async_trait]
 impl Storage for LocalStorage {
     async fn metadata(&self, path: &VirtualPath) -> StorageResult<FileInfo> {
+        refuse_reserved(path)?;
         let path = path.clone();
         self.with_root(move |root| Ok(file_info(&root.stat(&path)?)))
             .await
     }
 
     async fn symlink_metadata(&self, path: &VirtualPath) -> StorageResult<FileInfo> {
+        refuse_reserved(path)?;
         let path = path.clone();
         self.with_root(move |root| Ok(file_info(&root.lstat(&path)?)))
             .await
@@ -295,6 +319,7 @@ impl Storage for LocalStorage {
     }
 
     async fn read_link(&self, path: &VirtualPath) -> StorageResult<Vec<u8>> {
+        refuse_reserved(path)?;
         let path = path.clone();
         self.with_root(move |root| {
             let (dir, name) = root.parent(&path)?;
@@ -328,6 +353,7 @@ impl Storage for LocalStorage {
         path: &VirtualPath,
         offset: u64,
     ) -> StorageResult<Box<dyn FileReader>> {
+        refuse_reserved(path)?;
         let path = path.clone();
         self.with_root(move |root| {
             let mut file = root.open_file(&path, OFlags::RDONLY | OFlags::NOCTTY)?;
@@ -344,6 +370,7 @@ impl Storage for LocalStorage {
         path: &VirtualPath,
         mode: WriteMode,
     ) -> StorageResult<Box<dyn FileWriter>> {
+        refuse_reserved(path)?;
         let path = path.clone();
         self.with_root(move |root| {
             let writer = match mode {
@@ -369,6 +396,9 @@ impl Storage for LocalStorage {
         dir: &VirtualPath,
         prefix: &[u8],
     ) -> StorageResult<(VirtualPath, Box<dyn FileWriter>)> {
+        if prefix.starts_with(TEMP_PREFIX) {
+            return Err(StorageError::Io(io::ErrorKind::InvalidFilename.into()));
+        }
         let dir = dir.clone();
         let prefix = prefix.to_vec();
         self.with_root(move |root| {
@@ -412,6 +442,7 @@ impl Storage for LocalStorage {
     }
 
     async fn create_dir(&self, path: &VirtualPath) -> StorageResult<()> {
+        refuse_reserved(path)?;
         let path = path.clone();
         self.with_root(move |root| {
             let (dir, name) = root.parent(&path)?;
@@ -421,6 +452,7 @@ impl Storage for LocalStorage {
     }
 
     async fn remove_dir(&self, path: &VirtualPath) -> StorageResult<()> {
+        refuse_reserved(path)?;
         let path = path.clone();
         self.with_root(move |root| {
             let (dir, name) = root.parent(&path)?;
@@ -430,6 +462,7 @@ impl Storage for LocalStorage {
     }
 
     async fn remove_file(&self, path: &VirtualPath) -> StorageResult<()> {
+        refuse_reserved(path)?;
         let path = path.clone();
         self.with_root(move |root| {
             let (dir, name) = root.parent(&path)?;
@@ -439,6 +472,8 @@ impl Storage for LocalStorage {
     }
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> StorageResult<()> {
+        refuse_reserved(from)?;
+        refuse_reserved(to)?;
         let (from, to) = (from.clone(), to.clone());
         self.with_root(move |root| {
             let (from_dir, from_name) = root.parent(&from)?;
@@ -450,6 +485,7 @@ impl Storage for LocalStorage {
         .await
     }
     async fn set_modified(&self, path: &VirtualPath, secs: i64) -> StorageResult<()> {
+        refuse_reserved(path)?;
         let path = path.clone();
         self.with_root(move |root| {
             let (_fd, proc_path) = root.changeable(&path)?;
@@ -474,6 +510,7 @@ impl Storage for LocalStorage {
     }
 
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> StorageResult<()> {
+        refuse_reserved(path)?;
         let path = path.clone();
         self.with_root(move |root| {
             let (_fd, proc_path) = root.changeable(&path)?;
@@ -530,6 +567,38 @@ impl Listing {
     }
 }
 
+impl Listing {
+    /// Removes the temporary file `name` if no upload holds it: one left
+    /// behind by a server that was killed mid-upload. Best effort: a file
+    /// the session may not open or remove stays (hidden all the same).
+    fn sweep(&self, name: &[u8]) {
+        let os_name = OsStr::from_bytes(name);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let Ok(fd) = rustix::fs::openat(&self.dir_fd, os_name, flags, Mode::empty()) else {
+            return;
+        };
+        let Ok(st) = rustix::fs::fstat(&fd) else {
+            return;
+        };
+        let modified = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(u64::try_from(st.st_mtime).unwrap_or(0));
+        let old = std::time::SystemTime::now()
+            .duration_since(modified)
+            .is_ok_and(|age| age >= STALE_TEMP_AGE);
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || !old {
+            return;
+        }
+        // The name cannot be taken again while it exists (temporary files
+        // are created with O_EXCL), so the file this lock holds is the
+        // one unlinked.
+        if rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
+            && rustix::fs::unlinkat(&self.dir_fd, os_name, AtFlags::empty()).is_ok()
+        {
+            tracing::info!(dir = %self.path, name = %String::from_utf8_lossy(name), "removed a stale upload file");
+        }
+    }
+}
+
 impl Iterator for Listing {
     type Item = StorageResult<DirEntry>;
 
@@ -541,6 +610,10 @@ impl Iterator for Listing {
             };
             let name = entry.file_name().to_bytes();
             if name == b"." || name == b".." {
+                continue;
+            }
+            if name.starts_with(TEMP_PREFIX) {
+                self.sweep(name);
                 continue;
             }
             match self.entry(name) {
@@ -618,7 +691,7 @@ impl LocalWriter {
         }
         // A fixed-length name, so that any name that fits the directory
         // also has a temporary name that fits.
-        let mut temp_name = b".ferroftpd-part.".to_vec();
+        let mut temp_name = TEMP_PREFIX.to_vec();
         temp_name.extend(random_suffix());
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOCTTY | OFlags::CLOEXEC;
@@ -630,6 +703,10 @@ impl LocalWriter {
             root.resolve,
         )
         .map_err(open_error)?;
+        // Held until the descriptor closes (commit, failure, or the
+        // process's death): a locked temporary file is a live upload, one
+        // nobody locks is left from a crash (see `Listing::sweep`).
+        let _ = rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive);
         if let Some(st) =
             existing.filter(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
         {

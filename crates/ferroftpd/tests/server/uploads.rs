@@ -157,3 +157,62 @@ async fn chmod_limits() {
     assert_eq!(c.cmd("SITE CHMOD 4755 f.txt").await.0, 501);
     assert_eq!(c.cmd("SITE CHMOD 700 /").await.0, 550);
 }
+
+/// Sets a file's modification time an hour back.
+fn age(path: &std::path::Path) {
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+}
+
+/// Uploads' temporary files are the server's own: never listed, refused as
+/// client names, and removed once no upload holds them (a server killed
+/// mid-upload leaves one), while a live upload's stays.
+#[tokio::test]
+async fn temporary_upload_files_are_hidden_and_stale_ones_removed() {
+    let srv = TestServer::start().await;
+    srv.write("old.txt", b"OLD");
+    srv.write(".ferroftpd-part.deadbeef", b"left by a crash");
+    age(&srv.path(".ferroftpd-part.deadbeef"));
+    let mut up = srv.user().await;
+    up.expect("TYPE I", 200).await;
+    let mut data = up.epsv().await;
+    up.expect("STOR old.txt", 125).await;
+    data.write_all(b"NEW-").await.unwrap();
+    data.flush().await.unwrap();
+    // The live upload's temporary file, aged like the stale one.
+    let live = loop {
+        let found = names(&srv)
+            .into_iter()
+            .find(|n| n.starts_with(".ferroftpd-part.") && n != ".ferroftpd-part.deadbeef");
+        if let Some(name) = found {
+            break srv.path(&name);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    age(&live);
+    let mut other = srv.user().await;
+    let (listing, reply) = other.download("MLSD").await;
+    assert_eq!(reply.0, 226);
+    let listing = String::from_utf8(listing).unwrap();
+    assert!(!listing.contains(".ferroftpd-part."), "{listing}");
+    assert!(listing.contains("old.txt"), "{listing}");
+    assert!(!srv.path(".ferroftpd-part.deadbeef").exists());
+    assert!(live.exists(), "a live upload's file was removed");
+    // Client names in the server's own namespace are refused.
+    other.epsv().await;
+    other.expect("STOR .ferroftpd-part.mine", 553).await;
+    other.expect("RNFR old.txt", 350).await;
+    other.expect("RNTO .ferroftpd-part.mine", 553).await;
+    // The live upload completes, whole.
+    data.write_all(b"CONTENT").await.unwrap();
+    data.shutdown().await.unwrap();
+    drop(data);
+    assert_eq!(up.reply().await.0, 226);
+    assert_eq!(read(&srv.path("old.txt")), b"NEW-CONTENT");
+    assert_eq!(names(&srv), ["old.txt"]);
+}
