@@ -191,3 +191,24 @@ def test_logging_in_again_does_not_lengthen_log_lines(start_server):
     # The NOOP after the last login is logged under that user alone.
     noop = next(l for l in lines if "<- NOOP" in l)
     assert re.search(r"session\{id=\d+ peer=127\.0\.0\.1:\d+ user=\"user\"\}", noop), noop
+
+
+def test_control_characters_from_clients_are_escaped_in_logs(start_server):
+    """A carriage return or escape sequence in a command line or path reaches
+    the log escaped, so a client cannot forge or hide log lines."""
+    srv = start_server("--user", f"{USER}:{PASSWORD}", "--auth-failed-delay", "0")
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        f = s.makefile("rwb")
+        f.readline()
+        for line in (f"USER {USER}", f"PASS {PASSWORD}", "MKD x\rFORGED LINE", "MKD y\x1b[2J",
+                     "CWD z\rFORGED TOO", "QUIT"):
+            f.write(line.encode() + b"\r\n")
+            f.flush()
+            f.readline()
+    assert wait_for(lambda: "session closed" in srv.log)
+    raw = srv.log_path.read_bytes()
+    assert b"\r" not in raw and b"\x1b[2J" not in raw
+    text = raw.decode()
+    assert "<- MKD x\\rFORGED LINE" in text, text[-3000:]
+    assert "path=/x\\rFORGED LINE" in text, text[-3000:]
+    assert not any(l.startswith("FORGED") for l in text.splitlines())

@@ -6,6 +6,7 @@
 //!
 //! - [`framing`]: control-channel lines, Telnet sequences, the line limit.
 //! - [`command`]: parsing a line into a typed [`command::Command`].
+//! - [`escape`]: client text made safe for log lines.
 //! - [`reply`]: encoding replies.
 //! - [`help`]: HELP texts.
 //! - [`address`]: PORT/PASV/EPRT/EPSV syntax.
@@ -22,6 +23,7 @@ pub mod address;
 pub mod ascii;
 pub mod checksum;
 pub mod command;
+pub mod escape;
 pub mod framing;
 pub mod glob;
 pub mod help;

@@ -139,9 +139,12 @@ impl VirtualPath {
     }
 }
 
+/// For logs: invalid UTF-8 shows as U+FFFD and control characters (a
+/// client may put a carriage return in a name) as escapes; see
+/// [`crate::escape::LogSafe`]. Replies use [`VirtualPath::as_bytes`].
 impl fmt::Display for VirtualPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_string_lossy())
+        crate::escape::LogSafe(&self.0).fmt(f)
     }
 }
 

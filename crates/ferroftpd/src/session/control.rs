@@ -81,7 +81,12 @@ impl Control {
     /// Sends a reply. A client that stops reading cannot hold the session
     /// forever: the write fails after [`SEND_TIMEOUT`].
     pub async fn send(&mut self, reply: &Reply) -> io::Result<()> {
-        tracing::debug!("-> {reply}");
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            // One log line per reply, whatever line breaks it holds.
+            let bytes = reply.to_bytes();
+            let shown = ferroftpd_proto::escape::LogSafe(bytes.trim_ascii_end());
+            tracing::debug!("-> {shown}");
+        }
         let bytes = match crate::charset::reply_to_client(self.encoding, reply) {
             Some(converted) => converted.to_bytes(),
             None => reply.to_bytes(),

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use ferroftpd_proto::address::canonical_ip;
 use ferroftpd_proto::checksum::HashAlgorithm;
 use ferroftpd_proto::command::{Command, ParseError, TransferType};
+use ferroftpd_proto::escape::LogSafe;
 use ferroftpd_proto::framing::Frame;
 use ferroftpd_proto::listing::FactSet;
 use ferroftpd_proto::path::VirtualPath;
@@ -365,7 +366,7 @@ impl Session {
             }
             Err(e) => {
                 Metrics::count(&self.shared.metrics.commands, vec![("verb", "invalid")], 1);
-                tracing::debug!("<- {}", String::from_utf8_lossy(line));
+                tracing::debug!("<- {}", LogSafe(line));
                 if let ParseError::Unknown(_) = e {
                     if !matches!(self.login, Login::LoggedIn(_)) {
                         return self.unknown_before_login(line).await;
@@ -377,7 +378,7 @@ impl Session {
         if let Command::Pass(_) = command {
             tracing::debug!("<- PASS ******");
         } else {
-            tracing::debug!("<- {}", String::from_utf8_lossy(line));
+            tracing::debug!("<- {}", LogSafe(line));
         }
         if !command.allowed_before_login() && !matches!(self.login, Login::LoggedIn(_)) {
             return self
