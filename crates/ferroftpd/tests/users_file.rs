@@ -152,6 +152,12 @@ fn hash(scheme: HashScheme, pw: &str) -> String {
     hash_password(scheme, pw).unwrap()
 }
 
+/// bcrypt hashes of cost 8 of `pw-bcrypt` and `pw-2y`, made with the bcrypt
+/// crate. `hash_password` uses cost 12; every failed login is padded to the
+/// file's slowest check, and cost 12 would make each take a second here.
+const BCRYPT_8: &str = "$2b$08$M/FhMlFbirl3Fw.0uKySQecC0/Z0VMQRpZ0HA8EETyGkmZ8ddu2ka";
+const BCRYPT_8_2Y: &str = "$2y$08$jFbSXryFhgSryHctqjXrv.dAKbmk1rAB14u6zC5IbOXCqoXFcNXni";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_hash_scheme_and_wrong_passwords() {
     let toml = format!(
@@ -190,9 +196,9 @@ home = "{{home}}"
 login_message = "Hello plain."
 "#,
         hash(HashScheme::Argon2id, "pw-argon"),
-        hash(HashScheme::Bcrypt, "pw-bcrypt"),
+        BCRYPT_8,
         // PHP and htpasswd write $2y$: the same algorithm.
-        hash(HashScheme::Bcrypt, "pw-2y").replacen("$2b$", "$2y$", 1),
+        BCRYPT_8_2Y,
         hash(HashScheme::Sha512Crypt, "pw-sha512"),
         hash(HashScheme::Sha256Crypt, "pw-sha256"),
     );
@@ -425,4 +431,69 @@ home = "{home}"
     f.login_ok("new", "n").await;
     assert!(f.users.has_user("new"));
     assert!(!f.users.has_user("old"));
+}
+
+/// A wrong password takes as long whatever the account's hash scheme, or
+/// whether the account exists: every failure is padded to the file's
+/// slowest check. Before, a file mixing bcrypt and SHA-crypt answered a
+/// wrong SHA-crypt password in a few milliseconds and a wrong bcrypt one in
+/// tens or hundreds, which told names apart. Lower bounds only.
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_take_as_long_whatever_the_scheme() {
+    let bcrypt_hash = BCRYPT_8;
+    let toml = format!(
+        r#"
+allow_plaintext = true
+
+[[user]]
+name = "bcrypt"
+password = "{bcrypt_hash}"
+home = "{{home}}"
+
+[[user]]
+name = "sha512"
+password = "{}"
+home = "{{home}}"
+
+[[user]]
+name = "plain"
+password = "plain:pl41n"
+home = "{{home}}"
+"#,
+        hash(HashScheme::Sha512Crypt, "pw-sha512"),
+    );
+    let f = Fixture::start(&toml).await;
+    // What one bcrypt check of this hash costs here, at the least.
+    let bcrypt = (0..3)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            assert!(!ferroftpd::auth::verify_password(bcrypt_hash, "wrong"));
+            started.elapsed()
+        })
+        .min()
+        .unwrap();
+    let ctx = LoginContext {
+        client: "127.0.0.1:1".parse().unwrap(),
+    };
+    for user in ["sha512", "plain", "nobody", "bcrypt"] {
+        let started = std::time::Instant::now();
+        let result = f
+            .users
+            .authenticate(user, &Password::new("wrong"), &ctx)
+            .await;
+        let took = started.elapsed();
+        assert!(result.is_err(), "{user}");
+        assert!(
+            took >= bcrypt,
+            "{user}: a failure took {took:?}, a bcrypt check {bcrypt:?}"
+        );
+    }
+    // Success is not padded.
+    let started = std::time::Instant::now();
+    let ok = f
+        .users
+        .authenticate("plain", &Password::new("pl41n"), &ctx)
+        .await;
+    assert!(ok.is_ok());
+    assert!(started.elapsed() < bcrypt, "a plain login waited");
 }

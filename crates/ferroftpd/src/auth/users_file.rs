@@ -199,6 +199,25 @@ impl StoredPassword {
     }
 
     /// True if `given` is the password. Slow for real hashes.
+    /// The scheme and cost parameters of the hash, without salt or hash:
+    /// hashes of one class take as long to check.
+    fn cost_class(&self) -> String {
+        let (scheme, hash) = match self {
+            StoredPassword::Argon2id(h) => ("argon2id", h),
+            StoredPassword::Bcrypt(h) => ("bcrypt", h),
+            StoredPassword::Sha512Crypt(h) => ("sha512", h),
+            StoredPassword::Sha256Crypt(h) => ("sha256", h),
+            StoredPassword::Plain(_) => return "plain".to_owned(),
+        };
+        // `$id$params...$salt$hash`: the fields that name a cost.
+        let params: Vec<&str> = hash
+            .split('$')
+            .filter(|f| f.contains('=') || f.chars().all(|c| c.is_ascii_digit()))
+            .filter(|f| !f.is_empty())
+            .collect();
+        format!("{scheme} {}", params.join(" "))
+    }
+
     fn verify(&self, given: &str) -> bool {
         match self {
             StoredPassword::Argon2id(hash) => {
@@ -343,6 +362,47 @@ struct FileUser {
 #[derive(Debug, Default)]
 struct Users {
     by_name: HashMap<String, Arc<FileUser>>,
+    /// Every failed login takes at least this long (see [`Users::calibrate`]).
+    failure_floor: std::time::Duration,
+    /// The slowest of the file's hashes: what an unknown user's password
+    /// is checked against.
+    stand_in: Option<StoredPassword>,
+}
+
+impl Users {
+    /// Times a wrong password against one hash of each scheme and cost in
+    /// the file, and sets the floor every failed login is padded to: half
+    /// again the slowest check. Without it a file that mixes schemes
+    /// answers a wrong bcrypt password in hundreds of milliseconds and a
+    /// wrong SHA-crypt one in a few, which tells names apart.
+    fn calibrate(&mut self) {
+        let mut classes: HashMap<String, StoredPassword> = HashMap::new();
+        for user in self.by_name.values() {
+            if let Some(p) = &user.password {
+                classes.entry(p.cost_class()).or_insert_with(|| p.clone());
+            }
+        }
+        if classes.is_empty() {
+            classes.insert(String::new(), dummy_password().clone());
+        }
+        let mut slowest = std::time::Duration::ZERO;
+        for password in classes.into_values() {
+            // The longer of two runs: the first may pay for cold caches.
+            let took = (0..2)
+                .map(|_| {
+                    let started = std::time::Instant::now();
+                    let _ = password.verify("\0ferroftpd-calibration\0");
+                    started.elapsed()
+                })
+                .max()
+                .unwrap_or_default();
+            if took >= slowest {
+                slowest = took;
+                self.stand_in = Some(password);
+            }
+        }
+        self.failure_floor = slowest * 3 / 2;
+    }
 }
 
 /// Users from a TOML file, re-read by [`UsersFile::reload`].
@@ -428,11 +488,13 @@ fn read_users(path: &Path) -> Result<Users, UsersFileError> {
         message: e.to_string(),
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    parse_users(&text, base).map_err(|(span, message)| UsersFileError {
+    let mut users = parse_users(&text, base).map_err(|(span, message)| UsersFileError {
         path: path.to_path_buf(),
         location: span.map(|s| line_col(&text, s.start)),
         message,
-    })
+    })?;
+    users.calibrate();
+    Ok(users)
 }
 
 type Problem = (Option<std::ops::Range<usize>>, String);
@@ -613,56 +675,71 @@ impl Authorizer for UsersFile {
         password: &Password,
         context: &LoginContext,
     ) -> Result<Account, AuthError> {
+        let started = tokio::time::Instant::now();
         let name = canonical_name(username);
         let users = self.snapshot();
-        let user = users.by_name.get(name).cloned();
-        let Some(user) = user else {
-            // The same cost as a real user's check: one of the file's own
-            // hashes (same scheme and parameters), the result ignored.
-            let stand_in = users
-                .by_name
-                .values()
-                .find_map(|u| u.password.clone())
-                .unwrap_or_else(|| dummy_password().clone());
-            let given = password.expose().to_owned();
-            let _ = tokio::task::spawn_blocking(move || stand_in.verify(&given)).await;
-            return Err(if name == "anonymous" {
-                AuthError::AnonymousDisabled
-            } else {
-                AuthError::BadCredentials
-            });
-        };
-        if let Some(stored) = &user.password {
-            let given = password.expose().to_owned();
-            let stored = stored.clone();
-            let ok = tokio::task::spawn_blocking(move || stored.verify(&given))
-                .await
-                .unwrap_or(false);
-            if !ok {
-                return Err(AuthError::BadCredentials);
-            }
+        let result = check(&users, name, password, context).await;
+        if result.is_err() {
+            // Every failure takes as long, whatever the account's scheme,
+            // or whether it exists.
+            tokio::time::sleep_until(started + users.failure_floor).await;
         }
-        // The same reply as a wrong password: a client that may not log in
-        // must not learn whether its password was right. The reason is in
-        // the log.
-        if user.disabled {
-            tracing::info!(user = %user.name, "login refused: account disabled");
-            return Err(AuthError::BadCredentials);
-        }
-        if !network_allows(&user.networks, context.client.ip()) {
-            tracing::info!(user = %user.name, client = %context.client.ip(), "login refused: address not in the user's networks");
-            return Err(AuthError::BadCredentials);
-        }
-        let mut account = Account::new(user.name.clone(), user.home.clone(), Permissions::NONE);
-        account.rules = user.rules.clone();
-        account.login_message = user.login_message.clone();
-        account.quit_message = user.quit_message.clone();
-        account.anonymous = user.password.is_none();
-        account.max_sessions = user.max_sessions;
-        account.read_limit = user.read_limit;
-        account.write_limit = user.write_limit;
-        Ok(account)
+        result
     }
+}
+
+/// Checks `password` for `name`; on success, the account.
+async fn check(
+    users: &Users,
+    name: &str,
+    password: &Password,
+    context: &LoginContext,
+) -> Result<Account, AuthError> {
+    let user = users.by_name.get(name).cloned();
+    let Some(user) = user else {
+        // The same work as a real user's check: the file's slowest hash.
+        let stand_in = users
+            .stand_in
+            .clone()
+            .unwrap_or_else(|| dummy_password().clone());
+        let given = password.expose().to_owned();
+        let _ = tokio::task::spawn_blocking(move || stand_in.verify(&given)).await;
+        return Err(if name == "anonymous" {
+            AuthError::AnonymousDisabled
+        } else {
+            AuthError::BadCredentials
+        });
+    };
+    if let Some(stored) = &user.password {
+        let given = password.expose().to_owned();
+        let stored = stored.clone();
+        let ok = tokio::task::spawn_blocking(move || stored.verify(&given))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Err(AuthError::BadCredentials);
+        }
+    }
+    // The same reply as a wrong password: a client that may not log in
+    // must not learn whether its password was right. The reason is in
+    // the log.
+    if user.disabled {
+        tracing::info!(user = %user.name, "login refused: account disabled");
+        return Err(AuthError::BadCredentials);
+    }
+    if !network_allows(&user.networks, context.client.ip()) {
+        tracing::info!(user = %user.name, client = %context.client.ip(), "login refused: address not in the user's networks");
+        return Err(AuthError::BadCredentials);
+    }
+    let mut account = Account::new(user.name.clone(), user.home.clone(), Permissions::NONE);
+    account.rules = user.rules.clone();
+    account.login_message = user.login_message.clone();
+    account.quit_message = user.quit_message.clone();
+    account.anonymous = user.password.is_none();
+    account.max_sessions = user.max_sessions;
+    account.read_limit = user.read_limit;
+    account.write_limit = user.write_limit;
+    Ok(account)
 }
 
 #[cfg(test)]
