@@ -239,6 +239,13 @@ def test_unconfined_shows_real_paths(start_server, accounts):
         assert "shadow" in ftp.nlst("/etc")
         expect_refused(retr_bytes, ftp, "/etc/shadow", codes=(550,))
         expect_refused(ftp.mkd, "/etc/ftpt-should-not-exist", codes=(550,))
+        # The server's own /proc (other sessions' open files) and sysfs are
+        # refused to system users whatever the mode.
+        for path in ("/proc/self/fd", "/proc/self/task", "/proc", "/sys/kernel"):
+            expect_refused(ftp.cwd, path, codes=(550,))
+            expect_refused(ftp.nlst, path, codes=(550,))
+        expect_refused(retr_bytes, ftp, "/proc/self/status", codes=(550,))
+        expect_refused(retr_bytes, ftp, "/proc/self/maps", codes=(550,))
     assert not Path("/etc/ftpt-should-not-exist").exists()
 
 

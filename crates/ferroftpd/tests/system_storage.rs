@@ -237,3 +237,93 @@ async fn an_upload_is_committed_as_the_user() {
     assert!(result.is_err(), "the commit ran with root's privileges");
     assert!(!home.join("late.txt").exists());
 }
+
+/// Sets `fs.suid_dumpable` for the life of the guard.
+struct SuidDumpable(String);
+
+impl SuidDumpable {
+    const PATH: &'static str = "/proc/sys/fs/suid_dumpable";
+
+    fn set(value: &str) -> SuidDumpable {
+        let old = std::fs::read_to_string(Self::PATH).unwrap();
+        std::fs::write(Self::PATH, value).unwrap();
+        SuidDumpable(old.trim().to_owned())
+    }
+}
+
+impl Drop for SuidDumpable {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::PATH, &self.0);
+    }
+}
+
+/// The owner of `mem` in the /proc entry of each of this process's threads
+/// that acts as `uid`. (The entry's directory itself always shows the
+/// thread's effective uid; private files like `mem` belong to root unless
+/// the process is dumpable.)
+fn proc_owners_of_threads_acting_as(uid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| {
+            let dir = e.ok()?.path();
+            let status = std::fs::read_to_string(dir.join("status")).ok()?;
+            let uids = status.lines().find(|l| l.starts_with("Uid:"))?.to_owned();
+            let effective: u32 = uids.split_whitespace().nth(2)?.parse().ok()?;
+            (effective == uid).then(|| std::fs::metadata(dir.join("mem")).ok().map(|m| m.uid()))?
+        })
+        .collect()
+}
+
+/// A system user's file access cannot reach the server's own /proc (which
+/// the kernel would show its threads: the paths of files other sessions
+/// have open), nor sysfs, whatever the mode; and the server stays
+/// undumpable after a thread switches to the user, even with
+/// `fs.suid_dumpable=1`, so its threads' /proc entries (`mem` among them)
+/// stay root's.
+#[tokio::test]
+async fn kernel_filesystems_are_refused_and_threads_stay_roots() {
+    if !is_root() {
+        return;
+    }
+    let _dumpable = SuidDumpable::set("1");
+    let storage = LocalStorage::open_as("/".into(), &identity())
+        .await
+        .unwrap();
+    for path in [
+        "/proc",
+        "/proc/self/fd",
+        "/proc/self/task",
+        "/proc/self/maps",
+        "/proc/self/status",
+        "/sys",
+        "/sys/kernel",
+    ] {
+        let listed = storage.list(&vp(path)).await.map(|_| ());
+        assert!(listed.is_err(), "LIST {path}");
+        assert!(storage.metadata(&vp(path)).await.is_err(), "stat {path}");
+        assert!(
+            storage.open_read(&vp(path), 0).await.is_err(),
+            "read {path}"
+        );
+    }
+    for dir in ["/proc/self/fd", "/sys/kernel"] {
+        let listed = storage.list(&vp(dir)).await.map(|_| ());
+        assert!(is_permission_denied(&listed.unwrap_err()), "LIST {dir}");
+    }
+    assert!(storage.metadata(&vp("/tmp")).await.unwrap().is_dir());
+    assert!(storage.list(&vp("/")).await.is_ok());
+    let owners = proc_owners_of_threads_acting_as(UID);
+    assert!(!owners.is_empty(), "no thread acts as the user");
+    assert!(
+        owners.iter().all(|&o| o == 0),
+        "thread /proc owners: {owners:?}"
+    );
+    assert_eq!(
+        rustix::process::dumpable_behavior().unwrap(),
+        rustix::process::DumpableBehavior::NotDumpable
+    );
+    // A home on procfs is refused from the start.
+    assert!(LocalStorage::open_as("/proc".into(), &identity())
+        .await
+        .is_err());
+}

@@ -61,6 +61,39 @@ const TEMP_PREFIX: &[u8] = b".ferroftpd-part.";
 /// moment after it creates the file: the age covers that moment.
 const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Kernel interface filesystems, refused to system users whatever the
+/// mode: a thread of the server that acts as a user still sees the
+/// server's own `/proc/self` (the kernel's same-process rule), with the
+/// paths of files other sessions have open; and sysfs, debugfs and the like
+/// are no files to serve. `statfs` magic numbers from `linux/magic.h`.
+const PSEUDO_FILESYSTEMS: [u64; 10] = [
+    0x9fa0,      // proc
+    0x6265_6572, // sysfs
+    0x6462_6720, // debugfs
+    0x7472_6163, // tracefs
+    0x7363_6673, // securityfs
+    0xcafe_4a11, // bpf
+    0x6265_6570, // configfs
+    0xde5e_81e4, // efivarfs
+    0x0027_e0eb, // cgroup
+    0x6367_7270, // cgroup2
+];
+
+/// Refuses `fd` if it lies on a kernel interface filesystem.
+fn refuse_pseudo_fs(fd: &OwnedFd) -> StorageResult<()> {
+    let st = rustix::fs::fstatfs(fd)?;
+    // `f_type` is signed on some architectures; the magic numbers are 32
+    // bits.
+    #[allow(clippy::unnecessary_cast)]
+    let magic = (st.f_type as u64) & 0xffff_ffff;
+    if PSEUDO_FILESYSTEMS.contains(&magic) {
+        return Err(StorageError::Io(io::Error::from(
+            io::ErrorKind::PermissionDenied,
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses the server's own temporary names: a client's file named so would
 /// be hidden, and taken for a stale upload and removed.
 fn refuse_reserved(path: &VirtualPath) -> StorageResult<()> {
@@ -122,6 +155,10 @@ impl LocalStorage {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
+        let deny_pseudo_fs = user.is_some();
+        if deny_pseudo_fs {
+            refuse_pseudo_fs(&fd)?;
+        }
         let resolve = if home == Path::new("/") {
             RESOLVE_WHOLE_FS
         } else {
@@ -131,6 +168,7 @@ impl LocalStorage {
             root: Root {
                 fd: Arc::new(fd),
                 resolve,
+                deny_pseudo_fs,
             },
             home: home.into(),
             user,
@@ -175,6 +213,8 @@ where
 struct Root {
     fd: Arc<OwnedFd>,
     resolve: ResolveFlags,
+    /// Refuse anything on procfs, sysfs and the like (for system users).
+    deny_pseudo_fs: bool,
 }
 
 /// The path relative to the root, as `openat2` takes it.
@@ -212,14 +252,18 @@ impl Root {
     }
 
     fn open(&self, path: &VirtualPath, flags: OFlags, mode: Mode) -> StorageResult<OwnedFd> {
-        rustix::fs::openat2(
+        let fd = rustix::fs::openat2(
             &*self.fd,
             rel(path),
             flags | OFlags::CLOEXEC,
             mode,
             self.resolve,
         )
-        .map_err(open_error)
+        .map_err(open_error)?;
+        if self.deny_pseudo_fs {
+            refuse_pseudo_fs(&fd)?;
+        }
+        Ok(fd)
     }
 
     /// The parent directory of `path` and the final component's name.

@@ -170,6 +170,12 @@ pub(crate) fn become_user(identity: &Identity) -> io::Result<()> {
     set_thread_res_gid(gid, gid, gid)?;
     let uid = Uid::from_raw(identity.uid);
     set_thread_res_uid(Uid::ROOT, uid, Uid::ROOT)?;
+    // Changing the effective uid makes the process dumpable again if
+    // fs.suid_dumpable says so, and a dumpable thread's /proc entries
+    // (mem among them) belong to its effective uid: to the user. The flag
+    // is the whole process's, and every switch resets it, so it is
+    // cleared after each.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
     Ok(())
 }
 
