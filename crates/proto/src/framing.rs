@@ -137,7 +137,10 @@ impl LineFramer {
                 if self.line.last() == Some(&b'\r') {
                     self.line.pop();
                 }
-                result = Some(if std::mem::take(&mut self.discarding) {
+                // The slack byte kept for a CR may have been data: a line of
+                // `MAX_LINE_LEN + 1` bytes ending in a bare LF is too long.
+                let overlong = self.line.len() > MAX_LINE_LEN;
+                result = Some(if std::mem::take(&mut self.discarding) || overlong {
                     self.line.clear();
                     Frame::TooLong
                 } else {
@@ -248,6 +251,30 @@ mod tests {
         assert_eq!(framer.next_frame(), Some(Frame::TooLong));
         assert_eq!(framer.next_frame(), Some(line(b"QUIT")));
         assert!(framer.is_empty());
+    }
+
+    #[test]
+    fn line_one_byte_over_the_limit_with_bare_lf_is_too_long() {
+        // Caught by the `framing` fuzz target's reference model: the byte
+        // of slack kept for the CR of a CRLF let a line of MAX_LINE_LEN + 1
+        // bytes through when it ended with a bare LF.
+        let over = vec![b'a'; MAX_LINE_LEN + 1];
+        let max = vec![b'a'; MAX_LINE_LEN];
+        let cases: Vec<(Vec<&[u8]>, Vec<Frame>)> = vec![
+            (vec![&over, b"\n"], vec![Frame::TooLong]),
+            (vec![&over, b"\r\n"], vec![Frame::TooLong]),
+            (vec![&max, b"\n"], vec![Frame::Line(max.clone())]),
+            (vec![&max, b"\r", b"\n"], vec![Frame::Line(max.clone())]),
+            (
+                vec![&over, b"\nNOOP\r\n"],
+                vec![Frame::TooLong, line(b"NOOP")],
+            ),
+        ];
+        for (input, expected) in cases {
+            let got = frames(&input);
+            assert_eq!(got.len(), expected.len());
+            assert!(got == expected, "input of {} bytes", input.concat().len());
+        }
     }
 
     #[test]
