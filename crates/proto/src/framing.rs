@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn line_one_byte_over_the_limit_with_bare_lf_is_too_long() {
-        // Caught by the `framing` fuzz target's reference model: the byte
+        // Found with the `framing` fuzz target's reference model: the byte
         // of slack kept for the CR of a CRLF let a line of MAX_LINE_LEN + 1
         // bytes through when it ended with a bare LF.
         let over = vec![b'a'; MAX_LINE_LEN + 1];

@@ -284,8 +284,14 @@ pub fn format_mlsx_facts(
             }
             Fact::Size if info.kind != FileKind::Dir => write!(out, "size={};", info.size),
             Fact::Size => Ok(()),
-            Fact::Modify => match info.modified {
-                Some(t) => write!(out, "modify={};", DateTime::from_unix(t, 0).time_val()),
+            // Left out when unknown, or when the year has no four-digit
+            // time-val (RFC 3659 §7.5: a fact the server cannot give is
+            // omitted); a malformed value could make a client drop the line.
+            Fact::Modify => match info
+                .modified
+                .and_then(|t| DateTime::from_unix(t, 0).checked_time_val())
+            {
+                Some(value) => write!(out, "modify={value};"),
                 None => Ok(()),
             },
             Fact::Perm => write!(out, "perm={};", perms.mlsx_fact(info.is_dir())),
@@ -432,6 +438,33 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "perm=cdeflmp;type=cdir; .\r\n"
         );
+    }
+
+    #[test]
+    fn mlsd_leaves_out_modify_outside_four_digit_years() {
+        // Caught by the `listing` fuzz target: `modify=` carried 11-digit
+        // and negative years, which the time-val grammar does not allow.
+        for (t, shown) in [
+            (-62_167_219_200, true),  // 0000-01-01
+            (253_402_300_799, true),  // 9999-12-31 23:59:59
+            (-62_167_219_201, false), // the year -1
+            (253_402_300_800, false), // 10000-01-01
+            (i64::MAX, false),
+            (i64::MIN, false),
+        ] {
+            let mut out = Vec::new();
+            format_mlsd_line(
+                &mut out,
+                &file(1, t),
+                b"a",
+                FactSet::from_opts("modify;size;"),
+                Permissions::READ,
+                MlsxType::Entry,
+            );
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text.contains("modify="), shown, "{t}: {text}");
+            assert!(text.ends_with("size=1; a\r\n"), "{t}: {text}");
+        }
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub struct DateTime {
 }
 
 const SECS_PER_DAY: i64 = 86_400;
+/// Largest year (either side of 0) that [`DateTime::to_unix`] computes
+/// with: its days, times 86 400, still fit `i64` arithmetic unchecked up to
+/// the final multiplication, which is checked.
+const MAX_YEAR: u64 = 1_000_000_000_000;
 
 impl DateTime {
     /// The date and time `secs` seconds after the Unix epoch, shifted by
@@ -38,8 +42,14 @@ impl DateTime {
         }
     }
 
-    /// Seconds since the Unix epoch for this UTC date and time, if valid.
+    /// Seconds since the Unix epoch for this UTC date and time, if valid
+    /// and within `i64` seconds (years beyond about ±292 billion are not).
     pub fn to_unix(&self) -> Option<i64> {
+        // Past this the day count below could overflow; `i64` seconds end
+        // near year 292e9 anyway.
+        if self.year.unsigned_abs() > MAX_YEAR {
+            return None;
+        }
         let days_in_month = match self.month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
@@ -56,18 +66,28 @@ impl DateTime {
             return None;
         }
         let days = days_from_civil(self.year, self.month, self.day);
-        Some(
-            days * SECS_PER_DAY
-                + i64::from(self.hour * 3600 + self.minute * 60 + self.second.min(59)),
-        )
+        days.checked_mul(SECS_PER_DAY)?.checked_add(i64::from(
+            self.hour * 3600 + self.minute * 60 + self.second.min(59),
+        ))
     }
 
     /// `YYYYMMDDHHMMSS`, the RFC 3659 time-val (MDTM, MLSx `modify`).
+    ///
+    /// A year outside 0 to 9999 does not fit the four digits: it is
+    /// written with more, or with a sign. [`Self::checked_time_val`] gives
+    /// `None` instead.
     pub fn time_val(&self) -> String {
         format!(
             "{:04}{:02}{:02}{:02}{:02}{:02}",
             self.year, self.month, self.day, self.hour, self.minute, self.second
         )
+    }
+
+    /// The RFC 3659 time-val, if the year has four digits (0 to 9999):
+    /// the grammar allows nothing else, so a reply or fact that cannot hold
+    /// the time is better left out than sent malformed.
+    pub fn checked_time_val(&self) -> Option<String> {
+        (0..=9999).contains(&self.year).then(|| self.time_val())
     }
 
     /// Parses an RFC 3659 time-val `YYYYMMDDHHMMSS[.sss]` (UTC).
@@ -139,6 +159,50 @@ mod tests {
             assert_eq!(dt.time_val(), want);
             assert_eq!(dt.to_unix(), Some(secs));
         }
+    }
+
+    #[test]
+    fn to_unix_at_the_ends_of_i64_does_not_overflow() {
+        // Found writing the `listing` fuzz target: i64::MIN lies in a day
+        // whose midnight is before i64::MIN seconds.
+        assert_eq!(DateTime::from_unix(i64::MIN, 0).to_unix(), None);
+        assert_eq!(DateTime::from_unix(i64::MAX, 0).to_unix(), Some(i64::MAX));
+        let min_day = i64::MIN.div_euclid(SECS_PER_DAY) + 1;
+        let t = min_day * SECS_PER_DAY;
+        assert_eq!(DateTime::from_unix(t, 0).to_unix(), Some(t));
+        for year in [i64::MAX, i64::MIN, 300_000_000_000, -300_000_000_000] {
+            let dt = DateTime {
+                year,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0,
+            };
+            assert_eq!(dt.to_unix(), None, "{year}");
+        }
+    }
+
+    #[test]
+    fn time_val_only_for_four_digit_years() {
+        let year = |year| DateTime {
+            year,
+            month: 1,
+            day: 2,
+            hour: 3,
+            minute: 4,
+            second: 5,
+        };
+        assert_eq!(
+            year(0).checked_time_val().as_deref(),
+            Some("00000102030405")
+        );
+        assert_eq!(
+            year(9999).checked_time_val().as_deref(),
+            Some("99990102030405")
+        );
+        assert_eq!(year(10_000).checked_time_val(), None);
+        assert_eq!(year(-1).checked_time_val(), None);
     }
 
     #[test]
