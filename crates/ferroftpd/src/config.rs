@@ -94,6 +94,8 @@ pub struct ServerConfig {
     pub(crate) limits: RateLimits,
     pub(crate) encoding: Option<&'static encoding_rs::Encoding>,
     pub(crate) hooks: Option<Arc<dyn crate::hooks::Hooks>>,
+    pub(crate) guard: Option<Arc<dyn crate::guard::Guard>>,
+    pub(crate) commands: Arc<crate::commands::CommandRegistry>,
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) tls_control_required: bool,
     pub(crate) tls_data_required: bool,
@@ -210,6 +212,8 @@ impl Default for Builder {
                 limits: RateLimits::default(),
                 encoding: None,
                 hooks: None,
+                guard: None,
+                commands: Arc::default(),
                 tls: None,
                 tls_control_required: false,
                 tls_data_required: false,
@@ -399,6 +403,30 @@ impl Builder {
         self
     }
 
+    /// A guard asked before logins and file operations, which may refuse
+    /// them or send an upload elsewhere (see [`crate::guard`]). Default:
+    /// none.
+    pub fn guard(mut self, guard: Arc<dyn crate::guard::Guard>) -> Self {
+        self.config.guard = Some(guard);
+        self
+    }
+
+    /// Adds the verb `name` (e.g. `XWHO`), or replaces the built-in verb of
+    /// that name (all but USER, PASS, AUTH, PBSZ, PROT and CCC). HELP and
+    /// FEAT list it. See [`crate::commands`]. Default: none.
+    pub fn command(mut self, name: &str, command: crate::commands::CustomCommand) -> Self {
+        Arc::make_mut(&mut self.config.commands).add_verb(name, command);
+        self
+    }
+
+    /// Adds `SITE name`, or replaces the built-in SITE subcommand of that
+    /// name (all but HELP, which lists them). See [`crate::commands`].
+    /// Default: none.
+    pub fn site_command(mut self, name: &str, command: crate::commands::CustomCommand) -> Self {
+        Arc::make_mut(&mut self.config.commands).add_site(name, command);
+        self
+    }
+
     /// Offers FTPS: `AUTH TLS` on the control listener, and implicit TLS
     /// on listeners served with [`Server::serve_implicit_tls`]. Default:
     /// none (plain FTP only).
@@ -476,6 +504,7 @@ impl Builder {
             }
             check_not_too_long(name, t)?;
         }
+        c.commands.validate().map_err(Error::Config)?;
         if c.max_connections == 0 {
             return Err(Error::Config("max_connections must be at least 1".into()));
         }

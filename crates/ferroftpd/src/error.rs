@@ -4,6 +4,8 @@ use std::io;
 
 use ferroftpd_proto::reply::Reply;
 
+use crate::data::engine::TransferError;
+use crate::data::{ConnectError, Outcome};
 use crate::storage::StorageError;
 
 /// An error from configuring or running the server.
@@ -105,6 +107,55 @@ pub(crate) fn storage_reply(e: &StorageError) -> Reply {
         _ => "Operation failed.",
     };
     Reply::new(550, text)
+}
+
+/// The final reply of a transfer (RETR, STOR, APPE, STOU, a listing) that
+/// ended with `outcome` after moving `bytes`.
+pub(crate) fn transfer_reply(outcome: Outcome, bytes: u64) -> Reply {
+    match outcome {
+        Outcome::Complete => Reply::new(226, "Transfer complete."),
+        Outcome::Aborted => Reply::new(426, "Transfer aborted via ABOR."),
+        Outcome::NoConnection(ConnectError::TimedOut) => {
+            Reply::new(425, "Data connection timed out.")
+        }
+        Outcome::NoConnection(e) => {
+            tracing::debug!(error = %e, "data connection failed");
+            Reply::new(425, "Can't open data connection.")
+        }
+        Outcome::Failed(TransferError::TimedOut) => {
+            Reply::new(426, "Data connection timed out; transfer aborted.")
+        }
+        Outcome::Failed(TransferError::Network(e)) => {
+            tracing::debug!(error = %e, "data connection failed");
+            Reply::new(
+                426,
+                format!("Connection closed; transfer aborted after {bytes} bytes."),
+            )
+        }
+        Outcome::Failed(TransferError::TlsHandshake(e)) => {
+            tracing::info!(error = %e, "TLS handshake on the data connection failed");
+            Reply::new(522, "TLS handshake on the data connection failed.")
+        }
+        Outcome::Failed(TransferError::TlsNotResumed) => {
+            tracing::info!("data connection refused: TLS session not resumed");
+            Reply::new(
+                522,
+                "Data connection must resume the TLS session of the control connection (session reuse required).",
+            )
+        }
+        Outcome::Failed(TransferError::Refused(reply)) => {
+            tracing::info!(%reply, "upload refused by the guard before its commit");
+            reply
+        }
+        Outcome::Failed(TransferError::Storage(e)) => {
+            tracing::warn!(error = %e, "transfer failed on storage");
+            let r = storage_reply(&e);
+            let code = if r.code() == 552 { 552 } else { 451 };
+            let mut text = b"Transfer aborted: ".to_vec();
+            text.extend(r.lines().concat());
+            Reply::new(code, text)
+        }
+    }
 }
 
 #[cfg(test)]

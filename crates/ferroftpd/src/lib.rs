@@ -25,9 +25,11 @@
 pub mod auth;
 mod charset;
 mod checksum;
+pub mod commands;
 pub mod config;
 mod data;
 mod error;
+pub mod guard;
 pub mod hooks;
 mod limits;
 pub mod metrics;

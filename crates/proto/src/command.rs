@@ -6,6 +6,8 @@ use std::net::{SocketAddr, SocketAddrV4};
 use crate::address::{self, AddressError, EpsvArg};
 use crate::checksum::{self, ChecksumArgs, HashAlgorithm};
 use crate::reply::Reply;
+use crate::security::{self, AuthMechanism, ProtectionLevel};
+use crate::site::SiteCommand;
 use crate::time::DateTime;
 
 /// A password, kept out of logs: its `Debug` form is `****`.
@@ -67,8 +69,12 @@ pub enum Opts {
 }
 
 /// A command from the client.
+///
+/// Exhaustive on purpose: the server's dispatch matches every variant, so
+/// a new command cannot be left unhandled by accident. Verbs of an
+/// embedder's own are not parsed here: the server looks them up in its
+/// command registry first.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Command {
     /// USER name.
     User(String),
@@ -84,9 +90,9 @@ pub enum Command {
     Feat,
     /// OPTS (RFC 2389).
     Opts(Opts),
-    /// HELP [command].
+    /// HELP \[command\].
     Help(Option<String>),
-    /// STAT [path].
+    /// STAT \[path\].
     Stat(Option<Vec<u8>>),
     /// PWD, XPWD.
     Pwd,
@@ -144,8 +150,8 @@ pub enum Command {
     Abor,
     /// ALLO (no storage allocation is needed).
     Allo,
-    /// SITE subcommand and its argument.
-    Site(String, Option<Vec<u8>>),
+    /// SITE and its subcommand.
+    Site(SiteCommand),
     /// MFMT time-val path (draft-somers-ftp-mfxx): set the modification
     /// time, given in UTC as seconds since the Unix epoch.
     Mfmt(i64, Vec<u8>),
@@ -157,18 +163,18 @@ pub enum Command {
     Host(String),
     /// CLNT: the client names itself.
     Clnt(String),
-    /// LANG [tag] (RFC 2640).
+    /// LANG \[tag\] (RFC 2640).
     Lang(Option<String>),
     /// HASH path (draft-bryan-ftpext-hash).
     Hash(Vec<u8>),
     /// XCRC, XMD5, XSHA1, XSHA256, XSHA512.
     Checksum(HashAlgorithm, ChecksumArgs),
-    /// AUTH mechanism (RFC 2228, RFC 4217), upper-cased: `TLS`, `SSL`...
-    Auth(String),
-    /// PBSZ size (RFC 2228); the size as given.
-    Pbsz(String),
-    /// PROT level (RFC 2228), upper-cased: `C`, `S`, `E` or `P`.
-    Prot(String),
+    /// AUTH mechanism (RFC 2228, RFC 4217).
+    Auth(AuthMechanism),
+    /// PBSZ size (RFC 2228); `None` if it is not a decimal number.
+    Pbsz(Option<u64>),
+    /// PROT level (RFC 2228).
+    Prot(ProtectionLevel),
     /// CCC: clear the control channel (RFC 2228).
     Ccc,
 }
@@ -316,17 +322,7 @@ impl Command {
                 required_text()?;
                 Allo
             }
-            b"SITE" => {
-                let raw = required()?;
-                let (sub, rest) = match raw.iter().position(|&b| b == b' ') {
-                    Some(i) => (
-                        &raw[..i],
-                        Some(raw[i + 1..].to_vec()).filter(|r| !r.is_empty()),
-                    ),
-                    None => (&raw[..], None),
-                };
-                Site(String::from_utf8_lossy(sub).to_ascii_uppercase(), rest)
-            }
+            b"SITE" => Site(SiteCommand::parse(&required()?).map_err(ParseError::InvalidArgument)?),
             b"MFMT" => {
                 let raw = required()?;
                 let (time, path) = match raw.iter().position(|&b| b == b' ') {
@@ -347,9 +343,9 @@ impl Command {
                 Mfmt(time, path)
             }
             b"REIN" => none(Rein)?,
-            b"AUTH" => Auth(required_text()?.trim().to_ascii_uppercase()),
-            b"PBSZ" => Pbsz(required_text()?.trim().to_owned()),
-            b"PROT" => Prot(required_text()?.trim().to_ascii_uppercase()),
+            b"AUTH" => Auth(AuthMechanism::parse(&required_text()?)),
+            b"PBSZ" => Pbsz(security::parse_pbsz(&required_text()?)),
+            b"PROT" => Prot(ProtectionLevel::parse(&required_text()?)),
             b"CCC" => none(Ccc)?,
             b"ACCT" => {
                 required()?;
@@ -391,7 +387,7 @@ impl Command {
             User(_) | Pass(_) | Quit | Noop | Syst | Feat | Help(_) | Stat(None) | Rein | Acct
             | Host(_) | Clnt(_) | Lang(_) | Auth(_) | Pbsz(_) | Prot(_) | Ccc => true,
             Opts(o) => matches!(o, self::Opts::Utf8(_)),
-            Site(sub, _) => sub == "HELP",
+            Site(sub) => matches!(sub, SiteCommand::Help(_)),
             _ => false,
         }
     }
@@ -572,10 +568,16 @@ mod tests {
             ("STRU F", Stru),
             ("EPSV", Epsv(EpsvArg::Any)),
             ("EPSV ALL", Epsv(EpsvArg::All)),
-            ("AUTH tls", Auth("TLS".into())),
-            ("auth TLS-C", Auth("TLS-C".into())),
-            ("PBSZ 0", Pbsz("0".into())),
-            ("PROT p", Prot("P".into())),
+            ("AUTH tls", Auth(AuthMechanism::Tls)),
+            ("auth TLS-C", Auth(AuthMechanism::TlsC)),
+            (
+                "AUTH kerberos",
+                Auth(AuthMechanism::Other("KERBEROS".into())),
+            ),
+            ("PBSZ 0", Pbsz(Some(0))),
+            ("PBSZ x", Pbsz(None)),
+            ("PROT p", Prot(ProtectionLevel::Private)),
+            ("PROT z", Prot(ProtectionLevel::Other("Z".into()))),
             ("CCC", Ccc),
             (
                 "PORT 127,0,0,1,4,1",
@@ -633,10 +635,13 @@ mod tests {
                 Opts(super::Opts::Mlst("type;size;".into())),
             ),
             ("OPTS FOO", Opts(super::Opts::Other("FOO".into()))),
-            ("SITE help", Site("HELP".into(), None)),
+            ("SITE help", Site(SiteCommand::Help(None))),
             (
                 "SITE CHMOD 755 a b",
-                Site("CHMOD".into(), Some(b"755 a b".to_vec())),
+                Site(SiteCommand::Chmod {
+                    mode: 0o755,
+                    path: b"a b".to_vec(),
+                }),
             ),
             ("HELP retr", Help(Some("retr".into()))),
             ("STAT", Stat(None)),

@@ -16,6 +16,8 @@
 //! - [`ascii`]: TYPE A line-ending conversion.
 //! - [`checksum`]: HASH and XCRC/XMD5/XSHA names and arguments.
 //! - [`perms`]: permission letters.
+//! - [`security`]: AUTH, PBSZ and PROT arguments.
+//! - [`site`]: SITE subcommands.
 //! - [`time`]: calendar arithmetic for listings and MDTM.
 #![deny(missing_docs)]
 
@@ -31,4 +33,6 @@ pub mod listing;
 pub mod path;
 pub mod perms;
 pub mod reply;
+pub mod security;
+pub mod site;
 pub mod time;

@@ -132,7 +132,7 @@ impl SystemAuthorizer {
 
 impl SystemAuthorizerBuilder {
     /// The PAM service whose configuration (`/etc/pam.d/NAME`) checks
-    /// passwords. Default: [`DEFAULT_PAM_SERVICE`] (`ferroftpd`).
+    /// passwords. Default: `ferroftpd`.
     pub fn pam_service(mut self, name: impl Into<String>) -> Self {
         self.service = name.into();
         self

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +56,8 @@ pub(crate) enum Job {
         writer: Box<dyn FileWriter>,
         ascii: bool,
         throttle: Throttle,
+        /// The guard to ask before the commit, if the server has one.
+        commit_check: Option<Box<crate::guard::CommitCheck>>,
     },
     /// LIST, NLST, MLSD of a directory.
     Listing {
@@ -116,6 +118,9 @@ pub(crate) enum TransferError {
     /// session, and the server requires it.
     #[error("TLS session not resumed from the control connection")]
     TlsNotResumed,
+    /// The guard refused the upload before its commit; this is the reply.
+    #[error("refused before commit: {0}")]
+    Refused(ferroftpd_proto::reply::Reply),
 }
 
 fn storage(e: io::Error) -> TransferError {
@@ -241,7 +246,12 @@ pub(crate) fn run(
             sendfile,
             ..
         } => send_file(&mut sock, reader, ascii, sendfile, &flow),
-        Job::Upload { writer, ascii, .. } => receive_file(&mut sock, writer, ascii, &flow),
+        Job::Upload {
+            writer,
+            ascii,
+            commit_check,
+            ..
+        } => receive_file(&mut sock, writer, ascii, commit_check, &flow),
         Job::Listing {
             entries,
             format,
@@ -335,6 +345,7 @@ fn receive_file(
     sock: &mut DataStream,
     mut writer: Box<dyn FileWriter>,
     ascii: bool,
+    commit_check: Option<Box<crate::guard::CommitCheck>>,
     flow: &Flow<'_>,
 ) -> Result<(), TransferError> {
     let mut spliced = false;
@@ -354,7 +365,23 @@ fn receive_file(
         ));
     }
     writer.flush().map_err(storage)?;
+    if let Some(check) = commit_check {
+        // Dropped uncommitted on refusal: what was there stays.
+        let content = writer.as_file().and_then(|f| reopen_for_reading(f));
+        let bytes = flow.progress.load(Ordering::Relaxed);
+        check
+            .ask(bytes, content.as_ref())
+            .map_err(TransferError::Refused)?;
+    }
     writer.commit().map_err(TransferError::Storage)
+}
+
+/// A descriptor that reads `file` from the start, whatever `file` was
+/// opened for (uploads write only): a new open of the same file through
+/// `/proc/self/fd`.
+fn reopen_for_reading(file: &std::fs::File) -> Option<std::fs::File> {
+    let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    std::fs::File::open(path).ok()
 }
 
 fn copy_from_socket(

@@ -187,6 +187,49 @@ async fn accept_from(
     }
 }
 
+/// What a transfer does, named after the command that started it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransferKind {
+    Retr,
+    Stor,
+    Appe,
+    Stou,
+    /// LIST, NLST or MLSD.
+    Listing,
+}
+
+/// Which way a transfer's bytes go, and what they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// A file to the client.
+    Download,
+    /// A file from the client.
+    Upload,
+    /// A directory listing to the client.
+    Listing,
+}
+
+impl TransferKind {
+    /// The command, for logs and STAT.
+    pub(crate) fn verb(self) -> &'static str {
+        match self {
+            TransferKind::Retr => "RETR",
+            TransferKind::Stor => "STOR",
+            TransferKind::Appe => "APPE",
+            TransferKind::Stou => "STOU",
+            TransferKind::Listing => "LIST",
+        }
+    }
+
+    pub(crate) fn direction(self) -> Direction {
+        match self {
+            TransferKind::Retr => Direction::Download,
+            TransferKind::Stor | TransferKind::Appe | TransferKind::Stou => Direction::Upload,
+            TransferKind::Listing => Direction::Listing,
+        }
+    }
+}
+
 /// How a transfer ended.
 #[derive(Debug)]
 pub(crate) enum Outcome {

@@ -8,6 +8,7 @@ use ferroftpd_proto::time::DateTime;
 
 use super::{Login, Pending, Session};
 use crate::error::CommandError;
+use crate::guard::Operation;
 use crate::hooks::Event as HookEvent;
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
@@ -46,6 +47,7 @@ impl Session {
         if path.is_root() {
             return Err(Reply::new(550, "File exists.").into());
         }
+        self.guard(Operation::MakeDir { path: &path }).await?;
         self.storage()?.create_dir(&path).await?;
         tracing::info!(path = %path, "MKD");
         self.hook(HookEvent::DirectoryCreated(self.file_event(&path, 0)));
@@ -57,6 +59,7 @@ impl Session {
         if path.is_root() {
             return Err(Reply::new(550, "Can't remove root directory.").into());
         }
+        self.guard(Operation::RemoveDir { path: &path }).await?;
         self.storage()?.remove_dir(&path).await?;
         tracing::info!(path = %path, "RMD");
         self.hook(HookEvent::DirectoryRemoved(self.file_event(&path, 0)));
@@ -68,6 +71,7 @@ impl Session {
         if path.is_root() {
             return Err(Reply::new(550, "Is a directory.").into());
         }
+        self.guard(Operation::Delete { path: &path }).await?;
         self.storage()?.remove_file(&path).await?;
         tracing::info!(path = %path, "DELE");
         self.hook(HookEvent::FileDeleted(self.file_event(&path, 0)));
@@ -102,6 +106,11 @@ impl Session {
         if to.is_root() {
             return Err(Reply::new(553, "File name not allowed.").into());
         }
+        let operation = Operation::Rename {
+            from: &from,
+            to: &to,
+        };
+        self.guard(operation).await?;
         self.storage()?.rename(&from, &to).await?;
         tracing::info!(from = %from, to = %to, "RNTO");
         if self.has_hooks() {
@@ -135,6 +144,7 @@ impl Session {
 impl Session {
     pub(super) async fn mfmt(&mut self, secs: i64, arg: &[u8]) -> Result {
         let path = self.resolve_checked(arg, Permission::SetTime)?;
+        self.guard(Operation::SetTime { path: &path, secs }).await?;
         let storage = self.storage()?;
         if !storage.metadata(&path).await?.is_file() {
             return Err(not_retrievable(&path));
@@ -148,30 +158,14 @@ impl Session {
         Ok(Reply::new(213, text))
     }
 
-    /// SITE CHMOD mode path.
-    pub(super) async fn site_chmod(&mut self, arg: Option<&[u8]>) -> Result {
-        let arg = arg.unwrap_or_default();
-        let Some(space) = arg.iter().position(|&b| b == b' ') else {
-            return Err(Reply::new(501, "Syntax error: command needs two arguments.").into());
-        };
-        let (mode, path) = (&arg[..space], &arg[space + 1..]);
-        let mode = std::str::from_utf8(mode)
-            .ok()
-            .filter(|m| (3..=4).contains(&m.len()))
-            .and_then(|m| u32::from_str_radix(m, 8).ok())
-            .ok_or_else(|| Reply::new(501, "Invalid SITE CHMOD format."))?;
-        if path.is_empty() {
-            return Err(Reply::new(501, "Syntax error: command needs two arguments.").into());
-        }
+    /// SITE CHMOD mode path (the mode is permission bits only: the
+    /// parser refuses more).
+    pub(super) async fn site_chmod(&mut self, mode: u32, path: &[u8]) -> Result {
         let path = self.resolve_checked(path, Permission::Chmod)?;
         if path.is_root() {
             return Err(Reply::new(550, "Can't change the mode of the root directory.").into());
         }
-        // Permission bits only: no setuid, setgid or sticky bits from
-        // clients.
-        if mode & !0o777 != 0 {
-            return Err(Reply::new(501, "Only permission bits (0 to 777) can be set.").into());
-        }
+        self.guard(Operation::Chmod { path: &path, mode }).await?;
         self.storage()?.set_mode(&path, mode).await?;
         tracing::info!(path = %path, mode = format!("{mode:o}"), "SITE CHMOD");
         Ok(Reply::new(200, "SITE CHMOD successful."))

@@ -49,6 +49,14 @@ impl Session {
             lines.insert(at, " PBSZ".to_owned());
             lines.insert(at + 1, " PROT".to_owned());
         }
+        // Verbs of the embedder's own are extensions too; a replaced
+        // built-in verb is not new.
+        let custom = self.shared.config.commands.verbs();
+        lines.extend(
+            custom
+                .filter(|(verb, _)| !VERBS.contains(verb))
+                .map(|(verb, _)| format!(" {verb}")),
+        );
         lines.push("End FEAT.".to_owned());
         Reply::multi(211, lines)
     }
@@ -91,7 +99,7 @@ impl Session {
         lines.push(match &self.running {
             Some(r) => format!(
                 " Transfer in progress: {} {} bytes.",
-                r.verb,
+                r.kind.verb(),
                 r.transfer.bytes()
             ),
             None if self.data.is_set() => " Data connection ready.".to_owned(),
@@ -113,33 +121,65 @@ pub(super) fn lang(tag: Option<&str>) -> Reply {
     }
 }
 
-/// HELP, and HELP with a verb.
-pub(super) fn help(topic: Option<&str>) -> Reply {
-    match topic {
-        Some(verb) => match help_syntax(&verb.trim().to_ascii_uppercase()) {
-            Some(syntax) => Reply::new(214, format!("Syntax: {syntax}")),
-            None => Reply::new(501, "Unrecognized command."),
-        },
-        None => {
-            let mut lines = vec!["The following commands are recognized:".to_owned()];
-            for row in VERBS.chunks(8) {
-                lines.push(row.iter().map(|v| format!(" {v:<6}")).collect());
+impl Session {
+    /// HELP, and HELP with a verb; registered verbs included.
+    pub(super) fn help(&self, topic: Option<&str>) -> Reply {
+        let commands = &self.shared.config.commands;
+        match topic {
+            Some(verb) => {
+                let verb = verb.trim().to_ascii_uppercase();
+                let custom = commands.verbs().find(|(v, _)| *v == verb);
+                let syntax = match custom {
+                    Some((name, help)) => Some(help.unwrap_or(name).to_owned()),
+                    None => help_syntax(&verb).map(str::to_owned),
+                };
+                match syntax {
+                    Some(syntax) => Reply::new(214, format!("Syntax: {syntax}")),
+                    None => Reply::new(501, "Unrecognized command."),
+                }
             }
-            lines.push("Help command successful.".to_owned());
-            Reply::multi(214, lines)
+            None => {
+                let mut verbs: Vec<&str> = VERBS.to_vec();
+                verbs.extend(commands.verbs().map(|(v, _)| v));
+                verbs.sort_unstable();
+                verbs.dedup();
+                let mut lines = vec!["The following commands are recognized:".to_owned()];
+                for row in verbs.chunks(8) {
+                    lines.push(row.iter().map(|v| format!(" {v:<6}")).collect());
+                }
+                lines.push("Help command successful.".to_owned());
+                Reply::multi(214, lines)
+            }
         }
     }
-}
 
-/// SITE HELP.
-pub(super) fn site_help() -> Reply {
-    Reply::multi(
-        214,
-        [
-            "The following SITE commands are recognized:",
-            " CHMOD",
-            " HELP",
-            "Help SITE command successful.",
-        ],
-    )
+    /// SITE HELP, and SITE HELP with a subcommand; registered ones
+    /// included.
+    pub(super) fn site_help(&self, topic: Option<&str>) -> Reply {
+        const BUILT_IN: [(&str, &str); 2] = [
+            (
+                "CHMOD",
+                "SITE CHMOD <mode> <path> (permission bits, 0 to 777)",
+            ),
+            ("HELP", "SITE HELP [<subcommand>]"),
+        ];
+        let mut all: Vec<(&str, &str)> = BUILT_IN.to_vec();
+        for (name, help) in self.shared.config.commands.site_commands() {
+            all.retain(|(n, _)| *n != name);
+            all.push((name, help.unwrap_or(name)));
+        }
+        all.sort_unstable();
+        match topic.filter(|t| !t.is_empty()) {
+            Some(topic) => match all.iter().find(|(n, _)| *n == topic) {
+                Some((_, syntax)) => Reply::new(214, format!("Syntax: {syntax}")),
+                None => Reply::new(501, "Unrecognized SITE command."),
+            },
+            None => {
+                let mut lines = vec!["The following SITE commands are recognized:".to_owned()];
+                lines.extend(all.iter().map(|(name, _)| format!(" {name}")));
+                lines.push("Help SITE command successful.".to_owned());
+                Reply::multi(214, lines)
+            }
+        }
+    }
 }

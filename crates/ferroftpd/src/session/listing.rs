@@ -12,6 +12,7 @@ use ferroftpd_proto::reply::Reply;
 use super::{Flow, Session};
 use crate::data::engine::{format_entry, Job, ListFormat};
 use crate::error::CommandError;
+use crate::guard::Operation;
 use crate::storage::{DirEntry, FileInfo, FileKind, Storage};
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
@@ -53,7 +54,10 @@ fn now() -> i64 {
 impl Session {
     pub(super) async fn list(&mut self, arg: Option<&[u8]>, kind: Kind) -> Flow {
         match self.prepare_list(arg, kind).await {
-            Ok(job) => self.start_transfer("LIST", None, job, None).await,
+            Ok(job) => {
+                self.start_transfer(crate::data::TransferKind::Listing, None, job, None)
+                    .await
+            }
             Err(e) => self.reply(e.reply()).await,
         }
     }
@@ -81,6 +85,7 @@ impl Session {
         }
         let path = self.resolve_checked(arg.unwrap_or(b"."), Permission::List)?;
         self.ready_for_transfer()?;
+        self.guard(Operation::List { path: &path }).await?;
         let storage = self.storage()?;
         let info = storage.metadata(&path).await?;
         if !info.is_dir() {
@@ -112,6 +117,7 @@ impl Session {
         let path =
             self.resolve_checked(if dir.is_empty() { b"." } else { dir }, Permission::List)?;
         self.ready_for_transfer()?;
+        self.guard(Operation::List { path: &path }).await?;
         let storage = self.storage()?;
         if !storage.metadata(&path).await?.is_dir() {
             return Err(Reply::new(550, "Not a directory.").into());
@@ -142,6 +148,7 @@ impl Session {
 
     pub(super) async fn mlst(&mut self, arg: Option<&[u8]>) -> Result {
         let path = self.resolve_checked(arg.unwrap_or(b"."), Permission::List)?;
+        self.guard(Operation::List { path: &path }).await?;
         let info = self.storage()?.metadata(&path).await?;
         let perms = self.user_ref()?.account.rules.at(&path);
         let mut line = b" ".to_vec();
@@ -156,6 +163,7 @@ impl Session {
     /// STAT with a path: a LIST over the control connection.
     pub(super) async fn stat_path(&mut self, arg: &[u8]) -> Result {
         let path = self.resolve_checked(arg, Permission::List)?;
+        self.guard(Operation::List { path: &path }).await?;
         let storage = self.storage()?;
         let info = storage.metadata(&path).await?;
         let format = self.list_format(Kind::List, &path)?;

@@ -107,6 +107,11 @@ impl Session {
             self.login = Login::AwaitingUser;
             return self.reply(refusal).await;
         }
+        if let Err(refusal) = self.guard_login(&account).await {
+            tracing::info!(user = %account.username, "login refused by the guard");
+            self.login = Login::AwaitingUser;
+            return self.reply(refusal).await;
+        }
         let config = &self.shared.config;
         let username = account.username.clone();
         let max_sessions = account.max_sessions.or(config.max_sessions_per_user);

@@ -8,6 +8,7 @@
 
 mod checksum;
 mod control;
+mod custom;
 mod files;
 mod info;
 mod listing;
@@ -28,6 +29,7 @@ use ferroftpd_proto::listing::FactSet;
 use ferroftpd_proto::path::VirtualPath;
 use ferroftpd_proto::perms::Permission;
 use ferroftpd_proto::reply::Reply;
+use ferroftpd_proto::site::SiteCommand;
 use tokio::net::TcpStream;
 // The runtime's clock, so that tests can pause and advance it.
 use tokio::time::Instant;
@@ -86,7 +88,7 @@ enum Pending {
 /// A transfer the session is waiting on, with what its log line needs.
 struct Running {
     transfer: Transfer,
-    verb: &'static str,
+    kind: crate::data::TransferKind,
     path: Option<VirtualPath>,
     /// TYPE A (for the transfer log).
     ascii: bool,
@@ -359,6 +361,11 @@ impl Session {
     async fn handle_line(&mut self, line: &[u8]) -> Flow {
         self.last_command_at = Instant::now();
         let line = &*crate::charset::from_client(self.control.encoding, line);
+        if !self.shared.config.commands.is_empty() {
+            if let Some(flow) = self.run_custom(line).await {
+                return flow;
+            }
+        }
         let command = match Command::parse(line) {
             Ok(c) => {
                 Metrics::count(&self.shared.metrics.commands, vec![("verb", c.name())], 1);
@@ -438,14 +445,12 @@ impl Session {
             Syst => Ok(Reply::new(215, "UNIX Type: L8")),
             Feat => Ok(self.feat()),
             Opts(opts) => Ok(self.opts(opts)),
-            Help(topic) => Ok(info::help(topic.as_deref())),
+            Help(topic) => Ok(self.help(topic.as_deref())),
             Stat(None) => Ok(self.status()),
             Stat(Some(path)) => self.stat_path(&path).await,
-            Site(sub, arg) => match sub.as_str() {
-                "HELP" => Ok(info::site_help()),
-                "CHMOD" => self.site_chmod(arg.as_deref()).await,
-                _ => Ok(Reply::new(501, "Unrecognized SITE command.")),
-            },
+            Site(SiteCommand::Help(topic)) => Ok(self.site_help(topic.as_deref())),
+            Site(SiteCommand::Chmod { mode, path }) => self.site_chmod(mode, &path).await,
+            Site(SiteCommand::Other { .. }) => Ok(Reply::new(501, "Unrecognized SITE command.")),
             Mfmt(secs, path) => self.mfmt(secs, &path).await,
             Rein => return self.rein().await,
             Acct => Ok(Reply::new(
@@ -460,7 +465,7 @@ impl Session {
             // Boxed: rarely used, and large; every command would otherwise
             // pay for their space.
             Auth(mechanism) => return Box::pin(self.auth(&mechanism)).await,
-            Pbsz(size) => Ok(self.pbsz(&size)),
+            Pbsz(size) => Ok(self.pbsz(size)),
             Prot(level) => Ok(self.prot(&level)),
             Ccc => return Box::pin(self.ccc()).await,
             Pwd => self.pwd(),
@@ -491,7 +496,6 @@ impl Session {
             Nlst(args) => return self.list(args.path.as_deref(), listing::Kind::Nlst).await,
             Mlsd(path) => return self.list(path.as_deref(), listing::Kind::Mlsd).await,
             Mlst(path) => self.mlst(path.as_deref()).await,
-            _ => Ok(Reply::new(502, "Command not implemented.")),
         };
         let reply = result.unwrap_or_else(CommandError::reply);
         self.reply(reply).await

@@ -2,6 +2,7 @@
 //! TLS policies.
 
 use ferroftpd_proto::reply::Reply;
+use ferroftpd_proto::security::{AuthMechanism, ProtectionLevel};
 
 use super::{Flow, Session, TlsState};
 use crate::config::SessionReuse;
@@ -12,7 +13,7 @@ use crate::data::DataTls;
 const ANONYMOUS_NAMES: [&str; 2] = ["anonymous", "ftp"];
 
 impl Session {
-    pub(super) async fn auth(&mut self, mechanism: &str) -> Flow {
+    pub(super) async fn auth(&mut self, mechanism: &AuthMechanism) -> Flow {
         let Some(tls) = &self.shared.config.tls else {
             return self
                 .reply(Reply::new(
@@ -24,19 +25,16 @@ impl Session {
         if self.control.is_tls() {
             return self.reply(Reply::new(503, "Already using TLS.")).await;
         }
+        if !mechanism.is_tls() {
+            return self
+                .reply(Reply::new(
+                    504,
+                    "Unrecognized encryption type (use TLS or SSL).",
+                ))
+                .await;
+        }
         // TLS-P is the old way of asking for protected data too.
-        let protect_data = match mechanism {
-            "TLS" | "TLS-C" | "SSL" => false,
-            "TLS-P" => true,
-            _ => {
-                return self
-                    .reply(Reply::new(
-                        504,
-                        "Unrecognized encryption type (use TLS or SSL).",
-                    ))
-                    .await
-            }
-        };
+        let protect_data = *mechanism == AuthMechanism::TlsP;
         let session = tls.session();
         let reply = Reply::new(234, format!("AUTH {mechanism} successful."));
         if self.reply(reply).await == Flow::Close {
@@ -94,11 +92,11 @@ impl Session {
 
     /// PBSZ and PROT need a TLS session (after CCC they still set how
     /// data connections are protected).
-    pub(super) fn pbsz(&mut self, size: &str) -> Reply {
+    pub(super) fn pbsz(&mut self, size: Option<u64>) -> Reply {
         let Some(tls) = self.tls.as_mut() else {
             return Reply::new(503, "PBSZ not allowed on insecure control connection.");
         };
-        if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) {
+        if size.is_none() {
             return Reply::new(501, "PBSZ needs a decimal size.");
         }
         // TLS does its own buffering: the size is always 0 (RFC 4217 §8).
@@ -106,7 +104,7 @@ impl Session {
         Reply::new(200, "PBSZ=0 successful.")
     }
 
-    pub(super) fn prot(&mut self, level: &str) -> Reply {
+    pub(super) fn prot(&mut self, level: &ProtectionLevel) -> Reply {
         let Some(tls) = self.tls.as_mut() else {
             return Reply::new(503, "PROT not allowed on insecure control connection.");
         };
@@ -114,16 +112,18 @@ impl Session {
             return Reply::new(503, "You must issue the PBSZ command prior to PROT.");
         }
         match level {
-            "C" => {
+            ProtectionLevel::Clear => {
                 tls.protect_data = false;
                 Reply::new(200, "Protection set to Clear.")
             }
-            "P" => {
+            ProtectionLevel::Private => {
                 tls.protect_data = true;
                 Reply::new(200, "Protection set to Private.")
             }
-            "S" | "E" => Reply::new(536, format!("PROT {level} unsupported (use C or P).")),
-            _ => Reply::new(504, "Unrecognized PROT level (use C or P)."),
+            ProtectionLevel::Safe | ProtectionLevel::Confidential => {
+                Reply::new(536, format!("PROT {level} unsupported (use C or P)."))
+            }
+            ProtectionLevel::Other(_) => Reply::new(504, "Unrecognized PROT level (use C or P)."),
         }
     }
 

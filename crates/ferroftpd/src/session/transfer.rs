@@ -10,11 +10,13 @@ use ferroftpd_proto::perms::Permission;
 use ferroftpd_proto::reply::Reply;
 
 use super::{Flow, Pending, Running, Session};
-use crate::data::engine::{Job, TransferError};
+use crate::data::engine::Job;
 use crate::data::{
-    bind_passive, ConnectError, ConnectParams, DataSetup, Outcome, PassiveListener, Transfer,
+    bind_passive, ConnectParams, DataSetup, Direction, Outcome, PassiveListener, Transfer,
+    TransferKind,
 };
-use crate::error::{storage_reply, CommandError};
+use crate::error::CommandError;
+use crate::guard::Operation;
 use crate::hooks::{Event as HookEvent, FileEvent};
 use crate::metrics::Metrics;
 use crate::storage::WriteMode;
@@ -157,7 +159,7 @@ impl Session {
     /// Sends the 150 reply and starts `job` on the prepared data connection.
     pub(super) async fn start_transfer(
         &mut self,
-        verb: &'static str,
+        kind: TransferKind,
         path: Option<VirtualPath>,
         job: Job,
         stou_name: Option<&[u8]>,
@@ -204,7 +206,7 @@ impl Session {
         let transfer = Transfer::start(setup, params, job, tls, identity, &self.shared.transfers);
         self.running = Some(Box::new(Running {
             transfer,
-            verb,
+            kind,
             path,
             ascii: self.transfer_type == TransferType::Ascii,
             owner,
@@ -272,13 +274,14 @@ impl Session {
 
     pub(super) async fn retr(&mut self, arg: &[u8], pending: Pending) -> Flow {
         let job = self.prepare_retr(arg, pending).await;
-        self.start_or_reply("RETR", job).await
+        self.start_or_reply(TransferKind::Retr, job).await
     }
 
     async fn prepare_retr(&mut self, arg: &[u8], pending: Pending) -> Result<(VirtualPath, Job)> {
         let offset = restart_offset(&pending);
         let path = self.resolve_checked(arg, Permission::Retrieve)?;
         self.ready_for_transfer()?;
+        self.guard(Operation::Download { path: &path }).await?;
         let storage = self.storage()?;
         let info = storage.metadata(&path).await?;
         if !info.is_file() {
@@ -297,12 +300,14 @@ impl Session {
 
     pub(super) async fn stor(&mut self, arg: &[u8], pending: Pending) -> Flow {
         let job = self.prepare_stor(arg, pending).await;
-        self.start_or_reply("STOR", job).await
+        self.start_or_reply(TransferKind::Stor, job).await
     }
 
     async fn prepare_stor(&mut self, arg: &[u8], pending: Pending) -> Result<(VirtualPath, Job)> {
-        let path = self.resolve_entry(arg, Permission::Store)?;
+        let mut path = self.resolve_entry(arg, Permission::Store)?;
         self.ready_for_transfer()?;
+        let restart = matches!(pending, Pending::RestartAt(offset) if offset > 0);
+        path = self.guard_upload(path, Permission::Store, restart).await?;
         let storage = self.storage()?;
         let mode = match pending {
             Pending::RestartAt(offset) if offset > 0 => {
@@ -312,12 +317,13 @@ impl Session {
             _ => WriteMode::Replace,
         };
         let writer = storage.open_write(&path, mode).await?;
-        Ok((path, self.upload_job(writer)?))
+        let job = self.upload_job(writer, &path)?;
+        Ok((path, job))
     }
 
     pub(super) async fn appe(&mut self, arg: &[u8], pending: Pending) -> Flow {
         let job = self.prepare_appe(arg, pending).await;
-        self.start_or_reply("APPE", job).await
+        self.start_or_reply(TransferKind::Appe, job).await
     }
 
     async fn prepare_appe(&mut self, arg: &[u8], pending: Pending) -> Result<(VirtualPath, Job)> {
@@ -326,15 +332,17 @@ impl Session {
         }
         let path = self.resolve_entry(arg, Permission::Append)?;
         self.ready_for_transfer()?;
+        let path = self.guard_upload(path, Permission::Append, true).await?;
         let writer = self.storage()?.open_write(&path, WriteMode::Append).await?;
-        Ok((path, self.upload_job(writer)?))
+        let job = self.upload_job(writer, &path)?;
+        Ok((path, job))
     }
 
     pub(super) async fn stou(&mut self, hint: Option<&[u8]>, pending: Pending) -> Flow {
         match self.prepare_stou(hint, pending).await {
             Ok((path, job)) => {
                 let name = path.file_name().unwrap_or_default().to_vec();
-                self.start_transfer("STOU", Some(path), job, Some(&name))
+                self.start_transfer(TransferKind::Stou, Some(path), job, Some(&name))
                     .await
             }
             Err(e) => self.reply(e.reply()).await,
@@ -362,25 +370,70 @@ impl Session {
         // hint: `STOU /upload` creates `/upload.XXXXXXXX` in `/`.
         self.check_in(Permission::Store, &dir)?;
         self.ready_for_transfer()?;
+        let operation = Operation::Upload {
+            path: &dir,
+            append: false,
+        };
+        if self.guard(operation).await?.is_some() {
+            return Err(Reply::new(550, "STOU cannot be redirected.").into());
+        }
         let (path, writer) = self.storage()?.create_unique(&dir, &prefix).await?;
-        Ok((path, self.upload_job(writer)?))
+        let job = self.upload_job(writer, &path)?;
+        Ok((path, job))
     }
 
-    fn upload_job(&self, writer: Box<dyn crate::storage::FileWriter>) -> Result<Job> {
+    /// Asks the guard about an upload to `path`; a redirected upload goes
+    /// through the permission checks again at its new path.
+    async fn guard_upload(
+        &self,
+        path: VirtualPath,
+        perm: Permission,
+        append: bool,
+    ) -> Result<VirtualPath> {
+        let operation = Operation::Upload {
+            path: &path,
+            append,
+        };
+        match self.guard(operation).await? {
+            None => Ok(path),
+            Some(target) => {
+                tracing::info!(from = %path, to = %target, "upload redirected by the guard");
+                self.resolve_entry(target.as_bytes(), perm)
+            }
+        }
+    }
+
+    fn upload_job(
+        &self,
+        writer: Box<dyn crate::storage::FileWriter>,
+        path: &VirtualPath,
+    ) -> Result<Job> {
+        let user = self.user_ref()?;
+        let commit_check = self.shared.config.guard.as_ref().map(|guard| {
+            Box::new(crate::guard::CommitCheck {
+                guard: guard.clone(),
+                runtime: tokio::runtime::Handle::current(),
+                session_id: self.id,
+                client: self.peer,
+                account: user.account.clone(),
+                path: path.clone(),
+            })
+        });
         Ok(Job::Upload {
             writer,
             ascii: self.transfer_type == TransferType::Ascii,
-            throttle: self.user_ref()?.read_throttle.clone(),
+            throttle: user.read_throttle.clone(),
+            commit_check,
         })
     }
 
     async fn start_or_reply(
         &mut self,
-        verb: &'static str,
+        kind: TransferKind,
         prepared: Result<(VirtualPath, Job)>,
     ) -> Flow {
         match prepared {
-            Ok((path, job)) => self.start_transfer(verb, Some(path), job, None).await,
+            Ok((path, job)) => self.start_transfer(kind, Some(path), job, None).await,
             Err(e) => self.reply(e.reply()).await,
         }
     }
@@ -427,19 +480,19 @@ impl Session {
         let bytes = running.transfer.bytes();
         let seconds = running.transfer.started.elapsed().as_secs_f64();
         let completed = matches!(outcome, Outcome::Complete);
-        self.count_transfer(running.verb, &outcome, bytes);
+        self.count_transfer(running.kind, &outcome, bytes);
         if let (true, Some(path)) = (self.has_hooks(), &running.path) {
             let file = FileEvent {
                 path: path.clone(),
                 real_path: running.real_path.clone(),
                 bytes,
             };
-            let event = match (running.verb, completed) {
-                ("RETR", true) => Some(HookEvent::FileSent(file)),
-                ("RETR", false) => Some(HookEvent::IncompleteFileSent(file)),
-                ("STOR" | "APPE" | "STOU", true) => Some(HookEvent::FileReceived(file)),
-                ("STOR" | "APPE" | "STOU", false) => Some(HookEvent::IncompleteFileReceived(file)),
-                _ => None,
+            let event = match (running.kind.direction(), completed) {
+                (Direction::Download, true) => Some(HookEvent::FileSent(file)),
+                (Direction::Download, false) => Some(HookEvent::IncompleteFileSent(file)),
+                (Direction::Upload, true) => Some(HookEvent::FileReceived(file)),
+                (Direction::Upload, false) => Some(HookEvent::IncompleteFileReceived(file)),
+                (Direction::Listing, _) => None,
             };
             if let Some(event) = event {
                 self.hook_as(event, Some(&running.owner));
@@ -448,7 +501,7 @@ impl Session {
         if let Some(path) = &running.path {
             tracing::info!(
                 "{} {} completed={} bytes={} seconds={:.3}",
-                running.verb,
+                running.kind.verb(),
                 path,
                 u8::from(completed),
                 bytes,
@@ -456,46 +509,7 @@ impl Session {
             );
             self.xferlog(&running, path, completed, bytes, seconds);
         }
-        let reply = match outcome {
-            Outcome::Complete => Reply::new(226, "Transfer complete."),
-            Outcome::Aborted => Reply::new(426, "Transfer aborted via ABOR."),
-            Outcome::NoConnection(ConnectError::TimedOut) => {
-                Reply::new(425, "Data connection timed out.")
-            }
-            Outcome::NoConnection(e) => {
-                tracing::debug!(error = %e, "data connection failed");
-                Reply::new(425, "Can't open data connection.")
-            }
-            Outcome::Failed(TransferError::TimedOut) => {
-                Reply::new(426, "Data connection timed out; transfer aborted.")
-            }
-            Outcome::Failed(TransferError::Network(e)) => {
-                tracing::debug!(error = %e, "data connection failed");
-                Reply::new(
-                    426,
-                    format!("Connection closed; transfer aborted after {bytes} bytes."),
-                )
-            }
-            Outcome::Failed(TransferError::TlsHandshake(e)) => {
-                tracing::info!(error = %e, "TLS handshake on the data connection failed");
-                Reply::new(522, "TLS handshake on the data connection failed.")
-            }
-            Outcome::Failed(TransferError::TlsNotResumed) => {
-                tracing::info!("data connection refused: TLS session not resumed");
-                Reply::new(
-                    522,
-                    "Data connection must resume the TLS session of the control connection (session reuse required).",
-                )
-            }
-            Outcome::Failed(TransferError::Storage(e)) => {
-                tracing::warn!(error = %e, "transfer failed on storage");
-                let r = storage_reply(&e);
-                let code = if r.code() == 552 { 552 } else { 451 };
-                let mut text = b"Transfer aborted: ".to_vec();
-                text.extend(r.lines().concat());
-                Reply::new(code, text)
-            }
-        };
+        let reply = crate::error::transfer_reply(outcome, bytes);
         self.reply(reply).await
     }
 }
@@ -528,7 +542,11 @@ impl Session {
             bytes,
             file,
             if running.ascii { 'a' } else { 'b' },
-            if running.verb == "RETR" { 'o' } else { 'i' },
+            if running.kind.direction() == Direction::Download {
+                'o'
+            } else {
+                'i'
+            },
             if running.anonymous { 'a' } else { 'r' },
             running.owner.replace(|c: char| c.is_whitespace(), "_"),
             if completed { 'c' } else { 'i' },
@@ -536,12 +554,12 @@ impl Session {
         tracing::info!(target: "ferroftpd::xferlog", "{line}");
     }
 
-    fn count_transfer(&self, verb: &str, outcome: &Outcome, bytes: u64) {
+    fn count_transfer(&self, kind: TransferKind, outcome: &Outcome, bytes: u64) {
         let metrics = &self.shared.metrics;
-        let (direction, bytes_direction) = match verb {
-            "RETR" => ("download", "out"),
-            "LIST" => ("listing", "out"),
-            _ => ("upload", "in"),
+        let (direction, bytes_direction) = match kind.direction() {
+            Direction::Download => ("download", "out"),
+            Direction::Listing => ("listing", "out"),
+            Direction::Upload => ("upload", "in"),
         };
         let result = match outcome {
             Outcome::Complete => "complete",

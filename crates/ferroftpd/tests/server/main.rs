@@ -6,6 +6,7 @@
 mod common;
 
 mod confinement;
+mod extend;
 mod files;
 mod hooks;
 mod ipv6;
