@@ -1,7 +1,9 @@
 //! `LocalStorage::open_as`: file access with a system user's credentials.
 //!
 //! Needs root (the test process changes the credentials of one thread of
-//! its own); as another user it prints why and checks nothing.
+//! its own), so every test here is `#[ignore]`d: `scripts/test` runs them,
+//! as root, with `--run-ignored all`. Run by hand as another user, each
+//! fails at once rather than passing without checking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -20,12 +22,12 @@ fn vp(s: &str) -> VirtualPath {
     VirtualPath::root().resolve(s.as_bytes()).unwrap()
 }
 
-fn is_root() -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("skipped: acting as another user needs root");
-    false
+/// Fails the test unless it runs as root.
+fn require_root() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test acts as another user: run it as root"
+    );
 }
 
 fn identity() -> Identity {
@@ -65,10 +67,9 @@ async fn upload(storage: &LocalStorage, path: &str, mode: WriteMode, data: &'sta
 }
 
 #[tokio::test]
+#[ignore = "needs root: scripts/test runs it with --run-ignored all"]
 async fn files_are_created_and_refused_as_the_user() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let (_dir, home) = home();
     root_file(&home.join("secret"), 0o600);
     let storage = LocalStorage::open_as(home.clone(), &identity())
@@ -105,10 +106,9 @@ async fn files_are_created_and_refused_as_the_user() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: scripts/test runs it with --run-ignored all"]
 async fn a_directory_the_user_cannot_write_protects_its_files() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let (_dir, home) = home();
     let locked = home.join("locked");
     std::fs::create_dir(&locked).unwrap();
@@ -147,10 +147,9 @@ async fn a_directory_the_user_cannot_write_protects_its_files() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: scripts/test runs it with --run-ignored all"]
 async fn an_aborted_upload_is_cleaned_up_as_the_user() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let (_dir, home) = home();
     let storage = LocalStorage::open_as(home.clone(), &identity())
         .await
@@ -174,10 +173,9 @@ async fn an_aborted_upload_is_cleaned_up_as_the_user() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: scripts/test runs it with --run-ignored all"]
 async fn the_factory_acts_as_the_account_identity() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let (_dir, home) = home();
     let mut account = Account::new("nobody", &home, Permissions::ALL);
     account.identity = Some(std::sync::Arc::new(identity()));
@@ -193,10 +191,9 @@ async fn the_factory_acts_as_the_account_identity() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: scripts/test runs it with --run-ignored all"]
 async fn a_home_the_user_cannot_reach_fails_to_open() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let dir = tempfile::tempdir().unwrap();
     // The temporary directory is root's, mode 0700.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -211,10 +208,9 @@ fn is_permission_denied(err: &ferroftpd::storage::StorageError) -> bool {
 }
 
 #[tokio::test]
+#[ignore = "needs root: scripts/test runs it with --run-ignored all"]
 async fn an_upload_is_committed_as_the_user() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let (_dir, home) = home();
     let storage = LocalStorage::open_as(home.clone(), &identity())
         .await
@@ -281,10 +277,9 @@ fn proc_owners_of_threads_acting_as(uid: u32) -> Vec<u32> {
 /// `fs.suid_dumpable=1`, so its threads' /proc entries (`mem` among them)
 /// stay root's.
 #[tokio::test]
+#[ignore = "needs root: scripts/test runs it with --run-ignored all"]
 async fn kernel_filesystems_are_refused_and_threads_stay_roots() {
-    if !is_root() {
-        return;
-    }
+    require_root();
     let _dumpable = SuidDumpable::set("1");
     let storage = LocalStorage::open_as("/".into(), &identity())
         .await

@@ -319,16 +319,16 @@ async fn a_ban_stops_connections_already_open() {
 /// anonymously and REIN cannot keep a connection guessing forever.
 #[tokio::test]
 async fn rein_does_not_restart_the_login_deadline() {
-    let srv = TestServer::start_with(|b| b.login_timeout(Some(Duration::from_secs(2)))).await;
+    let srv = TestServer::start_with(|b| b.login_timeout(Some(Duration::from_secs(1)))).await;
     let mut c = srv.client().await;
-    tokio::time::sleep(Duration::from_millis(1800)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
     // About 200 ms of the deadline are left at this login.
     c.login("anonymous", "x").await;
     c.expect("REIN", 220).await;
     let rein = Instant::now();
-    // Counted afresh from REIN, the deadline would be 2 s away; what is
-    // left of it ends well within one second.
-    let reply = tokio::time::timeout(Duration::from_secs(1), c.reply())
+    // Counted afresh from REIN, the deadline would be 1 s away; what is
+    // left of it ends well within 700 ms.
+    let reply = tokio::time::timeout(Duration::from_millis(700), c.reply())
         .await
         .expect("the login deadline is not restarted by REIN");
     assert_eq!(reply, (421, "Login timed out; closing connection.".into()));
