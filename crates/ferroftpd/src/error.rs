@@ -6,7 +6,7 @@ use ferroftpd_proto::reply::Reply;
 
 use crate::data::engine::TransferError;
 use crate::data::{ConnectError, Outcome};
-use crate::storage::StorageError;
+use crate::storage::{ErrorKind, StorageError};
 
 /// An error from configuring or running the server.
 #[derive(Debug, thiserror::Error)]
@@ -59,54 +59,33 @@ impl CommandError {
     }
 }
 
-/// The reply for a storage failure: 550 with the system's wording, without
-/// "(os error N)", or 552/553 where the RFC has a better code.
+/// The reply for a storage failure: the code its kind calls for, and the
+/// backend's own text or the standard one (never "(os error N)").
 pub(crate) fn storage_reply(e: &StorageError) -> Reply {
-    let io = match e {
-        StorageError::OutsideRoot => {
-            return Reply::new(550, "Path is outside the user's root directory.")
+    let kind = e.kind();
+    let text = match (e.message(), e) {
+        (Some(message), _) => message,
+        // The system's wording for errors the kinds do not tell apart.
+        (None, StorageError::Io(io)) if kind == ErrorKind::Other => match io.raw_os_error() {
+            Some(errno) => match rustix::io::Errno::from_raw_os_error(errno) {
+                rustix::io::Errno::LOOP => "Too many levels of symbolic links.",
+                rustix::io::Errno::XDEV => "Cannot move across file systems.",
+                rustix::io::Errno::INVAL => "Invalid argument.",
+                rustix::io::Errno::IO => "Input/output error.",
+                _ => kind.text(),
+            },
+            None => kind.text(),
+        },
+        (None, StorageError::Io(io)) if kind == ErrorKind::NameNotAllowed => {
+            if io.raw_os_error().is_some() {
+                "File name too long."
+            } else {
+                kind.text()
+            }
         }
-        StorageError::Unsupported => {
-            return Reply::new(502, "Operation not supported by this storage.")
-        }
-        StorageError::Io(io) => io,
+        _ => kind.text(),
     };
-    if let Some(errno) = io.raw_os_error() {
-        use rustix::io::Errno;
-        let (code, text) = match Errno::from_raw_os_error(errno) {
-            Errno::NOENT => (550, "No such file or directory."),
-            Errno::ACCESS | Errno::PERM => (550, "Permission denied."),
-            Errno::EXIST => (550, "File exists."),
-            Errno::NOTDIR => (550, "Not a directory."),
-            Errno::ISDIR => (550, "Is a directory."),
-            Errno::NOTEMPTY => (550, "Directory not empty."),
-            Errno::NOSPC => (552, "No space left on device."),
-            Errno::DQUOT => (552, "Disk quota exceeded."),
-            Errno::FBIG => (552, "File too large."),
-            Errno::NAMETOOLONG => (553, "File name too long."),
-            Errno::LOOP => (550, "Too many levels of symbolic links."),
-            Errno::ROFS => (550, "Read-only file system."),
-            Errno::BUSY => (550, "Device or resource busy."),
-            Errno::XDEV => (550, "Cannot move across file systems."),
-            Errno::INVAL => (550, "Invalid argument."),
-            Errno::IO => (451, "Input/output error."),
-            _ => (550, "Operation failed."),
-        };
-        return Reply::new(code, text);
-    }
-    if io.kind() == io::ErrorKind::InvalidFilename {
-        return Reply::new(553, "File name not allowed.");
-    }
-    let text = match io.kind() {
-        io::ErrorKind::NotFound => "No such file or directory.",
-        io::ErrorKind::PermissionDenied => "Permission denied.",
-        io::ErrorKind::AlreadyExists => "File exists.",
-        io::ErrorKind::NotADirectory => "Not a directory.",
-        io::ErrorKind::IsADirectory => "Is a directory.",
-        io::ErrorKind::DirectoryNotEmpty => "Directory not empty.",
-        _ => "Operation failed.",
-    };
-    Reply::new(550, text)
+    Reply::new(kind.code(), text)
 }
 
 /// The final reply of a transfer (RETR, STOR, APPE, STOU, a listing) that
@@ -150,7 +129,13 @@ pub(crate) fn transfer_reply(outcome: Outcome, bytes: u64) -> Reply {
         Outcome::Failed(TransferError::Storage(e)) => {
             tracing::warn!(error = %e, "transfer failed on storage");
             let r = storage_reply(&e);
-            let code = if r.code() == 552 { 552 } else { 451 };
+            // Space and quota have codes of their own; any other failure
+            // mid-transfer is a local error in processing (451).
+            let code = if matches!(r.code(), 450 | 452 | 552) {
+                r.code()
+            } else {
+                451
+            };
             let mut text = b"Transfer aborted: ".to_vec();
             text.extend(r.lines().concat());
             Reply::new(code, text)
@@ -167,7 +152,18 @@ mod tests {
         let cases = [
             (StorageError::OutsideRoot, 550),
             (StorageError::Io(io::Error::from_raw_os_error(2)), 550),
-            (StorageError::Io(io::Error::from_raw_os_error(28)), 552),
+            (StorageError::Io(io::Error::from_raw_os_error(28)), 452),
+            (StorageError::Io(io::Error::from_raw_os_error(122)), 552),
+            (StorageError::Io(io::Error::from_raw_os_error(27)), 552),
+            (StorageError::Io(io::Error::from_raw_os_error(16)), 450),
+            (StorageError::Io(io::ErrorKind::StorageFull.into()), 452),
+            (StorageError::Io(io::ErrorKind::QuotaExceeded.into()), 552),
+            (
+                StorageError::Io(io::ErrorKind::ReadOnlyFilesystem.into()),
+                550,
+            ),
+            (StorageError::new(ErrorKind::Busy, None), 450),
+            (StorageError::new(ErrorKind::NameNotAllowed, None), 553),
             (StorageError::Io(io::Error::from_raw_os_error(36)), 553),
             (StorageError::Io(io::ErrorKind::NotFound.into()), 550),
             (StorageError::Unsupported, 502),
@@ -181,6 +177,13 @@ mod tests {
         assert_eq!(
             storage_reply(&StorageError::Io(io::Error::from_raw_os_error(2))).to_string(),
             "550 No such file or directory."
+        );
+        let own = StorageError::new(ErrorKind::QuotaExceeded, "Quota: 10 MiB.".to_owned());
+        assert_eq!(storage_reply(&own).to_string(), "552 Quota: 10 MiB.");
+        assert_eq!(own.to_string(), "Quota: 10 MiB.");
+        assert_eq!(
+            storage_reply(&StorageError::Io(io::Error::from_raw_os_error(36))).to_string(),
+            "553 File name too long."
         );
     }
 }

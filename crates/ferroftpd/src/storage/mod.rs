@@ -14,7 +14,7 @@
 //! `as_file`, which lets the engine use `sendfile` and `splice`.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 
 use async_trait::async_trait;
 pub use ferroftpd_proto::listing::{FileInfo, FileKind};
@@ -22,32 +22,11 @@ pub use ferroftpd_proto::path::VirtualPath;
 
 use crate::auth::Account;
 
+mod error;
 mod local;
 pub(crate) mod user_thread;
+pub use error::{ErrorKind, StorageError};
 pub use local::{LocalStorage, LocalStorageFactory};
-
-/// Why a storage operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StorageError {
-    /// The path resolves (through `..` or a symbolic link) outside the
-    /// user's root.
-    #[error("path is outside the user's root")]
-    OutsideRoot,
-    /// The backend does not offer this operation.
-    #[error("operation not supported by this storage")]
-    Unsupported,
-    /// An I/O error from the backend.
-    #[error(transparent)]
-    Io(#[from] io::Error),
-}
-
-impl StorageError {
-    /// True when the error means "no such file or directory".
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, StorageError::Io(e) if e.kind() == io::ErrorKind::NotFound)
-    }
-}
 
 /// Result of a storage operation.
 pub type StorageResult<T> = Result<T, StorageError>;
