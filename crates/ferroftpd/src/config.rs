@@ -95,6 +95,7 @@ pub struct ServerConfig {
     pub(crate) encoding: Option<&'static encoding_rs::Encoding>,
     pub(crate) hooks: Option<Arc<dyn crate::hooks::Hooks>>,
     pub(crate) guard: Option<Arc<dyn crate::guard::Guard>>,
+    pub(crate) default_quota: crate::storage::QuotaLimits,
     pub(crate) commands: Arc<crate::commands::CommandRegistry>,
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) tls_control_required: bool,
@@ -213,6 +214,7 @@ impl Default for Builder {
                 encoding: None,
                 hooks: None,
                 guard: None,
+                default_quota: Default::default(),
                 commands: Arc::default(),
                 tls: None,
                 tls_control_required: false,
@@ -408,6 +410,13 @@ impl Builder {
     /// none.
     pub fn guard(mut self, guard: Arc<dyn crate::guard::Guard>) -> Self {
         self.config.guard = Some(guard);
+        self
+    }
+
+    /// The quota of every user whose account sets none
+    /// ([`crate::storage::StorageSettings::quota`]). Default: none.
+    pub fn quota(mut self, limits: crate::storage::QuotaLimits) -> Self {
+        self.config.default_quota = limits;
         self
     }
 

@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub limits: Limits,
     pub buckets: SharedBuckets,
     pub metrics: Metrics,
+    /// Each user's quota usage, from the first login on.
+    pub quota_usages: crate::storage::QuotaUsages,
 }
 
 impl Server {
@@ -81,6 +83,7 @@ impl Server {
                 ),
                 buckets: SharedBuckets::new(config.limits.read_total, config.limits.write_total),
                 metrics: Metrics::new(),
+                quota_usages: Default::default(),
                 config,
                 stop_accepting: CancellationToken::new(),
                 close_sessions: CancellationToken::new(),

@@ -497,3 +497,63 @@ home = "{{home}}"
     assert!(ok.is_ok());
     assert!(started.elapsed() < bcrypt, "a plain login waited");
 }
+
+/// `[[user.mount]]` and the quota keys: a local folder mounted with its own
+/// permissions, and a quota on the home.
+#[tokio::test(flavor = "multi_thread")]
+async fn mounts_and_quotas_from_the_file() {
+    let toml = r#"
+allow_plaintext = true
+
+[[user]]
+name = "alice"
+password = "plain:pw"
+home = "{home}"
+perms = "elradfmwMT"
+quota_bytes = "1K"
+quota_files = 5
+
+[[user.mount]]
+path = "/shared"
+storage = "shared"
+perms = "elr"
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("shared")).unwrap();
+    std::fs::write(dir.path().join("shared/readme"), b"shared").unwrap();
+    let shared = dir.path().join("shared").display().to_string();
+    let toml = toml.replace("storage = \"shared\"", &format!("storage = {shared:?}"));
+    let f = Fixture::start(&toml).await;
+    let mut c = f.login_ok("alice", "pw").await;
+    let quota = c.expect("SITE QUOTA", 200).await;
+    assert!(quota.contains("Bytes: 0 of 1024"), "{quota}");
+    assert!(quota.contains("Files: 0 of 5"), "{quota}");
+    c.expect("CWD /shared", 250).await;
+    // The folder's own permissions: read-only.
+    c.expect("DELE readme", 550).await;
+    c.expect("MKD sub", 550).await;
+    for (bad, why) in [
+        (
+            "[[user.mount]]\npath = \"/\"\nstorage = \"/tmp\"\n",
+            "mounted at /",
+        ),
+        (
+            "[[user.mount]]\npath = \"/x\"\nstorage = \"s3://bucket\"\n",
+            "only local directories",
+        ),
+        (
+            "[[user.mount]]\npath = \"/x\"\nstorage = \"/no/such/dir\"\n",
+            "/no/such/dir",
+        ),
+        ("quota_bytes = \"lots\"\n", "quota_bytes"),
+    ] {
+        let text = format!(
+            "allow_plaintext = true\n[[user]]\nname = \"bob\"\npassword = \"plain:pw\"\nhome = \"{}\"\n{bad}",
+            f.home().display()
+        );
+        let path = f.dir.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let err = UsersFile::load(&path).unwrap_err().to_string();
+        assert!(err.contains(why), "{bad:?}: {err}");
+    }
+}

@@ -13,6 +13,8 @@ pub enum SiteCommand {
         /// The path, as given.
         path: Vec<u8>,
     },
+    /// `SITE QUOTA`: the user's quota and usage.
+    Quota,
     /// Any other subcommand: its upper-cased name and its argument.
     Other {
         /// The subcommand, upper-cased.
@@ -40,6 +42,7 @@ impl SiteCommand {
                 })))
             }
             "CHMOD" => parse_chmod(rest.unwrap_or_default()),
+            "QUOTA" if rest.is_none() => Ok(SiteCommand::Quota),
             _ => Ok(SiteCommand::Other {
                 name,
                 arg: rest.map(<[u8]>::to_vec),
@@ -52,6 +55,7 @@ impl SiteCommand {
         match self {
             SiteCommand::Help(_) => "HELP",
             SiteCommand::Chmod { .. } => "CHMOD",
+            SiteCommand::Quota => "QUOTA",
             SiteCommand::Other { name, .. } => name,
         }
     }
@@ -95,7 +99,9 @@ mod tests {
             name: name.into(),
             arg: arg.map(|a| a.as_bytes().to_vec()),
         };
-        let cases: [(&str, Result<SiteCommand, SiteError>); 14] = [
+        let cases: [(&str, Result<SiteCommand, SiteError>); 16] = [
+            ("quota", Ok(SiteCommand::Quota)),
+            ("QUOTA bob", Ok(other("QUOTA", Some("bob")))),
             ("help", Ok(SiteCommand::Help(None))),
             ("HELP chmod", Ok(SiteCommand::Help(Some("CHMOD".into())))),
             ("CHMOD 755 a b", Ok(chmod(0o755, "a b"))),

@@ -57,6 +57,10 @@ pub struct Account {
     /// The directory the session starts in, as the user sees it. `None`
     /// (the default) is `/`, the home.
     pub start_dir: Option<VirtualPath>,
+    /// Folders mounted in the user's tree and the user's quota. `None`
+    /// (the default): the home alone, with the server's default quota.
+    /// Shared: every idle session holds its account.
+    pub storage_settings: Option<Arc<crate::storage::StorageSettings>>,
 }
 
 /// "Login successful.", allocated once for every account that uses it.
@@ -87,6 +91,7 @@ impl Account {
             write_limit: None,
             identity: None,
             start_dir: None,
+            storage_settings: None,
         }
     }
 }

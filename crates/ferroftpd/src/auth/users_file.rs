@@ -27,6 +27,7 @@ use toml::Spanned;
 
 use super::memory::ANONYMOUS_NAMES;
 use super::{Account, AuthError, Authorizer, LoginContext, PermissionRules, Permissions};
+use crate::storage::{LocalStorageFactory, Mount, QuotaLimits, StorageSettings};
 use crate::Rate;
 
 /// Permissions a `readable = true` rule gives.
@@ -320,6 +321,37 @@ struct RawUser {
     disabled: bool,
     #[serde(default)]
     anonymous: bool,
+    /// Folders mounted in the user's tree (`[[user.mount]]`).
+    #[serde(default)]
+    mount: Vec<Spanned<RawMount>>,
+    quota_bytes: Option<Spanned<RawSize>>,
+    quota_files: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMount {
+    path: String,
+    storage: String,
+    perms: Option<String>,
+}
+
+/// A size: bytes, or text with a binary multiple (`512K`, `10M`, `2G`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawSize {
+    Bytes(u64),
+    Text(String),
+}
+
+impl RawSize {
+    fn bytes(&self) -> Result<u64, String> {
+        let text = match self {
+            RawSize::Bytes(n) => return Ok(*n),
+            RawSize::Text(t) => t.trim(),
+        };
+        crate::storage::parse_size(text)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -357,6 +389,8 @@ struct FileUser {
     write_limit: Option<Rate>,
     networks: Vec<IpNet>,
     disabled: bool,
+    /// Mounted folders and quota, when the user has either.
+    storage_settings: Option<Arc<StorageSettings>>,
 }
 
 #[derive(Debug, Default)]
@@ -613,6 +647,7 @@ fn parse_user(
         let p = perms(&letters).map_err(|m| at(r, m))?;
         rules.override_dir(d, p, true);
     }
+    let storage_settings = parse_storage(raw, base, &mut rules)?;
     if raw.anonymous
         && (base_perms.has_write() || !raw.overrides.is_empty() || !raw.rules.is_empty())
     {
@@ -657,7 +692,77 @@ fn parse_user(
         write_limit: rate(&raw.write_limit)?,
         networks,
         disabled: raw.disabled,
+        storage_settings,
     })
+}
+
+/// The user's mounted folders (each with its permissions as a recursive
+/// override) and quota.
+fn parse_storage(
+    raw: &RawUser,
+    base: &Path,
+    rules: &mut PermissionRules,
+) -> Result<Option<Arc<StorageSettings>>, Problem> {
+    let quota_bytes = match &raw.quota_bytes {
+        Some(q) => Some(
+            q.get_ref()
+                .bytes()
+                .map_err(|m| at(q, format!("quota_bytes: {m}")))?,
+        ),
+        None => None,
+    };
+    let quota = (quota_bytes.is_some() || raw.quota_files.is_some()).then_some(QuotaLimits {
+        max_bytes: quota_bytes,
+        max_files: raw.quota_files,
+    });
+    let mut mounts: Vec<Mount> = Vec::new();
+    for m in &raw.mount {
+        let spec = m.get_ref();
+        let path = VirtualPath::root()
+            .resolve(spec.path.as_bytes())
+            .map_err(|_| at(m, format!("bad mount path {:?}", spec.path)))?;
+        if path.is_root() {
+            return Err(at(m, "a folder cannot be mounted at / (that is the home)"));
+        }
+        if mounts.iter().any(|other| other.path == path) {
+            return Err(at(m, format!("two folders are mounted at {path}")));
+        }
+        let (factory, home) = mount_source(&spec.storage, base).map_err(|e| at(m, e))?;
+        if let Some(p) = &spec.perms {
+            let perms = p.parse::<Permissions>().map_err(|e| at(m, e.to_string()))?;
+            rules.override_dir(path.clone(), perms, true);
+        }
+        mounts.push(Mount {
+            path,
+            factory,
+            home,
+        });
+    }
+    if quota.is_none() && mounts.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(StorageSettings { mounts, quota })))
+}
+
+/// What serves a mounted folder: `storage` is a local directory (relative
+/// to the users file's directory).
+fn mount_source(
+    storage: &str,
+    base: &Path,
+) -> Result<(Arc<dyn crate::storage::StorageFactory>, PathBuf), String> {
+    if storage.contains("://") {
+        return Err(format!(
+            "storage {storage:?}: only local directories can be mounted"
+        ));
+    }
+    let dir = base.join(storage);
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("storage {}: {e}", dir.display()))?;
+    if !dir.is_dir() {
+        return Err(format!("storage {} is not a directory", dir.display()));
+    }
+    Ok((Arc::new(LocalStorageFactory), dir))
 }
 
 /// True if `ip` is in one of `networks`, or there are none. IPv4 clients
@@ -739,6 +844,7 @@ async fn check(
     account.max_sessions = user.max_sessions;
     account.read_limit = user.read_limit;
     account.write_limit = user.write_limit;
+    account.storage_settings = user.storage_settings.clone();
     Ok(account)
 }
 

@@ -16,7 +16,9 @@ use rustix::io::Errno;
 
 use crate::auth::PermissionRules;
 use crate::names;
-use crate::storage::{DirEntries, DirEntry, FileReader, FileWriter, StorageError};
+use crate::storage::{
+    DirEntries, DirEntry, ErrorKind, FileReader, FileWriter, StorageError, UploadBudget,
+};
 use crate::throttle::Throttle;
 
 use super::stream::DataStream;
@@ -348,14 +350,14 @@ fn receive_file(
     commit_check: Option<Box<crate::guard::CommitCheck>>,
     flow: &Flow<'_>,
 ) -> Result<(), TransferError> {
-    let mut spliced = false;
-    if let (false, Some(tcp)) = (ascii, sock.plain()) {
-        if let Some(file) = writer.as_file() {
-            spliced = splice_all(tcp, file, flow)?;
+    let received = receive_into(sock, &mut writer, ascii, flow);
+    if let Err(e) = received {
+        // Past a quota: nothing of it stays. Otherwise the writer decides
+        // (a new file's partial content may be kept for resuming).
+        if matches!(&e, TransferError::Storage(s) if s.kind() == ErrorKind::QuotaExceeded) {
+            writer.discard();
         }
-    }
-    if !spliced {
-        copy_from_socket(sock, &mut *writer, ascii, flow)?;
+        return Err(e);
     }
     // End of stream also comes from ABOR's shutdown: never commit then, so
     // an aborted upload leaves the previous file in place.
@@ -366,14 +368,34 @@ fn receive_file(
     }
     writer.flush().map_err(storage)?;
     if let Some(check) = commit_check {
-        // Dropped uncommitted on refusal: what was there stays.
         let content = writer.as_file().and_then(|f| reopen_for_reading(f));
         let bytes = flow.progress.load(Ordering::Relaxed);
-        check
-            .ask(bytes, content.as_ref())
-            .map_err(TransferError::Refused)?;
+        if let Err(reply) = check.ask(bytes, content.as_ref()) {
+            // Refused: what was there stays, and nothing of this upload.
+            writer.discard();
+            return Err(TransferError::Refused(reply));
+        }
     }
     writer.commit().map_err(TransferError::Storage)
+}
+
+/// Moves the upload from `sock` into `writer`: spliced into its file when
+/// it has one, copied otherwise.
+fn receive_into(
+    sock: &mut DataStream,
+    writer: &mut Box<dyn FileWriter>,
+    ascii: bool,
+    flow: &Flow<'_>,
+) -> Result<(), TransferError> {
+    let budget = writer.budget();
+    if let (false, Some(tcp)) = (ascii, sock.plain()) {
+        if let Some(file) = writer.as_file() {
+            if splice_all(tcp, file, budget.as_deref(), flow)? {
+                return Ok(());
+            }
+        }
+    }
+    copy_from_socket(sock, &mut **writer, ascii, flow)
 }
 
 /// A descriptor that reads `file` from the start, whatever `file` was
@@ -422,6 +444,7 @@ fn copy_from_socket(
 fn splice_all(
     sock: &TcpStream,
     file: &mut std::fs::File,
+    budget: Option<&dyn UploadBudget>,
     flow: &Flow<'_>,
 ) -> Result<bool, TransferError> {
     use rustix::pipe::{splice, SpliceFlags};
@@ -439,16 +462,39 @@ fn splice_all(
     let flags = SpliceFlags::MOVE | SpliceFlags::MORE;
     let mut received_any = false;
     loop {
-        let n = match splice(sock.as_fd(), None, &pipe_w, None, chunk, flags) {
-            Ok(0) => return Ok(true),
+        let granted = match budget {
+            None => chunk,
+            Some(b) => usize::try_from(b.take(chunk as u64)).unwrap_or(chunk),
+        };
+        if granted == 0 {
+            // The limit is reached: fine if the upload ends here.
+            return match more_data(sock, flow)? {
+                false => Ok(true),
+                true => Err(TransferError::Storage(ErrorKind::QuotaExceeded.into())),
+            };
+        }
+        let n = match splice(sock.as_fd(), None, &pipe_w, None, granted, flags) {
             Ok(n) => n,
-            Err(Errno::INTR) => continue,
-            Err(Errno::INVAL | Errno::NOSYS) if !received_any => return Ok(false),
             Err(e) => {
-                flow.retry(e.into())?;
-                continue;
+                if let Some(b) = budget {
+                    b.give_back(granted as u64);
+                }
+                match e {
+                    Errno::INTR => continue,
+                    Errno::INVAL | Errno::NOSYS if !received_any => return Ok(false),
+                    e => {
+                        flow.retry(e.into())?;
+                        continue;
+                    }
+                }
             }
         };
+        if let Some(b) = budget {
+            b.give_back((granted - n) as u64);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
         received_any = true;
         let mut left = n;
         while left > 0 {
@@ -469,6 +515,13 @@ fn splice_all(
         }
         flow.moved(n);
     }
+}
+
+/// True if the client sends more than has been received: one byte is
+/// read (and dropped: the upload fails anyway), or the end of the stream.
+fn more_data(sock: &TcpStream, flow: &Flow<'_>) -> Result<bool, TransferError> {
+    let mut byte = [0u8; 1];
+    Ok(flow.read(&mut &*sock, &mut byte)? > 0)
 }
 
 fn drain_pipe(

@@ -110,6 +110,37 @@ impl Session {
     }
 }
 
+impl Session {
+    /// SITE QUOTA: the user's limits and usage.
+    pub(super) fn site_quota(&self) -> Result<Reply, crate::error::CommandError> {
+        let user = self.user_ref()?;
+        let config = &self.shared.config;
+        let limits = user
+            .account
+            .storage_settings
+            .as_deref()
+            .and_then(|s| s.quota)
+            .unwrap_or(config.default_quota);
+        if limits.is_unlimited() {
+            return Ok(Reply::new(200, "No quota."));
+        }
+        let usage = self.shared.quota_usages.of(&user.account.username);
+        let of = |used: u64, max: Option<u64>| match max {
+            Some(max) => format!("{used} of {max}"),
+            None => format!("{used} (no limit)"),
+        };
+        Ok(Reply::multi(
+            200,
+            [
+                "Quota:".to_owned(),
+                format!(" Bytes: {}", of(usage.bytes(), limits.max_bytes)),
+                format!(" Files: {}", of(usage.files(), limits.max_files)),
+                "End of quota.".to_owned(),
+            ],
+        ))
+    }
+}
+
 /// LANG (RFC 2640): replies are in English only.
 pub(super) fn lang(tag: Option<&str>) -> Reply {
     match tag.map(str::trim) {

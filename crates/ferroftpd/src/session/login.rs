@@ -126,7 +126,7 @@ impl Session {
                 .reply(Reply::new(530, "Too many sessions for this user."))
                 .await;
         };
-        let storage = match config.storage.open(&account).await {
+        let storage = match self.open_storage(&account).await {
             Ok(storage) => storage,
             Err(e) => {
                 tracing::warn!(user = %username, home = %account.home.display(), error = %e, "home directory unavailable");
@@ -167,6 +167,37 @@ impl Session {
         self.hook(HookEvent::Login);
         Metrics::count(&self.shared.metrics.logins, vec![("result", "success")], 1);
         self.reply(reply).await
+    }
+
+    /// The account's tree: its home from the server's storage factory,
+    /// counted against its quota, with its folders mounted.
+    async fn open_storage(
+        &self,
+        account: &Account,
+    ) -> crate::storage::StorageResult<std::sync::Arc<dyn crate::storage::Storage>> {
+        use crate::storage::{MountStorage, QuotaStorage};
+        let config = &self.shared.config;
+        let settings = account.storage_settings.as_deref();
+        let mut home = config.storage.open(account).await?;
+        let quota = settings
+            .and_then(|s| s.quota)
+            .unwrap_or(config.default_quota);
+        if !quota.is_unlimited() {
+            let usage = self.shared.quota_usages.of(&account.username);
+            home = std::sync::Arc::new(QuotaStorage::new(home, usage, quota).await?);
+        }
+        let mounts = settings.map(|s| s.mounts.as_slice()).unwrap_or_default();
+        if mounts.is_empty() {
+            return Ok(home);
+        }
+        let mut mounted = Vec::with_capacity(mounts.len());
+        for mount in mounts {
+            let mut view = account.clone();
+            view.home = mount.home.clone();
+            view.storage_settings = None;
+            mounted.push((mount.path.clone(), mount.factory.open(&view).await?));
+        }
+        Ok(std::sync::Arc::new(MountStorage::new(home, mounted)))
     }
 
     /// The buckets a logged-in session's transfers take from in `dir`:

@@ -450,6 +450,7 @@ impl Session {
             Stat(Some(path)) => self.stat_path(&path).await,
             Site(SiteCommand::Help(topic)) => Ok(self.site_help(topic.as_deref())),
             Site(SiteCommand::Chmod { mode, path }) => self.site_chmod(mode, &path).await,
+            Site(SiteCommand::Quota) => self.site_quota(),
             Site(SiteCommand::Other { .. }) => Ok(Reply::new(501, "Unrecognized SITE command.")),
             Mfmt(secs, path) => self.mfmt(secs, &path).await,
             Rein => return self.rein().await,

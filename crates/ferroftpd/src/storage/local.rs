@@ -798,6 +798,12 @@ impl FileWriter for LocalWriter {
         Some(&mut self.file)
     }
 
+    fn discard(mut self: Box<Self>) {
+        if let Some(p) = self.pending.take() {
+            p.remove_temp();
+        }
+    }
+
     fn commit(mut self: Box<Self>) -> StorageResult<()> {
         if let Some(p) = self.pending.take() {
             if let Err(e) = rustix::fs::renameat(&p.dir, p.temp(), &p.dir, p.name()) {

@@ -24,9 +24,14 @@ use crate::auth::Account;
 
 mod error;
 mod local;
+mod mount;
+mod quota;
 pub(crate) mod user_thread;
 pub use error::{ErrorKind, StorageError};
 pub use local::{LocalStorage, LocalStorageFactory};
+pub use mount::MountStorage;
+pub(crate) use quota::QuotaUsages;
+pub use quota::{parse_size, QuotaLimits, QuotaStorage, QuotaUsage};
 
 /// Result of a storage operation.
 pub type StorageResult<T> = Result<T, StorageError>;
@@ -84,6 +89,29 @@ pub trait FileWriter: Write + Send + fmt::Debug {
 
     /// The upload finished: make it visible under its name.
     fn commit(self: Box<Self>) -> StorageResult<()>;
+
+    /// The upload was refused (a quota, a guard): leave nothing of it, not
+    /// even the partial file a dropped writer may keep for resuming.
+    /// Default: drop, which must leave the previous content as it was.
+    fn discard(self: Box<Self>) {}
+
+    /// The limit on how many bytes this upload may still take, when a
+    /// layer (a quota) sets one. Writes through [`Write`] obey it
+    /// themselves; the transfer engine asks it before moving data into
+    /// [`FileWriter::as_file`] directly. Default: none.
+    fn budget(&self) -> Option<std::sync::Arc<dyn UploadBudget>> {
+        None
+    }
+}
+
+/// How many more bytes an upload may take (see [`FileWriter::budget`]).
+pub trait UploadBudget: Send + Sync + fmt::Debug {
+    /// Takes up to `n` more bytes: returns how many may be written now,
+    /// 0 when the limit is reached.
+    fn take(&self, n: u64) -> u64;
+
+    /// Gives back bytes taken but not written.
+    fn give_back(&self, n: u64);
 }
 
 /// A user's view of a storage backend, rooted at the user's home.
@@ -167,4 +195,27 @@ pub trait Storage: Send + Sync + fmt::Debug {
 pub trait StorageFactory: Send + Sync + fmt::Debug {
     /// The storage view for `account`, rooted at its home.
     async fn open(&self, account: &Account) -> StorageResult<std::sync::Arc<dyn Storage>>;
+}
+
+/// Another storage mounted in a user's tree (a virtual folder).
+#[derive(Debug, Clone)]
+pub struct Mount {
+    /// Where the user sees it, e.g. `/shared`.
+    pub path: VirtualPath,
+    /// What serves it: opened for the account, with `home` as its home.
+    pub factory: std::sync::Arc<dyn StorageFactory>,
+    /// The home given to `factory` (a local directory for
+    /// [`LocalStorageFactory`]).
+    pub home: std::path::PathBuf,
+}
+
+/// How a user's tree is put together beyond the home: mounted folders and
+/// a quota. See [`Account::storage_settings`](crate::auth::Account).
+#[derive(Debug, Clone, Default)]
+pub struct StorageSettings {
+    /// Folders mounted in the tree.
+    pub mounts: Vec<Mount>,
+    /// Limits on the home (mounted folders are not counted). `None` uses
+    /// the server's default quota.
+    pub quota: Option<QuotaLimits>,
 }

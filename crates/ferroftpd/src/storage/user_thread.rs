@@ -281,6 +281,17 @@ impl FileWriter for UserWriter {
         };
         self.thread.run_blocking(move || inner.commit())
     }
+
+    fn discard(mut self: Box<Self>) {
+        if let Some(inner) = self.inner.take() {
+            self.thread
+                .spawn_detached(Box::new(move || inner.discard()));
+        }
+    }
+
+    fn budget(&self) -> Option<std::sync::Arc<dyn super::UploadBudget>> {
+        self.inner.as_ref()?.budget()
+    }
 }
 
 impl Drop for UserWriter {

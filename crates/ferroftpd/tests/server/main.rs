@@ -15,5 +15,6 @@ mod limits;
 mod login;
 mod malformed;
 mod permissions;
+mod quotas_and_folders;
 mod transfers;
 mod uploads;

@@ -1,0 +1,563 @@
+//! Quotas: a layer over a user's storage that counts the bytes and files
+//! it holds and refuses what would pass a limit.
+//!
+//! Usage is one [`QuotaUsage`] per user, shared by all of that user's
+//! sessions: the server keeps it from the first login on, starting from a
+//! scan of the tree and then following its own operations. An upload
+//! takes bytes from it as they arrive (so concurrent sessions see each
+//! other's uploads) and settles at commit; a refused or failed upload gives
+//! its bytes back. The upload that would cross the limit fails with 552 and
+//! leaves nothing: the file it would replace is intact.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::{
+    DirEntries, ErrorKind, FileInfo, FileReader, FileWriter, Storage, StorageError, StorageResult,
+    UploadBudget, VirtualPath, WriteMode,
+};
+
+/// Parses a size: bytes, or a number with `K`, `M`, `G` or `T` (binary
+/// multiples: `512K`, `10M`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, multiple) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("{text:?}: expected bytes, or K, M, G or T")),
+            };
+            (&text[..i], 1u64 << shift)
+        }
+        _ => (text, 1),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiple))
+        .ok_or_else(|| format!("{text:?}: expected a size such as 1048576, 512K or 10M"))
+}
+
+/// A user's limits. `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuotaLimits {
+    /// Most bytes in regular files.
+    pub max_bytes: Option<u64>,
+    /// Most regular files.
+    pub max_files: Option<u64>,
+}
+
+impl QuotaLimits {
+    /// True when neither limit is set.
+    pub fn is_unlimited(&self) -> bool {
+        self.max_bytes.is_none() && self.max_files.is_none()
+    }
+}
+
+/// What one user's files take, shared by the user's sessions.
+#[derive(Debug, Default)]
+pub struct QuotaUsage {
+    bytes: AtomicU64,
+    files: AtomicU64,
+    /// Set when an upload failed in a way whose leftovers the layer cannot
+    /// know (a partial file kept for resuming): the next upload scans
+    /// again.
+    stale: AtomicBool,
+    /// Held while scanning, so that one scan runs at a time.
+    scanned: tokio::sync::Mutex<bool>,
+}
+
+impl QuotaUsage {
+    /// Bytes in the user's regular files.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The user's regular files.
+    pub fn files(&self) -> u64 {
+        self.files.load(Ordering::Relaxed)
+    }
+
+    /// Adds `n` to `counter` if that stays within `max`.
+    fn try_add(counter: &AtomicU64, n: u64, max: Option<u64>) -> bool {
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                let after = used.checked_add(n)?;
+                max.is_none_or(|max| after <= max).then_some(after)
+            })
+            .is_ok()
+    }
+
+    /// Takes up to `n` bytes within `max`: how many were taken.
+    fn take_bytes(&self, n: u64, max: Option<u64>) -> u64 {
+        let mut taken = 0;
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                let room = max.map_or(n, |max| max.saturating_sub(used));
+                taken = n.min(room);
+                Some(used + taken)
+            });
+        taken
+    }
+
+    fn sub(counter: &AtomicU64, n: u64) {
+        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+            Some(used.saturating_sub(n))
+        });
+    }
+
+    /// Scans `storage` if it has not been, or if usage went stale.
+    async fn ensure_scanned(&self, storage: &dyn Storage) -> StorageResult<()> {
+        let mut scanned = self.scanned.lock().await;
+        if *scanned && !self.stale.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.stale.store(false, Ordering::Release);
+        let (bytes, files) = scan(storage).await?;
+        self.bytes.store(bytes, Ordering::Release);
+        self.files.store(files, Ordering::Release);
+        *scanned = true;
+        tracing::debug!(bytes, files, "quota usage scanned");
+        Ok(())
+    }
+}
+
+/// The bytes and number of regular files under the root of `storage`.
+async fn scan(storage: &dyn Storage) -> StorageResult<(u64, u64)> {
+    let mut dirs = vec![VirtualPath::root()];
+    let (mut bytes, mut files) = (0u64, 0u64);
+    while let Some(dir) = dirs.pop() {
+        let entries = storage.list(&dir).await?;
+        // Listings are consumed on a blocking thread.
+        let (found_bytes, found_files, subdirs) = tokio::task::spawn_blocking(move || {
+            let (mut b, mut f, mut sub) = (0u64, 0u64, Vec::new());
+            for entry in entries.flatten() {
+                if entry.info.is_file() {
+                    b = b.saturating_add(entry.info.size);
+                    f += 1;
+                } else if entry.info.is_dir() {
+                    if let Ok(path) = dir.join(&entry.name) {
+                        sub.push(path);
+                    }
+                }
+            }
+            (b, f, sub)
+        })
+        .await
+        .map_err(|e| StorageError::Io(io::Error::other(e)))?;
+        bytes = bytes.saturating_add(found_bytes);
+        files += found_files;
+        dirs.extend(subdirs);
+    }
+    Ok((bytes, files))
+}
+
+/// One [`QuotaUsage`] per user name, kept while the server runs.
+#[derive(Debug, Default)]
+pub(crate) struct QuotaUsages {
+    by_user: Mutex<std::collections::HashMap<String, Arc<QuotaUsage>>>,
+}
+
+impl QuotaUsages {
+    pub(crate) fn of(&self, username: &str) -> Arc<QuotaUsage> {
+        let mut users = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
+        users.entry(username.to_owned()).or_default().clone()
+    }
+}
+
+/// A storage whose uploads, deletes and renames are counted against a
+/// user's [`QuotaLimits`].
+#[derive(Debug)]
+pub struct QuotaStorage {
+    inner: Arc<dyn Storage>,
+    usage: Arc<QuotaUsage>,
+    limits: QuotaLimits,
+}
+
+impl QuotaStorage {
+    /// Counts `inner` against `limits`, with `usage` shared by the user's
+    /// sessions; scans `inner` if `usage` has not been yet.
+    pub async fn new(
+        inner: Arc<dyn Storage>,
+        usage: Arc<QuotaUsage>,
+        limits: QuotaLimits,
+    ) -> StorageResult<Self> {
+        usage.ensure_scanned(&*inner).await?;
+        Ok(QuotaStorage {
+            inner,
+            usage,
+            limits,
+        })
+    }
+
+    /// The usage this storage counts into.
+    pub fn usage(&self) -> &Arc<QuotaUsage> {
+        &self.usage
+    }
+
+    /// The size of the regular file at `path`; `None` if there is none.
+    async fn file_size(&self, path: &VirtualPath) -> StorageResult<Option<u64>> {
+        match self.inner.symlink_metadata(path).await {
+            Ok(info) if info.is_file() => Ok(Some(info.size)),
+            Ok(_) => Ok(None),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn exceeded(what: &str) -> StorageError {
+        StorageError::new(ErrorKind::QuotaExceeded, format!("Quota exceeded: {what}."))
+    }
+
+    /// Wraps a writer of a file that held `old_size` bytes (`None`: a new
+    /// file, which takes one file of the quota now).
+    fn counted(
+        &self,
+        writer: Box<dyn FileWriter>,
+        old_size: Option<u64>,
+        mode: WriteMode,
+    ) -> StorageResult<Box<dyn FileWriter>> {
+        let new_file = old_size.is_none();
+        if new_file && !QuotaUsage::try_add(&self.usage.files, 1, self.limits.max_files) {
+            return Err(Self::exceeded("too many files"));
+        }
+        let old = old_size.unwrap_or(0);
+        // Bytes an upload may write before it grows the file.
+        let credit = match mode {
+            WriteMode::Replace => old,
+            WriteMode::Append => 0,
+            WriteMode::At(offset) => old.saturating_sub(offset),
+        };
+        let budget = Arc::new(Budget {
+            usage: self.usage.clone(),
+            max_bytes: self.limits.max_bytes,
+            state: Mutex::new(BudgetState { credit, charged: 0 }),
+        });
+        Ok(Box::new(QuotaWriter {
+            inner: Some(writer),
+            budget,
+            shrinks_to_written: (mode == WriteMode::Replace).then_some(old),
+            new_file,
+            written: 0,
+        }))
+    }
+}
+
+#[async_trait]
+impl Storage for QuotaStorage {
+    async fn metadata(&self, path: &VirtualPath) -> StorageResult<FileInfo> {
+        self.inner.metadata(path).await
+    }
+
+    async fn symlink_metadata(&self, path: &VirtualPath) -> StorageResult<FileInfo> {
+        self.inner.symlink_metadata(path).await
+    }
+
+    fn real_path(&self, path: &VirtualPath) -> Option<std::path::PathBuf> {
+        self.inner.real_path(path)
+    }
+
+    async fn read_link(&self, path: &VirtualPath) -> StorageResult<Vec<u8>> {
+        self.inner.read_link(path).await
+    }
+
+    async fn list(&self, path: &VirtualPath) -> StorageResult<DirEntries> {
+        self.inner.list(path).await
+    }
+
+    async fn open_read(
+        &self,
+        path: &VirtualPath,
+        offset: u64,
+    ) -> StorageResult<Box<dyn FileReader>> {
+        self.inner.open_read(path, offset).await
+    }
+
+    async fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: WriteMode,
+    ) -> StorageResult<Box<dyn FileWriter>> {
+        self.usage.ensure_scanned(&*self.inner).await?;
+        let old_size = self.file_size(path).await?;
+        let writer = self.inner.open_write(path, mode).await?;
+        self.counted(writer, old_size, mode)
+    }
+
+    async fn create_unique(
+        &self,
+        dir: &VirtualPath,
+        prefix: &[u8],
+    ) -> StorageResult<(VirtualPath, Box<dyn FileWriter>)> {
+        self.usage.ensure_scanned(&*self.inner).await?;
+        let (path, writer) = self.inner.create_unique(dir, prefix).await?;
+        Ok((path, self.counted(writer, None, WriteMode::Replace)?))
+    }
+
+    async fn create_dir(&self, path: &VirtualPath) -> StorageResult<()> {
+        self.inner.create_dir(path).await
+    }
+
+    async fn remove_dir(&self, path: &VirtualPath) -> StorageResult<()> {
+        self.inner.remove_dir(path).await
+    }
+
+    async fn remove_file(&self, path: &VirtualPath) -> StorageResult<()> {
+        let size = self.file_size(path).await?;
+        self.inner.remove_file(path).await?;
+        if let Some(size) = size {
+            QuotaUsage::sub(&self.usage.bytes, size);
+            QuotaUsage::sub(&self.usage.files, 1);
+        }
+        Ok(())
+    }
+
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> StorageResult<()> {
+        // A file renamed over another replaces it: that one's bytes go.
+        let replaced = self.file_size(to).await?;
+        self.inner.rename(from, to).await?;
+        if let Some(size) = replaced {
+            QuotaUsage::sub(&self.usage.bytes, size);
+            QuotaUsage::sub(&self.usage.files, 1);
+        }
+        Ok(())
+    }
+
+    async fn set_modified(&self, path: &VirtualPath, secs: i64) -> StorageResult<()> {
+        self.inner.set_modified(path, secs).await
+    }
+
+    async fn set_mode(&self, path: &VirtualPath, mode: u32) -> StorageResult<()> {
+        self.inner.set_mode(path, mode).await
+    }
+}
+
+/// The bytes an upload may still take.
+#[derive(Debug)]
+struct Budget {
+    usage: Arc<QuotaUsage>,
+    max_bytes: Option<u64>,
+    state: Mutex<BudgetState>,
+}
+
+#[derive(Debug)]
+struct BudgetState {
+    /// Bytes still to write before the file grows (the old content they
+    /// overwrite is already counted).
+    credit: u64,
+    /// Bytes this upload has taken from the usage.
+    charged: u64,
+}
+
+impl UploadBudget for Budget {
+    fn take(&self, n: u64) -> u64 {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let free = n.min(state.credit);
+        state.credit -= free;
+        let charged = self.usage.take_bytes(n - free, self.max_bytes);
+        state.charged += charged;
+        free + charged
+    }
+
+    fn give_back(&self, n: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Charged bytes go back first: they were taken last.
+        let uncharge = n.min(state.charged);
+        state.charged -= uncharge;
+        QuotaUsage::sub(&self.usage.bytes, uncharge);
+        state.credit += n - uncharge;
+    }
+}
+
+impl Budget {
+    /// Gives back everything this upload took.
+    fn release(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        QuotaUsage::sub(&self.usage.bytes, std::mem::take(&mut state.charged));
+    }
+}
+
+/// A writer that takes from the quota before it writes.
+struct QuotaWriter {
+    inner: Option<Box<dyn FileWriter>>,
+    budget: Arc<Budget>,
+    /// For STOR over an existing file: its old size. A shorter upload
+    /// frees the difference at commit.
+    shrinks_to_written: Option<u64>,
+    new_file: bool,
+    /// Bytes written through [`Write`] (the engine may also move bytes
+    /// into the file directly, taking them from the budget).
+    written: u64,
+}
+
+impl fmt::Debug for QuotaWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QuotaWriter")
+            .field("inner", &self.inner)
+            .field("new_file", &self.new_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QuotaWriter {
+    fn inner(&mut self) -> io::Result<&mut Box<dyn FileWriter>> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| io::ErrorKind::BrokenPipe.into())
+    }
+
+    /// Gives back what this upload took: it was not committed.
+    fn release(&self) {
+        self.budget.release();
+        if self.new_file {
+            QuotaUsage::sub(&self.budget.usage.files, 1);
+        }
+    }
+}
+
+impl Write for QuotaWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let granted = self.budget.take(buf.len() as u64);
+        if granted == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::QuotaExceeded,
+                "quota exceeded",
+            ));
+        }
+        let granted = usize::try_from(granted).unwrap_or(buf.len());
+        let result = self.inner().and_then(|w| w.write(&buf[..granted]));
+        let written = *result.as_ref().unwrap_or(&0);
+        self.budget.give_back((granted - written) as u64);
+        self.written += written as u64;
+        result
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner()?.flush()
+    }
+}
+
+impl FileWriter for QuotaWriter {
+    fn as_file(&mut self) -> Option<&mut std::fs::File> {
+        self.inner.as_mut()?.as_file()
+    }
+
+    fn budget(&self) -> Option<Arc<dyn UploadBudget>> {
+        Some(self.budget.clone())
+    }
+
+    fn commit(mut self: Box<Self>) -> StorageResult<()> {
+        let Some(mut inner) = self.inner.take() else {
+            return Ok(());
+        };
+        // What a file writer holds now, however the bytes got there.
+        let size = inner
+            .as_file()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.len());
+        if let Err(e) = inner.commit() {
+            self.release();
+            self.budget.usage.stale.store(true, Ordering::Release);
+            return Err(e);
+        }
+        if let Some(old) = self.shrinks_to_written {
+            let new = size.unwrap_or(self.written);
+            QuotaUsage::sub(&self.budget.usage.bytes, old.saturating_sub(new));
+        }
+        Ok(())
+    }
+
+    fn discard(mut self: Box<Self>) {
+        if let Some(inner) = self.inner.take() {
+            inner.discard();
+            self.release();
+        }
+    }
+}
+
+impl Drop for QuotaWriter {
+    fn drop(&mut self) {
+        // Neither committed nor discarded: the upload failed, and the
+        // storage may keep part of it for resuming. The bytes go back and
+        // the next upload counts again.
+        if let Some(inner) = self.inner.take() {
+            drop(inner);
+            self.release();
+            self.budget.usage.stale.store(true, Ordering::Release);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(usage: &Arc<QuotaUsage>, max: u64, credit: u64) -> Budget {
+        Budget {
+            usage: usage.clone(),
+            max_bytes: Some(max),
+            state: Mutex::new(BudgetState { credit, charged: 0 }),
+        }
+    }
+
+    #[test]
+    fn budgets_take_exactly_what_fits() {
+        let usage = Arc::new(QuotaUsage::default());
+        usage.bytes.store(90, Ordering::Relaxed);
+        // Overwriting 20 bytes of an old file is free; then 10 fit.
+        let b = budget(&usage, 100, 20);
+        assert_eq!(b.take(25), 25);
+        assert_eq!(usage.bytes(), 95);
+        assert_eq!(b.take(100), 5);
+        assert_eq!(b.take(1), 0);
+        assert_eq!(usage.bytes(), 100);
+        b.give_back(3);
+        assert_eq!(usage.bytes(), 97);
+        // Another upload of the same user sees what this one took.
+        let other = budget(&usage, 100, 0);
+        assert_eq!(other.take(10), 3);
+        other.release();
+        b.release();
+        assert_eq!(usage.bytes(), 90);
+    }
+
+    #[test]
+    fn sizes() {
+        for (text, want) in [
+            ("0", Ok(0)),
+            ("1048576", Ok(1 << 20)),
+            ("512K", Ok(512 << 10)),
+            ("10m", Ok(10 << 20)),
+            (" 2G ", Ok(2 << 30)),
+            ("1T", Ok(1 << 40)),
+        ] {
+            assert_eq!(parse_size(text), want, "{text:?}");
+        }
+        for bad in ["", "K", "1.5M", "-1", "10X", "99999999999999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn file_counts_stop_at_the_limit() {
+        let usage = QuotaUsage::default();
+        assert!(QuotaUsage::try_add(&usage.files, 1, Some(2)));
+        assert!(QuotaUsage::try_add(&usage.files, 1, Some(2)));
+        assert!(!QuotaUsage::try_add(&usage.files, 1, Some(2)));
+        assert!(QuotaUsage::try_add(&usage.files, 1, None));
+        QuotaUsage::sub(&usage.files, 10);
+        assert_eq!(usage.files(), 0);
+    }
+}
