@@ -356,6 +356,9 @@ fn receive_file(
         // (a new file's partial content may be kept for resuming).
         if matches!(&e, TransferError::Storage(s) if s.kind() == ErrorKind::QuotaExceeded) {
             writer.discard();
+            // Clients send the whole file before they read the reply: take
+            // the rest (up to a bound) so that they see 552, not a reset.
+            drain(sock, flow);
         }
         return Err(e);
     }
@@ -514,6 +517,22 @@ fn splice_all(
             }
         }
         flow.moved(n);
+    }
+}
+
+/// Most bytes read and dropped after an upload was refused mid-way.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Reads and drops what the client still sends, up to [`DRAIN_LIMIT`], the
+/// end of the stream, or the stall timeout.
+fn drain(sock: &mut DataStream, flow: &Flow<'_>) {
+    let mut buf = [0u8; 16 * 1024];
+    let mut dropped = 0u64;
+    while dropped < DRAIN_LIMIT {
+        match flow.read(sock, &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => dropped += n as u64,
+        }
     }
 }
 
