@@ -239,6 +239,10 @@ pub struct Args {
     #[arg(long)]
     pub no_ban: bool,
 
+    /// Do not confine the server with Landlock and seccomp (on by default; see docs/security.md)
+    #[arg(long)]
+    pub no_sandbox: bool,
+
     /// Offer FTPS (AUTH TLS, RFC 4217); needs --certfile and --keyfile, or --tls-self-signed
     #[arg(long)]
     pub tls: bool,
@@ -371,6 +375,8 @@ pub struct ConfigFile {
     pub total_write_limit: Option<String>,
     #[serde(default)]
     pub no_ban: bool,
+    #[serde(default)]
+    pub no_sandbox: bool,
     pub encoding: Option<String>,
     pub log_format: Option<String>,
     pub log_file: Option<PathBuf>,
@@ -475,6 +481,7 @@ impl Args {
         self.total_read_limit = self.total_read_limit.or(file.total_read_limit);
         self.total_write_limit = self.total_write_limit.or(file.total_write_limit);
         self.no_ban |= file.no_ban;
+        self.no_sandbox |= file.no_sandbox;
         self.encoding = self.encoding.or(file.encoding);
         self.log_format = self.log_format.or(file.log_format);
         self.log_file = self.log_file.or(file.log_file);
@@ -533,6 +540,20 @@ pam_service = "ftp"
         assert_eq!(args.system_anonymous_account.as_deref(), Some("nobody"));
         // The command line wins.
         assert_eq!(args.pam_service.as_deref(), Some("other"));
+    }
+
+    #[test]
+    fn no_sandbox_from_the_config_file_or_the_command_line() {
+        let off: ConfigFile = toml::from_str("no_sandbox = true").unwrap();
+        assert!(Args::parse_from(["ferroftpd"]).merge(off).no_sandbox);
+        let file: ConfigFile = toml::from_str("").unwrap();
+        assert!(!Args::parse_from(["ferroftpd"]).merge(file).no_sandbox);
+        let file: ConfigFile = toml::from_str("no_sandbox = false").unwrap();
+        assert!(
+            Args::parse_from(["ferroftpd", "--no-sandbox"])
+                .merge(file)
+                .no_sandbox
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod args;
 mod logging;
+mod sandbox;
 mod settings;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -40,15 +41,80 @@ fn run(args: Args) -> Result<()> {
     logging::init(&args)?;
     raise_open_file_limit();
     let settings = settings::build(&args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // Everything that opens a file or binds a port happens above and here,
+    // before the sandbox; no thread runs yet, so the sandbox covers every
+    // thread the runtime will start.
+    let listeners = Listeners::bind(&settings)?;
+    let workers = worker_threads();
+    let sandbox = sandbox::apply(&args, &settings)?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        runtime.worker_threads(workers);
+    }
+    let runtime = runtime
         .enable_all()
         .max_blocking_threads(settings.server.config().blocking_threads_needed())
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(settings))
+    runtime.block_on(serve(settings, listeners, sandbox))
 }
 
-async fn serve(settings: settings::Settings) -> Result<()> {
+/// tokio's default number of workers, one per CPU the process may use,
+/// counted before the sandbox: the standard library reads the cgroup's
+/// CPU quota from /proc and /sys, which the sandbox closes. `None` leaves
+/// it to tokio (`TOKIO_WORKER_THREADS`).
+fn worker_threads() -> Option<usize> {
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_some() {
+        return None;
+    }
+    std::thread::available_parallelism().ok().map(|n| n.get())
+}
+
+/// The listening sockets, bound before the runtime starts and handed to it
+/// once it runs.
+struct Listeners {
+    control: std::net::TcpListener,
+    implicit_tls: Option<std::net::TcpListener>,
+    metrics: Option<std::net::TcpListener>,
+}
+
+impl Listeners {
+    fn bind(settings: &settings::Settings) -> Result<Listeners> {
+        let listen = settings.listen;
+        let control = match ferroftpd::bind_std(listen) {
+            Ok(l) => l,
+            // No IPv6 on this host: the default "all interfaces" falls back to IPv4.
+            Err(_) if listen.ip().is_unspecified() && listen.is_ipv6() => {
+                ferroftpd::bind_std(SocketAddr::from((Ipv4Addr::UNSPECIFIED, listen.port())))
+                    .with_context(|| format!("listening on port {}", listen.port()))?
+            }
+            Err(e) => return Err(e).with_context(|| format!("listening on {listen}")),
+        };
+        let implicit_tls = settings
+            .implicit_tls_listen
+            .map(|addr| {
+                ferroftpd::bind_std(addr).with_context(|| format!("implicit TLS address {addr}"))
+            })
+            .transpose()?;
+        let metrics = settings
+            .metrics_address
+            .map(|addr| {
+                ferroftpd::bind_std(addr).with_context(|| format!("metrics address {addr}"))
+            })
+            .transpose()?;
+        Ok(Listeners {
+            control,
+            implicit_tls,
+            metrics,
+        })
+    }
+}
+
+async fn serve(
+    settings: settings::Settings,
+    listeners: Listeners,
+    sandbox: Option<ferroftpd::sandbox::Sandbox>,
+) -> Result<()> {
     if let Some(users) = settings.users_file.clone() {
         // Registered before the listening line, so a SIGHUP sent once the
         // server is up never hits the default action (exit).
@@ -59,11 +125,16 @@ async fn serve(settings: settings::Settings) -> Result<()> {
                 let reload = users.clone();
                 let result = tokio::task::spawn_blocking(move || reload.reload()).await;
                 match result {
-                    Ok(Ok(count)) => tracing::info!(
-                        file = %users.path().display(),
-                        users = count,
-                        "users file reloaded"
-                    ),
+                    Ok(Ok(count)) => {
+                        tracing::info!(
+                            file = %users.path().display(),
+                            users = count,
+                            "users file reloaded"
+                        );
+                        if let Some(sandbox) = &sandbox {
+                            sandbox::check_homes(sandbox, users.path());
+                        }
+                    }
                     Ok(Err(e)) => {
                         tracing::error!("users file not reloaded, keeping the old users: {e}")
                     }
@@ -72,24 +143,12 @@ async fn serve(settings: settings::Settings) -> Result<()> {
             }
         });
     }
-    let listener = match ferroftpd::bind(settings.listen) {
-        Ok(l) => l,
-        // No IPv6 on this host: the default "all interfaces" falls back to IPv4.
-        Err(_) if settings.listen.ip().is_unspecified() && settings.listen.is_ipv6() => {
-            ferroftpd::bind(SocketAddr::from((
-                Ipv4Addr::UNSPECIFIED,
-                settings.listen.port(),
-            )))
-            .with_context(|| format!("listening on port {}", settings.listen.port()))?
-        }
-        Err(e) => return Err(e).with_context(|| format!("listening on {}", settings.listen)),
-    };
-    // Bound, and logged, before the main listener's line, which says the
-    // server is ready.
-    let implicit = match settings.implicit_tls_listen {
-        Some(addr) => {
-            let implicit =
-                ferroftpd::bind(addr).with_context(|| format!("implicit TLS address {addr}"))?;
+    let listener = tokio::net::TcpListener::from_std(listeners.control)?;
+    // Logged before the main listener's line, which says the server is
+    // ready.
+    let implicit = match listeners.implicit_tls {
+        Some(implicit) => {
+            let implicit = tokio::net::TcpListener::from_std(implicit)?;
             tracing::info!("implicit FTPS on {}", implicit.local_addr()?);
             Some(implicit)
         }
@@ -103,9 +162,8 @@ async fn serve(settings: settings::Settings) -> Result<()> {
         masquerade = %config.masquerade_address().map_or_else(|| "none".to_owned(), |a| a.to_string()),
         "listening on {addr}"
     );
-    if let Some(addr) = settings.metrics_address {
-        let metrics_listener =
-            ferroftpd::bind(addr).with_context(|| format!("metrics address {addr}"))?;
+    if let Some(metrics_listener) = listeners.metrics {
+        let metrics_listener = tokio::net::TcpListener::from_std(metrics_listener)?;
         tracing::info!(
             "metrics on http://{}/metrics",
             metrics_listener.local_addr()?

@@ -58,6 +58,11 @@ pub struct Settings {
     pub users_file: Option<Arc<UsersFile>>,
     /// Where implicit FTPS is served, if anywhere.
     pub implicit_tls_listen: Option<SocketAddr>,
+    /// The homes of `--directory`, `--user` and `--username` and of the
+    /// anonymous user (canonical paths), and whether anyone may write
+    /// there: the sandbox opens these. The users file and system users
+    /// have their own (`sandbox.rs`).
+    pub roots: Vec<(PathBuf, bool)>,
 }
 
 pub fn build(args: &Args) -> Result<Settings> {
@@ -66,6 +71,7 @@ pub fn build(args: &Args) -> Result<Settings> {
         None => std::env::current_dir().context("current directory")?,
     };
     let directory = canonical_dir(&directory)?;
+    let mut roots = Vec::new();
     let (authorizer, users_file) = match &args.users_file {
         _ if args.system_users => (system_users(args)?, None),
         None if has_system_options(args) => {
@@ -82,7 +88,7 @@ pub fn build(args: &Args) -> Result<Settings> {
             tracing::info!(file = %path.display(), users = users.len(), "users file loaded");
             (users.clone() as Arc<dyn Authorizer>, Some(users))
         }
-        None => (memory_users(args, &directory)?, None),
+        None => (memory_users(args, &directory, &mut roots)?, None),
     };
 
     let mut builder = Server::builder()
@@ -127,6 +133,7 @@ pub fn build(args: &Args) -> Result<Settings> {
         metrics_address: args.metrics_address,
         users_file,
         implicit_tls_listen: args.tls_implicit_port.map(|port| SocketAddr::new(ip, port)),
+        roots,
     })
 }
 
@@ -216,8 +223,13 @@ fn system_users(args: &Args) -> Result<Arc<dyn Authorizer>> {
     Ok(Arc::new(authorizer))
 }
 
-/// The users of `--user`, `--username` and `--anonymous`.
-fn memory_users(args: &Args, directory: &Path) -> Result<Arc<dyn Authorizer>> {
+/// The users of `--user`, `--username` and `--anonymous`; their homes go
+/// to `roots`.
+fn memory_users(
+    args: &Args,
+    directory: &Path,
+    roots: &mut Vec<(PathBuf, bool)>,
+) -> Result<Arc<dyn Authorizer>> {
     let directory = directory.to_path_buf();
     let authorizer = MemoryAuthorizer::new();
     let mut named = 0;
@@ -230,6 +242,7 @@ fn memory_users(args: &Args, directory: &Path) -> Result<Arc<dyn Authorizer>> {
         authorizer
             .add_user(&user.name, &user.password, &home, user.perms)
             .with_context(|| format!("--user {}", user.name))?;
+        roots.push((home, user.perms.has_write()));
         named += 1;
     }
     if let Some(name) = &args.username {
@@ -237,6 +250,7 @@ fn memory_users(args: &Args, directory: &Path) -> Result<Arc<dyn Authorizer>> {
         authorizer
             .add_user(name, password, &directory, Permissions::ALL)
             .with_context(|| format!("--username {name}"))?;
+        roots.push((directory.clone(), true));
         named += 1;
     }
     let anonymous = match (&args.anonymous, named) {
@@ -249,6 +263,7 @@ fn memory_users(args: &Args, directory: &Path) -> Result<Arc<dyn Authorizer>> {
         authorizer
             .add_anonymous(&directory, perms)
             .context("anonymous user")?;
+        roots.push((directory.clone(), perms.has_write()));
     }
     Ok(Arc::new(authorizer))
 }

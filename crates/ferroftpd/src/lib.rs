@@ -34,6 +34,8 @@ pub mod hooks;
 mod limits;
 pub mod metrics;
 mod names;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 mod server;
 mod session;
 pub mod storage;
@@ -44,6 +46,6 @@ pub use config::{Builder, PassivePorts, RateLimits, ServerConfig, SessionReuse};
 pub use error::Error;
 pub use ferroftpd_proto as proto;
 pub use limits::BanPolicy;
-pub use server::{bind, Server};
+pub use server::{bind, bind_std, Server};
 pub use throttle::Rate;
 pub use tls::TlsConfig;

@@ -21,6 +21,13 @@ fn names() -> &'static Names {
     })
 }
 
+/// Reads the databases now, if not done yet: before a sandbox closes
+/// /etc.
+#[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
+pub(crate) fn load() {
+    names();
+}
+
 /// `name:x:id:...` lines into id → name. Names longer than LIST's column
 /// would misalign it, but are still shown whole.
 fn parse_db(path: &str) -> HashMap<u32, String> {

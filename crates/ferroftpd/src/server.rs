@@ -241,8 +241,16 @@ impl Server {
 }
 
 /// Binds a control listener. An unspecified IPv6 address (`[::]`) accepts
-/// IPv4 clients too (dual stack).
+/// IPv4 clients too (dual stack). Must be called within a tokio runtime.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::from_std(bind_std(addr)?)
+}
+
+/// [`bind`] without a runtime: a non-blocking standard listener, for
+/// `tokio::net::TcpListener::from_std` once the runtime runs. For
+/// programs that bind before they start threads, such as before
+/// applying the sandbox (`ferroftpd::sandbox`, feature `sandbox`).
+pub fn bind_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
@@ -252,5 +260,5 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
-    TcpListener::from_std(socket.into())
+    Ok(socket.into())
 }

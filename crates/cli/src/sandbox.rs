@@ -1,0 +1,290 @@
+//! The sandbox the server runs in (docs/security.md): Landlock opens the
+//! files the settings name and nothing else, and seccomp allows the system
+//! calls the server makes. Applied in `main` after the listeners are bound
+//! and before the runtime starts any thread.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use ferroftpd::sandbox::{Access, Sandbox};
+use serde::Deserialize;
+
+use crate::args::Args;
+use crate::settings::Settings;
+
+/// Where the dynamic loader, NSS and PAM find their libraries and modules.
+const LIBRARY_DIRS: [&str; 4] = ["/usr/lib", "/lib", "/usr/lib64", "/lib64"];
+
+/// sssd's memory caches of the passwd and group databases, which NSS reads
+/// directly when sssd serves the accounts.
+const SSSD_CACHE: &str = "/var/lib/sss/mc";
+
+/// Read by glibc when it reads a user's groups (`sysconf(_SC_NGROUPS_MAX)`).
+const NGROUPS_MAX: &str = "/proc/sys/kernel/ngroups_max";
+
+/// `UID_MIN` and `UID_MAX` of login.defs(5) when it does not say.
+const DEFAULT_UID_RANGE: (u32, u32) = (1000, 60000);
+
+/// Applies the sandbox (unless `--no-sandbox`) and logs what applied.
+/// Returns it, for checking the homes of a reloaded users file.
+pub fn apply(args: &Args, settings: &Settings) -> Result<Option<Sandbox>> {
+    if args.no_sandbox {
+        tracing::info!("sandbox: off (--no-sandbox)");
+        return Ok(None);
+    }
+    let sandbox = build(args, settings)?;
+    for (path, access) in sandbox.paths() {
+        tracing::debug!(path = %path.display(), %access, "sandbox rule");
+    }
+    let report = sandbox.clone().apply()?;
+    if report.other_threads > 0 {
+        // main() applies it before the runtime exists: a thread now is a bug.
+        bail!("sandbox: {report}");
+    }
+    if report.is_complete() {
+        tracing::info!(rules = report.rules, "sandbox: {report}");
+    } else {
+        tracing::warn!(rules = report.rules, "sandbox: {report}");
+    }
+    Ok(Some(sandbox))
+}
+
+/// What the settings need.
+fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
+    let mut sandbox = Sandbox::new();
+    for (root, write) in &settings.roots {
+        sandbox = if *write {
+            sandbox.read_write(root)
+        } else {
+            sandbox.read(root)
+        };
+    }
+    if let Some(users) = &settings.users_file {
+        for dir in users_file_dirs(users.path())? {
+            sandbox = sandbox.read_write(dir);
+        }
+        // SIGHUP re-reads the file. Editors and configuration tools save
+        // a file by writing a new one and renaming it over the old, and a
+        // rule holds the file it was made for, not its name: so the
+        // directory the file is in.
+        let file = users
+            .path()
+            .canonicalize()
+            .with_context(|| format!("users file {}", users.path().display()))?;
+        if let Some(dir) = file.parent() {
+            sandbox = sandbox.read(dir);
+        }
+    }
+    if args.tls {
+        // Read at startup; allowed so that a reload may come later.
+        for file in [&args.certfile, &args.keyfile].into_iter().flatten() {
+            sandbox = sandbox.read(file);
+        }
+    }
+    // Opened before the sandbox and kept open; allowed for the same reason.
+    for file in [&args.log_file, &args.xferlog].into_iter().flatten() {
+        sandbox = sandbox.append(file);
+    }
+    if args.system_users {
+        sandbox = system_users(sandbox, args);
+    }
+    // Passive listeners (on the range, or a port the kernel picks) and the
+    // source port of active data connections (one the kernel picks).
+    let passive = settings.server.config().passive_ports();
+    let range = passive.into_iter().flat_map(|p| p.start()..=p.end());
+    Ok(sandbox.bind_ports(std::iter::once(0).chain(range)))
+}
+
+/// `--system-users`: PAM and NSS read /etc and load modules from the
+/// library directories; confined, the users' homes; unconfined, the whole
+/// filesystem.
+fn system_users(mut sandbox: Sandbox, args: &Args) -> Sandbox {
+    sandbox = sandbox.read("/etc");
+    for dir in LIBRARY_DIRS {
+        if is_dir(dir) {
+            sandbox = sandbox.read_execute(dir);
+        }
+    }
+    if is_dir(SSSD_CACHE) {
+        sandbox = sandbox.read(SSSD_CACHE);
+    }
+    if Path::new(NGROUPS_MAX).is_file() {
+        sandbox = sandbox.read(NGROUPS_MAX);
+    }
+    if args.system_unconfined {
+        // Every path a user may reach: all of them. The kernel's checks
+        // of each user's uid and groups still apply, and the sandbox still
+        // refuses devices, pipes, sockets, links and executing files.
+        return sandbox.read_write("/");
+    }
+    for home in system_homes(args) {
+        sandbox = sandbox.read_write(home);
+    }
+    sandbox
+}
+
+/// The homes of the accounts that may log in, as the system lists them
+/// now: those of `--system-allowed-users` (looked up through NSS), or else
+/// every regular account of /etc/passwd (uid from `UID_MIN` to `UID_MAX`
+/// of /etc/login.defs, with a shell of /etc/shells unless
+/// `--system-no-shell-check`), less `--system-rejected-users`; and the
+/// anonymous account's. Accounts made later, or only known to a directory
+/// service and not named in `--system-allowed-users`, are not included.
+fn system_homes(args: &Args) -> BTreeSet<PathBuf> {
+    let list = |l: &str| -> Vec<String> {
+        l.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let rejected = args
+        .system_rejected_users
+        .as_deref()
+        .map_or_else(|| vec!["root".to_owned()], list);
+    let mut names = match args.system_allowed_users.as_deref() {
+        Some(allowed) => list(allowed),
+        None => regular_accounts(!args.system_no_shell_check),
+    };
+    names.retain(|n| !rejected.contains(n));
+    if args.anonymous.is_some() {
+        names.push(
+            args.system_anonymous_account
+                .clone()
+                .unwrap_or_else(|| "ftp".to_owned()),
+        );
+    }
+    let mut homes = BTreeSet::new();
+    for name in names {
+        let Ok(Some(user)) = nix::unistd::User::from_name(&name) else {
+            continue;
+        };
+        // uid 0 never logs in; a home of / confines nothing and is refused.
+        if user.uid.is_root() || user.dir == Path::new("/") {
+            continue;
+        }
+        if let Ok(home) = user.dir.canonicalize() {
+            if home.is_dir() && home != Path::new("/") {
+                homes.insert(home);
+            }
+        }
+    }
+    homes
+}
+
+/// The names of /etc/passwd with a regular uid (and a login shell).
+fn regular_accounts(shell_check: bool) -> Vec<String> {
+    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
+        return Vec::new();
+    };
+    let (min, max) = uid_range();
+    let shells: Vec<String> = std::fs::read_to_string("/etc/shells")
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    passwd
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            let [name, _, uid, _, _, _, shell] = fields[..] else {
+                return None;
+            };
+            let uid: u32 = uid.parse().ok()?;
+            let shell_ok = !shell_check || shells.iter().any(|s| s == shell);
+            ((min..=max).contains(&uid) && shell_ok).then(|| name.to_owned())
+        })
+        .collect()
+}
+
+/// `UID_MIN` and `UID_MAX` from /etc/login.defs.
+fn uid_range() -> (u32, u32) {
+    let defs = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
+    let value = |key: &str| {
+        defs.lines().find_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some(key))
+                .then(|| words.next()?.parse().ok())
+                .flatten()
+        })
+    };
+    (
+        value("UID_MIN").unwrap_or(DEFAULT_UID_RANGE.0),
+        value("UID_MAX").unwrap_or(DEFAULT_UID_RANGE.1),
+    )
+}
+
+fn is_dir(path: &str) -> bool {
+    Path::new(path).is_dir()
+}
+
+/// The directories a users file serves, as `UsersFile` finds them: each
+/// user's `home` and the local `storage` of each `[[user.mount]]`,
+/// relative to the file's directory, made canonical. The file was loaded
+/// already, so it parses.
+fn users_file_dirs(path: &Path) -> Result<BTreeSet<PathBuf>> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        user: Vec<User>,
+    }
+    #[derive(Deserialize)]
+    struct User {
+        home: PathBuf,
+        #[serde(default)]
+        mount: Vec<Mount>,
+    }
+    #[derive(Deserialize)]
+    struct Mount {
+        storage: String,
+    }
+    let context = || format!("users file {}", path.display());
+    let text = std::fs::read_to_string(path).with_context(context)?;
+    let file: File = toml::from_str(&text).with_context(context)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut dirs = BTreeSet::new();
+    for user in file.user {
+        let mounts = user
+            .mount
+            .into_iter()
+            // "memory" is not on disk.
+            .filter(|m| m.storage != "memory" && !m.storage.contains("://"))
+            .map(|m| PathBuf::from(m.storage));
+        for dir in std::iter::once(user.home).chain(mounts) {
+            if let Ok(dir) = base.join(dir).canonicalize() {
+                dirs.insert(dir);
+            }
+        }
+    }
+    Ok(dirs)
+}
+
+/// Warns about homes (and mounted folders) of a reloaded users file that
+/// the sandbox, made at startup, does not open fully. Their users still log in (the home is
+/// opened with `O_PATH`, which Landlock does not check), but what the
+/// sandbox does not allow there fails until the server restarts.
+pub fn check_homes(sandbox: &Sandbox, users_file: &Path) {
+    let homes = match users_file_dirs(users_file) {
+        Ok(homes) => homes,
+        Err(e) => {
+            tracing::warn!("sandbox: cannot check the homes of the reloaded file: {e:#}");
+            return;
+        }
+    };
+    for home in homes {
+        if sandbox.allows(&home, Access::ReadWrite) {
+            continue;
+        }
+        let why = if sandbox.allows(&home, Access::Read) {
+            "users file: the sandbox made at startup lets the server only read this directory; \
+             uploads and changes there fail until the server restarts"
+        } else {
+            "users file: this directory is outside the sandbox made at startup; \
+             nothing there can be read or changed until the server restarts"
+        };
+        tracing::warn!(dir = %home.display(), "{why}");
+    }
+}
