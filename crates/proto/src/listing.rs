@@ -39,7 +39,83 @@ pub struct FileInfo {
     pub unique: Option<(u64, u64)>,
 }
 
+impl Default for FileInfo {
+    /// An empty regular file: time unknown, mode `0o644`, one link, owner
+    /// and group 0, no `unique` value. See [`FileInfo::file`].
+    fn default() -> Self {
+        FileInfo {
+            kind: FileKind::File,
+            size: 0,
+            modified: None,
+            mode: 0o644,
+            nlink: 1,
+            uid: 0,
+            gid: 0,
+            unique: None,
+        }
+    }
+}
+
 impl FileInfo {
+    /// A regular file of `size` bytes, last modified at `modified` (seconds
+    /// since the Unix epoch, or `None` if unknown): mode `0o644`, one link,
+    /// owner and group 0, no `unique` value. Change the rest with the
+    /// `with_*` methods or by setting the fields.
+    ///
+    /// ```
+    /// use ferroftpd_proto::listing::FileInfo;
+    /// let info = FileInfo::file(12, 1_700_000_000).with_mode(0o600);
+    /// assert!(info.is_file());
+    /// assert_eq!((info.size, info.modified, info.mode), (12, Some(1_700_000_000), 0o600));
+    /// assert_eq!(FileInfo::file(0, None), FileInfo::default());
+    /// ```
+    pub fn file(size: u64, modified: impl Into<Option<i64>>) -> Self {
+        FileInfo {
+            size,
+            modified: modified.into(),
+            ..FileInfo::default()
+        }
+    }
+
+    /// A directory, last modified at `modified` (or `None`): size 0, mode
+    /// `0o755`, two links, owner and group 0, no `unique` value.
+    ///
+    /// ```
+    /// use ferroftpd_proto::listing::FileInfo;
+    /// let info = FileInfo::dir(None);
+    /// assert!(info.is_dir());
+    /// assert_eq!((info.size, info.mode, info.nlink), (0, 0o755, 2));
+    /// ```
+    pub fn dir(modified: impl Into<Option<i64>>) -> Self {
+        FileInfo {
+            kind: FileKind::Dir,
+            modified: modified.into(),
+            mode: 0o755,
+            nlink: 2,
+            ..FileInfo::default()
+        }
+    }
+
+    /// The same, with permission bits `mode` (masked to `0o7777`).
+    pub fn with_mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o7777;
+        self
+    }
+
+    /// The same, owned by user `uid` and group `gid`.
+    pub fn with_owner(mut self, uid: u32, gid: u32) -> Self {
+        self.uid = uid;
+        self.gid = gid;
+        self
+    }
+
+    /// The same, with the value that identifies the file on its storage
+    /// (the MLSx `unique` fact), e.g. device and inode.
+    pub fn with_unique(mut self, dev: u64, ino: u64) -> Self {
+        self.unique = Some((dev, ino));
+        self
+    }
+
     /// True for directories.
     pub fn is_dir(&self) -> bool {
         self.kind == FileKind::Dir

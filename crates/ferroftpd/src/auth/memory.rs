@@ -80,7 +80,16 @@ impl MemoryAuthorizer {
     }
 
     /// Adds a user with a password, a home directory and permissions.
-    /// The home must be an existing directory.
+    ///
+    /// The home is not looked at here: the storage checks it when the user
+    /// logs in, and refuses the login with 530 if it cannot open it. What a
+    /// home is belongs to the storage: a directory for the default
+    /// [`LocalStorageFactory`](crate::storage::LocalStorageFactory), a path
+    /// inside the tree of a
+    /// [`MemoryStorageFactory`](crate::storage::MemoryStorageFactory). A
+    /// relative home is resolved by the storage at login (against the
+    /// server's current directory, for the local filesystem). An empty
+    /// home is refused.
     pub fn add_user(
         &self,
         username: &str,
@@ -116,7 +125,8 @@ impl MemoryAuthorizer {
 
     /// Enables anonymous login (user `anonymous` or `ftp`, any password)
     /// with the given home and permissions. Read-only (`elr`) is the safe
-    /// choice; write permissions are allowed but logged as a warning.
+    /// choice; write permissions are allowed but logged as a warning. The
+    /// home is checked at login, as for [`Self::add_user`].
     pub fn add_anonymous(&self, home: impl AsRef<Path>, perms: Permissions) -> Result<(), Error> {
         if perms.has_write() {
             tracing::warn!(perms = %perms, "anonymous user has write permissions");
@@ -136,15 +146,14 @@ impl MemoryAuthorizer {
         if username.is_empty() {
             return Err(Error::Config("empty user name".into()));
         }
-        let home = home
-            .canonicalize()
-            .map_err(|e| Error::Config(format!("home {}: {e}", home.display())))?;
-        if !home.is_dir() {
+        // The storage checks the home at login: only it knows what a home
+        // is (a directory, a path in a memory tree, a bucket prefix).
+        if home.as_os_str().is_empty() {
             return Err(Error::Config(format!(
-                "home {} is not a directory",
-                home.display()
+                "user {username:?} has an empty home"
             )));
         }
+        let home = home.to_path_buf();
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
         if users.contains_key(username) {
             return Err(Error::Config(format!("user {username:?} already exists")));
@@ -283,9 +292,16 @@ mod tests {
         assert!(auth
             .add_user("anonymous", "x", dir.path(), Permissions::ALL)
             .is_err());
-        assert!(auth
-            .add_user("eve", "x", dir.path().join("missing"), Permissions::ALL)
-            .is_err());
+        assert!(auth.add_user("eve", "x", "", Permissions::ALL).is_err());
+        // A home that is no directory on disk is taken: the storage checks
+        // it at login (a memory tree has homes no disk has).
+        auth.add_user("virtual", "x", "/alice", Permissions::ALL)
+            .unwrap();
+        let virtual_home = auth
+            .authenticate("virtual", &Password::new("x"), &ctx())
+            .await
+            .unwrap();
+        assert_eq!(virtual_home.home, Path::new("/alice"));
 
         let ok = auth
             .authenticate("bob", &Password::new("secret"), &ctx())

@@ -118,7 +118,10 @@ impl StorageError {
             StorageError::OutsideRoot => ErrorKind::OutsideRoot,
             StorageError::Unsupported => ErrorKind::Unsupported,
             StorageError::Backend { kind, .. } => *kind,
-            StorageError::Io(e) => io_kind(e),
+            StorageError::Io(e) => match inner(e) {
+                Some(inner) => inner.kind(),
+                None => io_kind(e),
+            },
         }
     }
 
@@ -127,6 +130,7 @@ impl StorageError {
     pub fn message(&self) -> Option<&str> {
         match self {
             StorageError::Backend { message, .. } => message.as_deref(),
+            StorageError::Io(e) => inner(e).and_then(StorageError::message),
             _ => None,
         }
     }
@@ -134,6 +138,44 @@ impl StorageError {
     /// True when the error means "no such file or directory".
     pub fn is_not_found(&self) -> bool {
         self.kind() == ErrorKind::NotFound
+    }
+}
+
+/// A storage error as an I/O error, for the `Read` and `Write` methods of
+/// readers and writers: [`StorageError::kind`] and
+/// [`StorageError::message`] find it again inside, so the client gets the
+/// reply of its kind.
+impl From<StorageError> for io::Error {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Io(e) => e,
+            e => io::Error::new(std_kind(e.kind()), e),
+        }
+    }
+}
+
+/// The storage error an I/O error carries, if it was made from one.
+fn inner(e: &io::Error) -> Option<&StorageError> {
+    e.get_ref()?.downcast_ref::<StorageError>()
+}
+
+/// The `io::ErrorKind` closest to `kind`, for code that looks only at that.
+fn std_kind(kind: ErrorKind) -> io::ErrorKind {
+    match kind {
+        ErrorKind::NotFound => io::ErrorKind::NotFound,
+        ErrorKind::PermissionDenied | ErrorKind::OutsideRoot => io::ErrorKind::PermissionDenied,
+        ErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
+        ErrorKind::NotADirectory => io::ErrorKind::NotADirectory,
+        ErrorKind::IsADirectory => io::ErrorKind::IsADirectory,
+        ErrorKind::DirectoryNotEmpty => io::ErrorKind::DirectoryNotEmpty,
+        ErrorKind::ReadOnly => io::ErrorKind::ReadOnlyFilesystem,
+        ErrorKind::Busy => io::ErrorKind::ResourceBusy,
+        ErrorKind::QuotaExceeded => io::ErrorKind::QuotaExceeded,
+        ErrorKind::FileTooLarge => io::ErrorKind::FileTooLarge,
+        ErrorKind::StorageFull => io::ErrorKind::StorageFull,
+        ErrorKind::NameNotAllowed => io::ErrorKind::InvalidFilename,
+        ErrorKind::Unsupported => io::ErrorKind::Unsupported,
+        ErrorKind::Other => io::ErrorKind::Other,
     }
 }
 
@@ -181,5 +223,28 @@ fn io_kind(e: &io::Error) -> ErrorKind {
         }
         io::ErrorKind::Unsupported => ErrorKind::Unsupported,
         _ => ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_errors_survive_io_errors() {
+        let e = StorageError::new(ErrorKind::QuotaExceeded, Some("Over quota.".to_owned()));
+        let io = io::Error::from(e);
+        assert_eq!(io.kind(), io::ErrorKind::QuotaExceeded);
+        let back = StorageError::Io(io);
+        assert_eq!(back.kind(), ErrorKind::QuotaExceeded);
+        assert_eq!(back.message(), Some("Over quota."));
+        // A plain I/O error goes through unchanged.
+        let io = io::Error::from(StorageError::Io(io::Error::from_raw_os_error(28)));
+        assert_eq!(io.raw_os_error(), Some(28));
+        assert_eq!(StorageError::Io(io).kind(), ErrorKind::StorageFull);
+        assert_eq!(
+            StorageError::Io(io::ErrorKind::NotFound.into()).message(),
+            None
+        );
     }
 }

@@ -467,10 +467,9 @@ impl Storage for LocalStorage {
                         let path = dir
                             .join(&name)
                             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-                        return Ok((
-                            path,
-                            Box::new(LocalWriter::in_place(File::from(fd))) as Box<dyn FileWriter>,
-                        ));
+                        let mut writer = LocalWriter::in_place(File::from(fd));
+                        writer.created = Some(Created { dir: dir_fd, name });
+                        return Ok((path, Box::new(writer) as Box<dyn FileWriter>));
                     }
                     Err(Errno::EXIST) => continue,
                     Err(e) => return Err(open_error(e)),
@@ -700,6 +699,14 @@ impl FileReader for LocalReader {
 struct LocalWriter {
     file: File,
     pending: Option<PendingReplace>,
+    /// The name STOU created for this upload, removed if it is discarded.
+    created: Option<Created>,
+}
+
+#[derive(Debug)]
+struct Created {
+    dir: OwnedFd,
+    name: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -715,6 +722,7 @@ impl LocalWriter {
         LocalWriter {
             file,
             pending: None,
+            created: None,
         }
     }
 
@@ -758,6 +766,7 @@ impl LocalWriter {
             let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(st.st_mode & 0o7777));
         }
         Ok(LocalWriter {
+            created: None,
             file: File::from(fd),
             pending: Some(PendingReplace {
                 dir,
@@ -801,6 +810,18 @@ impl FileWriter for LocalWriter {
     fn discard(mut self: Box<Self>) {
         if let Some(p) = self.pending.take() {
             p.remove_temp();
+        }
+        // STOU's file holds nothing but this upload: it goes too, if the
+        // name still leads to it (not to a file stored there since).
+        if let Some(c) = self.created.take() {
+            let name = OsStr::from_bytes(&c.name);
+            let ours = rustix::fs::fstat(&self.file);
+            let there = rustix::fs::statat(&c.dir, name, AtFlags::SYMLINK_NOFOLLOW);
+            if let (Ok(ours), Ok(there)) = (ours, there) {
+                if (ours.st_dev, ours.st_ino) == (there.st_dev, there.st_ino) {
+                    let _ = rustix::fs::unlinkat(&c.dir, name, AtFlags::empty());
+                }
+            }
         }
     }
 

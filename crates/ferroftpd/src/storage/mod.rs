@@ -12,29 +12,71 @@
 //! used on a blocking thread by the transfer engine (so a backend may block
 //! in them). A backend that has a real file descriptor exposes it through
 //! `as_file`, which lets the engine use `sendfile` and `splice`.
+//!
+//! # The contract
+//!
+//! The docs of each trait and method say what a backend must guarantee;
+//! `docs/storage.md` gathers it in one place, with an example of an async
+//! (network) backend. In short:
+//!
+//! - **Uploads commit atomically.** A [`WriteMode::Replace`] upload is
+//!   invisible until [`FileWriter::commit`]: a reader sees the old content
+//!   or the new, never a mix, and a writer dropped without a commit leaves
+//!   the old content as it was.
+//! - **Rename replaces a file** at the target in one step, and moves a
+//!   directory with everything in it.
+//! - **Listings promise no order, and stream**: an entry added or removed
+//!   during a listing may or may not appear, none appears twice, and the
+//!   change is no error.
+//! - **Errors say what went wrong** through their [`ErrorKind`], which
+//!   picks the reply code.
+//! - **Async methods never block the runtime**; readers, writers and
+//!   listings are used on a blocking thread and may block.
+//!
+//! The [`conformance`] suite checks these promises; run it on every backend
+//! and every layer, with one call.
+//!
+//! # Backends and layers
+//!
+//! [`LocalStorage`] serves directories of the local filesystem, confined by
+//! the kernel. [`MemoryStorage`] keeps a whole tree in memory, bounded in
+//! size (the counterpart of aioftp's `MemoryPathIO`). A layer is a
+//! [`Storage`] that wraps another one and forwards to it:
+//! [`QuotaStorage`] and [`MountStorage`] here, a hashing layer in
+//! `examples/hashing_layer.rs`. Implementors get [`macro@async_trait`] from
+//! here.
 
 use std::fmt;
 use std::io::{Read, Write};
 
-use async_trait::async_trait;
+/// The attribute the storage traits are implemented with, re-exported so
+/// that a backend need not depend on `async-trait` itself:
+/// `#[ferroftpd::storage::async_trait]`.
+pub use async_trait::async_trait;
 pub use ferroftpd_proto::listing::{FileInfo, FileKind};
 pub use ferroftpd_proto::path::VirtualPath;
 
 use crate::auth::Account;
 
+pub mod conformance;
 mod error;
 mod local;
+mod memory;
 mod mount;
 mod quota;
 pub(crate) mod user_thread;
 pub use error::{ErrorKind, StorageError};
 pub use local::{LocalStorage, LocalStorageFactory};
+pub use memory::{MemoryStorage, MemoryStorageFactory};
 pub use mount::MountStorage;
 pub(crate) use quota::QuotaUsages;
 pub use quota::{parse_size, QuotaLimits, QuotaStorage, QuotaUsage};
 
 /// Result of a storage operation.
 pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Attempts at finding a free name in [`Storage::create_unique`]'s default.
+const UNIQUE_NAME_ATTEMPTS: usize = 8;
 
 /// One entry of a directory listing.
 #[derive(Debug, Clone)]
@@ -51,22 +93,55 @@ pub struct DirEntry {
 }
 
 /// A directory listing, consumed on a blocking thread.
+///
+/// It may be consumed long after [`Storage::list`] returned, and dropped
+/// before its end. See [`Storage::list`] for what it must promise.
 pub type DirEntries = Box<dyn Iterator<Item = StorageResult<DirEntry>> + Send>;
 
 /// How [`Storage::open_write`] opens a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
-    /// STOR: the file gets the uploaded content. A backend should keep the
-    /// previous content until the upload is committed.
+    /// STOR: the file gets exactly the uploaded bytes, atomically.
+    ///
+    /// Nothing of the upload is visible before [`FileWriter::commit`]:
+    /// until then, readers, [`Storage::metadata`] and [`Storage::list`]
+    /// show the previous content (or no file), and no staging name shows
+    /// in listings. The commit replaces the content in one step. A writer
+    /// dropped without a commit leaves the previous content as it was;
+    /// where there was no file, it leaves either no file or one holding a
+    /// prefix of the bytes written (`LocalStorage` keeps them, so that the
+    /// client can resume). The replaced file's permission bits are kept.
     Replace,
-    /// APPE: add to the end, creating the file if needed.
+    /// APPE: adds the uploaded bytes to the end of the content the file has
+    /// (at commit time, or as they arrive), creating the file if it is
+    /// missing.
+    ///
+    /// The bytes may become visible as they are written (`LocalStorage`
+    /// writes in place) or only at the commit (`MemoryStorage`). A writer
+    /// dropped without a commit may leave any prefix of the bytes written
+    /// appended, never anything else.
     Append,
-    /// STOR after REST: write from this offset of an existing file, keeping
-    /// what lies before it.
+    /// STOR after REST: writes from this offset of an existing file
+    /// (`NotFound` if there is none), keeping the bytes before the offset
+    /// and those past the end of what is written, like `pwrite(2)`. The
+    /// session has checked that the offset is at most the file's size.
+    /// Visibility and a dropped writer as for [`WriteMode::Append`].
     At(u64),
 }
 
-/// The source of a download. Used on a blocking thread.
+/// The source of a download (RETR, and checksums), from
+/// [`Storage::open_read`].
+///
+/// Used on a blocking thread (tokio's blocking pool, or a system user's
+/// thread), so `read` may block: on a disk, or on the network with
+/// `tokio::runtime::Handle::block_on` (capture `Handle::current()` in
+/// `open_read`; see `docs/storage.md`). `read` returns 0 at the end of the
+/// file; an error ends the transfer with 451, or with the code of its
+/// [`ErrorKind`] for space and quota. Return a [`StorageError`] as
+/// `io::Error::from(error)` to keep its kind and text.
+///
+/// It may be dropped anywhere, the runtime's threads included (a transfer
+/// whose data connection never opens): `Drop` must not block for long.
 pub trait FileReader: Read + Send + fmt::Debug {
     /// The underlying file, if there is one, positioned at the offset the
     /// reader was opened at. Enables `sendfile`.
@@ -75,11 +150,23 @@ pub trait FileReader: Read + Send + fmt::Debug {
     }
 }
 
-/// The destination of an upload. Used on a blocking thread.
+/// The destination of an upload (STOR, APPE, STOU), from
+/// [`Storage::open_write`] or [`Storage::create_unique`].
+///
+/// Used on a blocking thread, like [`FileReader`]: `write` and `commit`
+/// may block. A `write` that fails ends the upload without a commit; its
+/// [`ErrorKind`] picks the reply (452 for `StorageFull`, 552 for
+/// `QuotaExceeded` and `FileTooLarge`, 451 otherwise): return
+/// `io::Error::from(StorageError::from(ErrorKind::StorageFull))`, or an
+/// `io::Error` of the matching `io::ErrorKind` or errno.
 ///
 /// Dropping a writer without [`FileWriter::commit`] means the upload failed
-/// or was aborted; the backend must then leave any previous content of the
-/// file as it was.
+/// or was aborted (ABOR); the backend must then leave the previous content
+/// as [`WriteMode`] says. A refused upload (a quota, a guard) gets
+/// [`FileWriter::discard`] instead, which leaves nothing of it. `Drop` may
+/// run on the runtime's threads: it must not block for long (remove a
+/// staging file, or spawn a task to clean up over the network). A writer
+/// that wraps another forwards `discard` and `budget` to it.
 pub trait FileWriter: Write + Send + fmt::Debug {
     /// The underlying file, if there is one, positioned where data goes.
     /// Enables `splice`.
@@ -87,7 +174,11 @@ pub trait FileWriter: Write + Send + fmt::Debug {
         None
     }
 
-    /// The upload finished: make it visible under its name.
+    /// The upload finished: make it visible under its name, in one step
+    /// for [`WriteMode::Replace`]. Called on the blocking thread after the
+    /// last `write` and a successful `flush`. On error nothing of the
+    /// upload may be visible (for `Replace`: the previous content stays),
+    /// and the client gets the error's reply.
     fn commit(self: Box<Self>) -> StorageResult<()>;
 
     /// The upload was refused (a quota, a guard): leave nothing of it, not
@@ -116,12 +207,60 @@ pub trait UploadBudget: Send + Sync + fmt::Debug {
 
 /// A user's view of a storage backend, rooted at the user's home.
 ///
-/// Implementations must confine every operation to the root, resolve paths
-/// as Unix paths (the session has already normalised them), and never block
-/// the async runtime: do blocking work with `tokio::task::spawn_blocking`.
+/// # Paths
+///
+/// Every path is an absolute [`VirtualPath`] that the session has
+/// normalised (no `.`, `..` or empty components); `/` is the root of the
+/// view. An implementation must confine every operation to the root, even
+/// through symbolic links ([`StorageError::OutsideRoot`]). Names are bytes,
+/// not text: a name that is not UTF-8 is stored, listed and found again
+/// unchanged. Operations on a name (create, remove, rename, `open_write`)
+/// fail on the root itself.
+///
+/// # Errors
+///
+/// Each failure has an [`ErrorKind`], which picks the reply
+/// ([`ErrorKind::code`]). The kinds the session and clients rely on:
+/// `NotFound` for a missing path or parent (550); `NotADirectory` and
+/// `IsADirectory` for the wrong kind of entry (550); `AlreadyExists` (550);
+/// `DirectoryNotEmpty` (550); `PermissionDenied` and `ReadOnly` (550);
+/// `StorageFull` (452); `QuotaExceeded` and `FileTooLarge` (552);
+/// `NameNotAllowed` (553); `Busy` for a failure worth retrying (450);
+/// `Unsupported` for an operation the backend does not offer (502). Give
+/// the client text of your own with [`StorageError::new`].
+///
+/// # Threads and blocking
+///
+/// The async methods run on the server's runtime and must not block it: do
+/// blocking work with `tokio::task::spawn_blocking`, or await an async
+/// client. A short, in-memory critical section under a `std::sync` lock is
+/// fine; a lock held across an `.await` is not. The readers, writers and
+/// listings they return are used on a blocking thread, where they may
+/// block.
+///
+/// # Concurrency
+///
+/// One backend serves many sessions at once, one account may have several,
+/// and every method may run at the same time as any other, on the same
+/// paths. Each must leave a consistent tree: two uploads to one name end
+/// with one whole upload, never a mix; a download opened before a commit
+/// reads the old content to its end ([`Storage::open_read`]).
+///
+/// # What must be written
+///
+/// `metadata`, `list`, `open_read`, `open_write`, `create_dir`,
+/// `remove_dir`, `remove_file` and `rename`. The rest have defaults:
+/// `symlink_metadata` is `metadata`; `create_unique` picks a random name
+/// and opens it with `open_write`; `read_link`, `set_modified` and
+/// `set_mode` are `Unsupported` (502); `real_path` is `None`.
+///
+/// Check an implementation with [`conformance::check_storage`].
 #[async_trait]
 pub trait Storage: Send + Sync + fmt::Debug {
     /// Metadata of `path`, following symbolic links that stay inside the root.
+    ///
+    /// Errors: `NotFound` if nothing is there; `NotADirectory` (or
+    /// `NotFound`) when a component on the way is a file.
     async fn metadata(&self, path: &VirtualPath) -> StorageResult<FileInfo>;
 
     /// Metadata of `path` itself, not following a final symbolic link.
@@ -135,65 +274,176 @@ pub trait Storage: Send + Sync + fmt::Debug {
         None
     }
 
-    /// Where the symbolic link `path` points, as stored in the link.
+    /// Where the symbolic link `path` points, as stored in the link; an
+    /// error for anything that is not a symbolic link.
     /// Default: unsupported (listings then show no target).
     async fn read_link(&self, _path: &VirtualPath) -> StorageResult<Vec<u8>> {
         Err(StorageError::Unsupported)
     }
 
-    /// The entries of the directory `path` (without `.` and `..`).
+    /// The entries of the directory `path` (without `.` and `..`), in no
+    /// promised order.
+    ///
+    /// The iterator is consumed on a blocking thread, maybe long after this
+    /// call, and may be dropped before its end. It should stream rather
+    /// than hold a large directory in memory. Entries added or removed while
+    /// it is consumed may or may not appear; an entry there throughout
+    /// appears exactly once; no entry appears twice; such changes are no
+    /// error (skip a name that vanished between reading it and its
+    /// metadata). An `Err` item is logged and skipped by the session, which
+    /// reads on: after an error it cannot get past, the iterator must end.
+    /// Names the backend keeps for itself (staging files) never appear.
+    ///
+    /// Errors: `NotFound`; `NotADirectory` for a file.
     async fn list(&self, path: &VirtualPath) -> StorageResult<DirEntries>;
 
-    /// Opens a regular file for reading from byte `offset`.
+    /// Opens the regular file `path` for reading from byte `offset` (REST);
+    /// at or past the end, it reads nothing.
+    ///
+    /// The reader reads one version of the file to its end: what was
+    /// committed when it was opened, never part of a later upload, rename
+    /// or removal (`LocalStorage` holds the open file; a commit renames a
+    /// new file over the name). A backend that cannot promise that must
+    /// fail the read rather than mix versions.
+    ///
+    /// Errors: `NotFound`; `IsADirectory`; `PermissionDenied` for what is
+    /// not a regular file (a device, a pipe).
     async fn open_read(
         &self,
         path: &VirtualPath,
         offset: u64,
     ) -> StorageResult<Box<dyn FileReader>>;
 
-    /// Opens a file for writing.
+    /// Opens `path` for an upload; [`WriteMode`] says how the content
+    /// changes and when it becomes visible.
+    ///
+    /// Errors: `IsADirectory` for a directory; `NotFound` when the parent
+    /// is missing (or, for [`WriteMode::At`], the file); space and quota
+    /// errors may come here or from the writer.
     async fn open_write(
         &self,
         path: &VirtualPath,
         mode: WriteMode,
     ) -> StorageResult<Box<dyn FileWriter>>;
 
-    /// Creates a new file with a name that did not exist, in directory `dir`,
-    /// starting with `prefix`. Returns its path and a writer.
+    /// STOU: opens a new file in directory `dir` under a name that did not
+    /// exist, starting with `prefix` (one component). Returns its path and
+    /// a writer, which behaves as for [`WriteMode::Replace`]. Two calls
+    /// never return the same name, even at the same time from different
+    /// sessions.
+    ///
+    /// Default: the name is `prefix`, `.` and 16 random lowercase letters
+    /// and digits, one that [`Storage::symlink_metadata`] reports missing,
+    /// opened with [`WriteMode::Replace`]. It is not reserved before the
+    /// commit, but the random part (82 bits) makes a clash with another
+    /// upload negligible. A backend that can create a name exclusively
+    /// (`O_EXCL`, a conditional put such as `If-None-Match: *`) should do
+    /// so instead.
+    ///
+    /// Errors: `NotFound` or `NotADirectory` for `dir`; `NameNotAllowed`
+    /// for a prefix that is not one component.
     async fn create_unique(
         &self,
         dir: &VirtualPath,
         prefix: &[u8],
-    ) -> StorageResult<(VirtualPath, Box<dyn FileWriter>)>;
+    ) -> StorageResult<(VirtualPath, Box<dyn FileWriter>)> {
+        if !self.metadata(dir).await?.is_dir() {
+            return Err(ErrorKind::NotADirectory.into());
+        }
+        for _ in 0..UNIQUE_NAME_ATTEMPTS {
+            let mut name = prefix.to_vec();
+            name.push(b'.');
+            name.extend((0..16).map(|_| {
+                const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+                ALPHABET[fastrand::usize(..ALPHABET.len())]
+            }));
+            let path = dir
+                .join(&name)
+                .ok()
+                .filter(|p| p.parent().as_ref() == Some(dir))
+                .ok_or(ErrorKind::NameNotAllowed)?;
+            match self.symlink_metadata(&path).await {
+                Ok(_) => continue,
+                Err(e) if e.is_not_found() => {
+                    let writer = self.open_write(&path, WriteMode::Replace).await?;
+                    return Ok((path, writer));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StorageError::new(
+            ErrorKind::AlreadyExists,
+            Some("No unique file name found.".to_owned()),
+        ))
+    }
 
-    /// Creates a directory.
+    /// Creates the directory `path` (MKD).
+    ///
+    /// Errors: `AlreadyExists` if anything is there; `NotFound` or
+    /// `NotADirectory` for the parent.
     async fn create_dir(&self, path: &VirtualPath) -> StorageResult<()>;
 
-    /// Removes an empty directory.
+    /// Removes the empty directory `path` (RMD); never its contents.
+    ///
+    /// Errors: `DirectoryNotEmpty` if it has entries; `NotADirectory` for a
+    /// file; `NotFound`.
     async fn remove_dir(&self, path: &VirtualPath) -> StorageResult<()>;
 
-    /// Removes a file (or symbolic link; never a directory).
+    /// Removes a file or symbolic link (DELE), never a directory. Readers
+    /// already open read on what they opened, or fail.
+    ///
+    /// Errors: `IsADirectory` (or `PermissionDenied`) for a directory;
+    /// `NotFound`.
     async fn remove_file(&self, path: &VirtualPath) -> StorageResult<()>;
 
-    /// Renames `from` to `to`, replacing `to` if it is a file.
+    /// Renames `from` to `to` (RNFR, RNTO), as `rename(2)` does.
+    ///
+    /// - A file onto a missing name moves; onto an existing file, it
+    ///   replaces that file in one step (a reader of `to` sees the old file
+    ///   or the moved one).
+    /// - A directory moves with everything in it. Onto an existing
+    ///   directory: `DirectoryNotEmpty` (or `AlreadyExists`) unless that is
+    ///   empty, which may be replaced or refused.
+    /// - A file onto a directory: `IsADirectory`. A directory onto a file:
+    ///   `NotADirectory`. A directory into itself or below: an error.
+    /// - `from` missing, or the parent of `to` missing: `NotFound`.
+    /// - `from` and `to` the same: success, nothing changes.
+    ///
+    /// A failed rename moves nothing. A backend that cannot move a
+    /// directory in one step (most object stores) returns `Unsupported`
+    /// rather than copying silently, and runs the conformance suite with
+    /// that check skipped.
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> StorageResult<()>;
 
     /// Sets the modification time of a file, in seconds since the Unix
-    /// epoch (MFMT). Default: unsupported.
+    /// epoch (MFMT); `metadata` then reports exactly `secs`.
+    /// Default: unsupported.
     async fn set_modified(&self, _path: &VirtualPath, _secs: i64) -> StorageResult<()> {
         Err(StorageError::Unsupported)
     }
 
-    /// Sets Unix permission bits (SITE CHMOD). Default: unsupported.
+    /// Sets Unix permission bits, `mode & 0o7777` (SITE CHMOD); `metadata`
+    /// then reports them. Whether the backend enforces them is its own
+    /// affair. Default: unsupported.
     async fn set_mode(&self, _path: &VirtualPath, _mode: u32) -> StorageResult<()> {
         Err(StorageError::Unsupported)
     }
 }
 
 /// Creates the [`Storage`] of each account when it logs in.
+///
+/// What a home means is the factory's business: a directory for
+/// [`LocalStorageFactory`], a path inside its tree for
+/// [`MemoryStorageFactory`], a bucket prefix for an object store. So the
+/// home is checked here, at login, not when users are registered.
 #[async_trait]
 pub trait StorageFactory: Send + Sync + fmt::Debug {
     /// The storage view for `account`, rooted at its home.
+    ///
+    /// Called at each login, on the runtime (do not block it). An error
+    /// refuses the login with `530 Home directory not available.`. The
+    /// storage is held by the session while it is logged in, idle or not:
+    /// keep it small, with the backend's state shared behind an `Arc`.
     async fn open(&self, account: &Account) -> StorageResult<std::sync::Arc<dyn Storage>>;
 }
 

@@ -16,5 +16,6 @@ mod login;
 mod malformed;
 mod permissions;
 mod quotas_and_folders;
+mod storage;
 mod transfers;
 mod uploads;
