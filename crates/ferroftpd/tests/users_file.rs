@@ -517,6 +517,11 @@ quota_files = 5
 path = "/shared"
 storage = "shared"
 perms = "elr"
+
+[[user.mount]]
+path = "/scratch"
+storage = "memory"
+size = "1M"
 "#;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("shared")).unwrap();
@@ -532,6 +537,11 @@ perms = "elr"
     // The folder's own permissions: read-only.
     c.expect("DELE readme", 550).await;
     c.expect("MKD sub", 550).await;
+    // The memory folder: writable, and outside the home's quota.
+    c.expect("CWD /scratch", 250).await;
+    c.expect("MKD sub", 257).await;
+    let mut again = f.login_ok("alice", "pw").await;
+    again.expect("CWD /scratch/sub", 250).await;
     for (bad, why) in [
         (
             "[[user.mount]]\npath = \"/\"\nstorage = \"/tmp\"\n",
@@ -539,7 +549,11 @@ perms = "elr"
         ),
         (
             "[[user.mount]]\npath = \"/x\"\nstorage = \"s3://bucket\"\n",
-            "only local directories",
+            "a local directory or",
+        ),
+        (
+            "[[user.mount]]\npath = \"/x\"\nstorage = \"/tmp\"\nsize = \"1M\"\n",
+            "size is for",
         ),
         (
             "[[user.mount]]\npath = \"/x\"\nstorage = \"/no/such/dir\"\n",

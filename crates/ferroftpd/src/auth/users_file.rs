@@ -15,7 +15,7 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use async_trait::async_trait;
 use ferroftpd_proto::command::Password;
@@ -27,7 +27,9 @@ use toml::Spanned;
 
 use super::memory::ANONYMOUS_NAMES;
 use super::{Account, AuthError, Authorizer, LoginContext, PermissionRules, Permissions};
-use crate::storage::{LocalStorageFactory, Mount, QuotaLimits, StorageSettings};
+use crate::storage::{
+    LocalStorageFactory, MemoryStorageFactory, Mount, QuotaLimits, StorageSettings,
+};
 use crate::Rate;
 
 /// Permissions a `readable = true` rule gives.
@@ -334,6 +336,7 @@ struct RawMount {
     path: String,
     storage: String,
     perms: Option<String>,
+    size: Option<RawSize>,
 }
 
 /// A size: bytes, or text with a binary multiple (`512K`, `10M`, `2G`).
@@ -455,17 +458,27 @@ impl Users {
 pub struct UsersFile {
     path: PathBuf,
     users: RwLock<Arc<Users>>,
+    /// In-memory folders (`storage = "memory"`), kept across reloads.
+    memory_folders: MemoryFolders,
 }
+
+/// The in-memory folders of a users file, by user and mount path.
+type MemoryFolders = Arc<Mutex<HashMap<(String, VirtualPath), MemoryStorageFactory>>>;
+
+/// Capacity of an in-memory folder whose mount says no `size`.
+const DEFAULT_MEMORY_FOLDER_SIZE: u64 = 64 << 20;
 
 impl UsersFile {
     /// Reads and checks the file: every home must be an existing
     /// directory (relative homes are relative to the file's directory).
     pub fn load(path: impl AsRef<Path>) -> Result<UsersFile, UsersFileError> {
         let path = path.as_ref().to_path_buf();
-        let users = read_users(&path)?;
+        let memory_folders = MemoryFolders::default();
+        let users = read_users(&path, &memory_folders)?;
         Ok(UsersFile {
             path,
             users: RwLock::new(Arc::new(users)),
+            memory_folders,
         })
     }
 
@@ -473,7 +486,7 @@ impl UsersFile {
     /// login and the number of users is returned; on error the old users
     /// stay. Sessions already logged in keep going either way.
     pub fn reload(&self) -> Result<usize, UsersFileError> {
-        let users = read_users(&self.path)?;
+        let users = read_users(&self.path, &self.memory_folders)?;
         let count = users.by_name.len();
         *self.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);
         Ok(count)
@@ -515,14 +528,14 @@ fn canonical_name(username: &str) -> &str {
     }
 }
 
-fn read_users(path: &Path) -> Result<Users, UsersFileError> {
+fn read_users(path: &Path, memory: &MemoryFolders) -> Result<Users, UsersFileError> {
     let text = std::fs::read_to_string(path).map_err(|e| UsersFileError {
         path: path.to_path_buf(),
         location: None,
         message: e.to_string(),
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut users = parse_users(&text, base).map_err(|(span, message)| UsersFileError {
+    let mut users = parse_users(&text, base, memory).map_err(|(span, message)| UsersFileError {
         path: path.to_path_buf(),
         location: span.map(|s| line_col(&text, s.start)),
         message,
@@ -544,11 +557,11 @@ fn at<T>(spanned: &Spanned<T>, message: impl Into<String>) -> Problem {
     (Some(spanned.span()), message.into())
 }
 
-fn parse_users(text: &str, base: &Path) -> Result<Users, Problem> {
+fn parse_users(text: &str, base: &Path, memory: &MemoryFolders) -> Result<Users, Problem> {
     let raw: RawFile = toml::from_str(text).map_err(|e| (e.span(), e.message().to_owned()))?;
     let mut users = Users::default();
     for entry in &raw.user {
-        let user = parse_user(entry, raw.allow_plaintext, base)?;
+        let user = parse_user(entry, raw.allow_plaintext, base, memory)?;
         if users.by_name.contains_key(&user.name) {
             return Err(at(entry, format!("user {:?} appears twice", user.name)));
         }
@@ -561,6 +574,7 @@ fn parse_user(
     entry: &Spanned<RawUser>,
     allow_plaintext: bool,
     base: &Path,
+    memory: &MemoryFolders,
 ) -> Result<FileUser, Problem> {
     let raw = entry.get_ref();
     let name = match (&raw.name, raw.anonymous) {
@@ -647,7 +661,7 @@ fn parse_user(
         let p = perms(&letters).map_err(|m| at(r, m))?;
         rules.override_dir(d, p, true);
     }
-    let storage_settings = parse_storage(raw, base, &mut rules)?;
+    let storage_settings = parse_storage(raw, &name, base, memory, &mut rules)?;
     if raw.anonymous
         && (base_perms.has_write() || !raw.overrides.is_empty() || !raw.rules.is_empty())
     {
@@ -700,7 +714,9 @@ fn parse_user(
 /// override) and quota.
 fn parse_storage(
     raw: &RawUser,
+    user: &str,
     base: &Path,
+    memory: &MemoryFolders,
     rules: &mut PermissionRules,
 ) -> Result<Option<Arc<StorageSettings>>, Problem> {
     let quota_bytes = match &raw.quota_bytes {
@@ -727,7 +743,27 @@ fn parse_storage(
         if mounts.iter().any(|other| other.path == path) {
             return Err(at(m, format!("two folders are mounted at {path}")));
         }
-        let (factory, home) = mount_source(&spec.storage, base).map_err(|e| at(m, e))?;
+        let (factory, home) = if spec.storage == "memory" {
+            let size = match &spec.size {
+                Some(size) => size.bytes().map_err(|e| at(m, format!("size: {e}")))?,
+                None => DEFAULT_MEMORY_FOLDER_SIZE,
+            };
+            let mut folders = memory.lock().unwrap_or_else(|e| e.into_inner());
+            // The same folder after a reload, unless its size changed.
+            let folder = folders
+                .entry((user.to_owned(), path.clone()))
+                .or_insert_with(|| MemoryStorageFactory::new(size));
+            if folder.capacity() != size {
+                *folder = MemoryStorageFactory::new(size);
+            }
+            let factory: Arc<dyn crate::storage::StorageFactory> = Arc::new(folder.clone());
+            (factory, PathBuf::from("/"))
+        } else {
+            if spec.size.is_some() {
+                return Err(at(m, "size is for storage = \"memory\""));
+            }
+            mount_source(&spec.storage, base).map_err(|e| at(m, e))?
+        };
         if let Some(p) = &spec.perms {
             let perms = p.parse::<Permissions>().map_err(|e| at(m, e.to_string()))?;
             rules.override_dir(path.clone(), perms, true);
@@ -744,15 +780,15 @@ fn parse_storage(
     Ok(Some(Arc::new(StorageSettings { mounts, quota })))
 }
 
-/// What serves a mounted folder: `storage` is a local directory (relative
-/// to the users file's directory).
+/// What serves a mounted folder whose `storage` is a local directory
+/// (relative to the users file's directory).
 fn mount_source(
     storage: &str,
     base: &Path,
 ) -> Result<(Arc<dyn crate::storage::StorageFactory>, PathBuf), String> {
     if storage.contains("://") {
         return Err(format!(
-            "storage {storage:?}: only local directories can be mounted"
+            "storage {storage:?}: a local directory or \"memory\" can be mounted"
         ));
     }
     let dir = base.join(storage);
