@@ -1,12 +1,18 @@
-//! Command-line flags and the TOML config file, as the user wrote them.
-//! `settings.rs` turns them into a validated server.
+//! The options of `ferroftpd`, defined once: this `Args` is what the
+//! command line, the environment (`FERROFTPD_PORT`) and the config file
+//! (`port = 2121`) all set; `layers.rs` derives the environment variables,
+//! the config keys and the `--no-` counterparts from it, and parses every
+//! value with the parsers declared here. `settings.rs` turns the result
+//! into a validated server.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
 
-use clap::{ArgAction, Parser, Subcommand};
-use ferroftpd::auth::HashScheme;
-use serde::Deserialize;
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use ferroftpd::auth::{HashScheme, Permissions};
+use ferroftpd::{PassivePorts, Rate, SessionReuse};
 
 /// An FTP server: `ferroftpd` serves the current directory read-only to
 /// anonymous users on port 2121.
@@ -44,19 +50,19 @@ pub struct Args {
     pub nat_address: Option<Ipv4Addr>,
 
     /// Passive ports to use, inclusive, e.g. 60000-60100 [default: any free port]
-    #[arg(short = 'r', long, value_name = "FROM-TO")]
-    pub range: Option<String>,
+    #[arg(short = 'r', long, value_name = "FROM-TO", value_parser = passive_ports)]
+    pub range: Option<PassivePorts>,
 
     /// Log every command and reply
     #[arg(short = 'D', long)]
     pub debug: bool,
 
     /// One user with full rights; anonymous access is then off unless --anonymous is given
-    #[arg(short = 'u', long, requires = "password")]
+    #[arg(short = 'u', long)]
     pub username: Option<String>,
 
     /// Password of --username
-    #[arg(short = 'P', long, requires = "username")]
+    #[arg(short = 'P', long)]
     pub password: Option<String>,
 
     /// Text of the greeting [default: "ferroftpd VERSION ready."]
@@ -84,8 +90,8 @@ pub struct Args {
     pub max_login_attempts: Option<u32>,
 
     /// A user, repeatable. PERMS defaults to elradfmwMT, HOME to --directory
-    #[arg(long = "user", value_name = "NAME:PASSWORD[:PERMS[:HOME]]")]
-    pub users: Vec<String>,
+    #[arg(long = "user", value_name = "NAME:PASSWORD[:PERMS[:HOME]]", value_parser = UserSpec::from_str)]
+    pub users: Vec<UserSpec>,
 
     /// Serve the users of this TOML file (see docs/users.md), reloaded on SIGHUP; not with --user, --username or --anonymous
     #[arg(long = "users", value_name = "FILE", conflicts_with_all = ["users", "username", "anonymous"])]
@@ -100,24 +106,24 @@ pub struct Args {
     pub system_users: bool,
 
     /// With --system-users: only these users may log in, comma-separated [default: all but the rejected]
-    #[arg(long, value_name = "NAME,...")]
-    pub system_allowed_users: Option<String>,
+    #[arg(long, value_name = "NAME,...", value_parser = Names::from_str)]
+    pub system_allowed_users: Option<Names>,
 
     /// With --system-users: these users may never log in, comma-separated; "" for none (uid 0 is always refused) [default: root]
-    #[arg(long, value_name = "NAME,...")]
-    pub system_rejected_users: Option<String>,
+    #[arg(long, value_name = "NAME,...", value_parser = Names::from_str)]
+    pub system_rejected_users: Option<Names>,
 
     /// With --system-users: let in users whose shell is not in /etc/shells
     #[arg(long)]
     pub system_no_shell_check: bool,
 
     /// With --system-users: the permissions of every user [default: elradfmwMT]
-    #[arg(long, value_name = "PERMS")]
-    pub system_perm: Option<String>,
+    #[arg(long, value_name = "PERMS", value_parser = permissions)]
+    pub system_perm: Option<Permissions>,
 
     /// With --system-users: other permissions for one user, repeatable
-    #[arg(long = "system-user-perm", value_name = "NAME:PERMS")]
-    pub system_user_perms: Vec<String>,
+    #[arg(long = "system-user-perm", value_name = "NAME:PERMS", value_parser = UserPerms::from_str)]
+    pub system_user_perms: Vec<UserPerms>,
 
     /// With --system-users: show the whole filesystem with real paths, starting in the home [default: confined to the home]
     #[arg(long)]
@@ -132,8 +138,8 @@ pub struct Args {
     pub pam_service: Option<String>,
 
     /// Seconds a failed login waits before its reply; 0 for none [default: 3]
-    #[arg(long, value_name = "SECONDS")]
-    pub auth_failed_delay: Option<f64>,
+    #[arg(long, value_name = "SECONDS", value_parser = auth_failed_delay)]
+    pub auth_failed_delay: Option<Duration>,
 
     /// Most control connections at once; more get 421 [default: 512]
     #[arg(long = "max-cons", value_name = "N")]
@@ -188,28 +194,28 @@ pub struct Args {
     pub max_unknown_commands: Option<u32>,
 
     /// Upload rate of each session, bytes/s with K/M/G suffixes [default: unlimited]
-    #[arg(long = "read-limit", value_name = "RATE")]
-    pub read_limit: Option<String>,
+    #[arg(long = "read-limit", value_name = "RATE", value_parser = rate)]
+    pub read_limit: Option<Rate>,
 
     /// Download rate of each session [default: unlimited]
-    #[arg(long = "write-limit", value_name = "RATE")]
-    pub write_limit: Option<String>,
+    #[arg(long = "write-limit", value_name = "RATE", value_parser = rate)]
+    pub write_limit: Option<Rate>,
 
     /// Upload rate of all of one user's sessions together [default: unlimited]
-    #[arg(long = "user-read-limit", value_name = "RATE")]
-    pub user_read_limit: Option<String>,
+    #[arg(long = "user-read-limit", value_name = "RATE", value_parser = rate)]
+    pub user_read_limit: Option<Rate>,
 
     /// Download rate of all of one user's sessions together [default: unlimited]
-    #[arg(long = "user-write-limit", value_name = "RATE")]
-    pub user_write_limit: Option<String>,
+    #[arg(long = "user-write-limit", value_name = "RATE", value_parser = rate)]
+    pub user_write_limit: Option<Rate>,
 
     /// Upload rate of the whole server [default: unlimited]
-    #[arg(long = "total-read-limit", value_name = "RATE")]
-    pub total_read_limit: Option<String>,
+    #[arg(long = "total-read-limit", value_name = "RATE", value_parser = rate)]
+    pub total_read_limit: Option<Rate>,
 
     /// Download rate of the whole server [default: unlimited]
-    #[arg(long = "total-write-limit", value_name = "RATE")]
-    pub total_write_limit: Option<String>,
+    #[arg(long = "total-write-limit", value_name = "RATE", value_parser = rate)]
+    pub total_write_limit: Option<Rate>,
 
     /// Character set of clients that do not speak UTF-8 (latin1, cp1251, gbk...); names on disk stay UTF-8 [default: UTF-8]
     #[arg(long, value_name = "NAME")]
@@ -217,7 +223,7 @@ pub struct Args {
 
     /// Log format: text or json (one JSON object per line) [default: text]
     #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<String>,
+    pub log_format: Option<LogFormat>,
 
     /// Text lines in pyftpdlib's style, prefixed by this template: {ip}, {port}, {user}, {id}; e.g. "{ip}:{port}-[{user}]"
     #[arg(long, value_name = "TEMPLATE")]
@@ -276,8 +282,8 @@ pub struct Args {
     pub tls_required_for_anonymous: bool,
 
     /// Whether PROT P data connections must resume their control connection's TLS session: required or optional [default: required]
-    #[arg(long, value_name = "POLICY")]
-    pub tls_session_reuse: Option<String>,
+    #[arg(long, value_name = "POLICY", value_parser = session_reuse)]
+    pub tls_session_reuse: Option<SessionReuse>,
 
     /// Fail a protected upload that ends without the client's TLS close_notify (a cut connection looks like that)
     #[arg(long)]
@@ -287,13 +293,175 @@ pub struct Args {
     #[arg(long)]
     pub tls_allow_ccc: bool,
 
-    /// TOML file with settings; flags given on the command line win
+    /// Where files live: local (the directories on disk) or memory (an empty in-memory tree; --directory and the homes of --user are paths inside it) [default: local]
+    #[arg(long, value_name = "KIND")]
+    pub storage: Option<StorageKind>,
+
+    /// With --storage memory: the most bytes of file content the tree holds, with K/M/G suffixes [default: 256M]
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub memory_size: Option<u64>,
+
+    /// Most bytes in each user's files, with K/M/G/T suffixes; an upload past it fails with 552 [default: unlimited]
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub quota_bytes: Option<u64>,
+
+    /// Most files of each user [default: unlimited]
+    #[arg(long, value_name = "N")]
+    pub quota_files: Option<u64>,
+
+    /// TOML file with settings, one key per flag (port = 2121); flags and environment variables win over it
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     /// Print the version and exit
     #[arg(short = 'v', long, action = ArgAction::Version)]
     pub version: Option<bool>,
+}
+
+/// `--storage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageKind {
+    /// The directories on disk.
+    Local,
+    /// An in-memory tree, empty at startup and gone at exit.
+    Memory,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A `--user NAME:PASSWORD[:PERMS[:HOME]]` value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserSpec {
+    pub name: String,
+    pub password: String,
+    pub perms: Permissions,
+    pub home: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for UserSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSpec")
+            .field("name", &self.name)
+            .field("password", &"****")
+            .field("perms", &self.perms)
+            .field("home", &self.home)
+            .finish()
+    }
+}
+
+impl FromStr for UserSpec {
+    type Err = String;
+
+    /// Error messages never repeat the password.
+    fn from_str(spec: &str) -> Result<UserSpec, String> {
+        let mut parts = spec.splitn(4, ':');
+        let name = parts.next().unwrap_or_default();
+        let Some(password) = parts.next() else {
+            return Err("expected NAME:PASSWORD[:PERMS[:HOME]]".into());
+        };
+        if name.is_empty() {
+            return Err("the user name is empty".into());
+        }
+        let perms = match parts.next() {
+            None | Some("") => Permissions::ALL,
+            Some(p) => p.parse().map_err(|e| format!("user {name}: {e}"))?,
+        };
+        let home = parts.next().filter(|h| !h.is_empty()).map(PathBuf::from);
+        Ok(UserSpec {
+            name: name.to_owned(),
+            password: password.to_owned(),
+            perms,
+            home,
+        })
+    }
+}
+
+/// A `--system-user-perm NAME:PERMS` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPerms {
+    pub name: String,
+    pub perms: Permissions,
+}
+
+impl FromStr for UserPerms {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<UserPerms, String> {
+        let Some((name, perms)) = spec.split_once(':') else {
+            return Err(format!("{spec:?}: expected NAME:PERMS"));
+        };
+        Ok(UserPerms {
+            name: name.to_owned(),
+            perms: permissions(perms)?,
+        })
+    }
+}
+
+/// A comma-separated list of names (`alice,bob`); `""` is an empty list,
+/// which is not the same as no list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names(pub Vec<String>);
+
+impl FromStr for Names {
+    type Err = std::convert::Infallible;
+
+    fn from_str(list: &str) -> Result<Names, Self::Err> {
+        Ok(Names(
+            list.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ))
+    }
+}
+
+/// The longest `--auth-failed-delay`: an hour.
+const MAX_AUTH_FAILED_DELAY: Duration = Duration::from_secs(3600);
+
+fn auth_failed_delay(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|d| *d <= MAX_AUTH_FAILED_DELAY)
+        .ok_or_else(|| format!("{text:?}: expected 0 to 3600 seconds"))
+}
+
+fn permissions(text: &str) -> Result<Permissions, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+fn passive_ports(text: &str) -> Result<PassivePorts, String> {
+    text.parse().map_err(config_message)
+}
+
+fn session_reuse(text: &str) -> Result<SessionReuse, String> {
+    text.parse().map_err(config_message)
+}
+
+fn rate(text: &str) -> Result<Rate, String> {
+    text.parse()
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    ferroftpd::storage::parse_size(text)
+}
+
+/// The text of a library configuration error, without its "invalid
+/// configuration" prefix (the caller says which option).
+fn config_message(e: ferroftpd::Error) -> String {
+    match e {
+        ferroftpd::Error::Config(text) => text,
+        other => other.to_string(),
+    }
 }
 
 /// Subcommands; without one, `ferroftpd` runs the server.
@@ -305,268 +473,4 @@ pub enum Command {
         #[arg(long, default_value_t = HashScheme::Argon2id)]
         scheme: HashScheme,
     },
-}
-
-/// The config file: one key per flag, named like the flag with `_` for `-`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    pub interface: Option<IpAddr>,
-    pub port: Option<u16>,
-    pub directory: Option<PathBuf>,
-    #[serde(default)]
-    pub write: bool,
-    pub nat_address: Option<Ipv4Addr>,
-    pub range: Option<String>,
-    #[serde(default)]
-    pub debug: bool,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub banner: Option<String>,
-    #[serde(default)]
-    pub permit_foreign_addresses: bool,
-    #[serde(default)]
-    pub permit_privileged_ports: bool,
-    #[serde(default)]
-    pub use_localtime: bool,
-    #[serde(default)]
-    pub disable_sendfile: bool,
-    pub max_login_attempts: Option<u32>,
-    /// Same syntax as `--user`.
-    #[serde(default)]
-    pub user: Vec<String>,
-    /// A users file, as `--users`.
-    pub users: Option<PathBuf>,
-    /// `true` for read-only anonymous access, or a permission string.
-    pub anonymous: Option<AnonymousSetting>,
-    #[serde(default)]
-    pub system_users: bool,
-    pub system_allowed_users: Option<Vec<String>>,
-    pub system_rejected_users: Option<Vec<String>>,
-    #[serde(default)]
-    pub system_no_shell_check: bool,
-    pub system_perm: Option<String>,
-    /// Same syntax as `--system-user-perm`.
-    #[serde(default)]
-    pub system_user_perm: Vec<String>,
-    #[serde(default)]
-    pub system_unconfined: bool,
-    pub system_anonymous_account: Option<String>,
-    pub pam_service: Option<String>,
-    pub auth_failed_delay: Option<f64>,
-    pub max_cons: Option<usize>,
-    pub max_cons_per_ip: Option<u32>,
-    pub max_sessions_per_user: Option<u32>,
-    pub timeout: Option<u64>,
-    pub login_timeout: Option<u64>,
-    pub data_timeout: Option<u64>,
-    pub passive_timeout: Option<u64>,
-    pub active_timeout: Option<u64>,
-    pub ban_failures: Option<u32>,
-    pub ban_window: Option<u64>,
-    pub ban_time: Option<u64>,
-    pub ban_ipv6_prefix: Option<u8>,
-    pub max_unknown_commands: Option<u32>,
-    pub read_limit: Option<String>,
-    pub write_limit: Option<String>,
-    pub user_read_limit: Option<String>,
-    pub user_write_limit: Option<String>,
-    pub total_read_limit: Option<String>,
-    pub total_write_limit: Option<String>,
-    #[serde(default)]
-    pub no_ban: bool,
-    #[serde(default)]
-    pub no_sandbox: bool,
-    pub encoding: Option<String>,
-    pub log_format: Option<String>,
-    pub log_file: Option<PathBuf>,
-    pub log_prefix: Option<String>,
-    pub xferlog: Option<PathBuf>,
-    pub metrics_address: Option<std::net::SocketAddr>,
-    #[serde(default)]
-    pub tls: bool,
-    pub certfile: Option<PathBuf>,
-    pub keyfile: Option<PathBuf>,
-    #[serde(default)]
-    pub tls_self_signed: bool,
-    pub tls_implicit_port: Option<u16>,
-    #[serde(default)]
-    pub tls_control_required: bool,
-    #[serde(default)]
-    pub tls_data_required: bool,
-    #[serde(default)]
-    pub tls_required_for_anonymous: bool,
-    pub tls_session_reuse: Option<String>,
-    #[serde(default)]
-    pub tls_allow_ccc: bool,
-    #[serde(default)]
-    pub tls_strict_upload_eof: bool,
-}
-
-/// `anonymous = true` or `anonymous = "elr"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum AnonymousSetting {
-    Enabled(bool),
-    Perms(String),
-}
-
-impl Args {
-    /// Fills what the command line left out from the config file.
-    pub fn merge(mut self, file: ConfigFile) -> Args {
-        self.interface = self.interface.or(file.interface);
-        self.port = self.port.or(file.port);
-        self.directory = self.directory.or(file.directory);
-        self.write |= file.write;
-        self.nat_address = self.nat_address.or(file.nat_address);
-        self.range = self.range.or(file.range);
-        self.debug |= file.debug;
-        if self.username.is_none() {
-            self.username = file.username;
-            self.password = file.password;
-        }
-        self.banner = self.banner.or(file.banner);
-        self.permit_foreign_addresses |= file.permit_foreign_addresses;
-        self.permit_privileged_ports |= file.permit_privileged_ports;
-        self.use_localtime |= file.use_localtime;
-        self.disable_sendfile |= file.disable_sendfile;
-        self.max_login_attempts = self.max_login_attempts.or(file.max_login_attempts);
-        self.users_file = self.users_file.or(file.users);
-        let mut users = file.user;
-        users.append(&mut self.users);
-        self.users = users;
-        if self.anonymous.is_none() {
-            self.anonymous = match file.anonymous {
-                Some(AnonymousSetting::Enabled(true)) => Some(String::new()),
-                Some(AnonymousSetting::Enabled(false)) | None => None,
-                Some(AnonymousSetting::Perms(p)) => Some(p),
-            };
-        }
-        self.system_users |= file.system_users;
-        let names = |list: Option<Vec<String>>| list.map(|l| l.join(","));
-        self.system_allowed_users = self
-            .system_allowed_users
-            .or(names(file.system_allowed_users));
-        self.system_rejected_users = self
-            .system_rejected_users
-            .or(names(file.system_rejected_users));
-        self.system_no_shell_check |= file.system_no_shell_check;
-        self.system_perm = self.system_perm.or(file.system_perm);
-        let mut user_perms = file.system_user_perm;
-        user_perms.append(&mut self.system_user_perms);
-        self.system_user_perms = user_perms;
-        self.system_unconfined |= file.system_unconfined;
-        self.system_anonymous_account = self
-            .system_anonymous_account
-            .or(file.system_anonymous_account);
-        self.pam_service = self.pam_service.or(file.pam_service);
-        self.auth_failed_delay = self.auth_failed_delay.or(file.auth_failed_delay);
-        self.max_cons = self.max_cons.or(file.max_cons);
-        self.max_cons_per_ip = self.max_cons_per_ip.or(file.max_cons_per_ip);
-        self.max_sessions_per_user = self.max_sessions_per_user.or(file.max_sessions_per_user);
-        self.timeout = self.timeout.or(file.timeout);
-        self.login_timeout = self.login_timeout.or(file.login_timeout);
-        self.data_timeout = self.data_timeout.or(file.data_timeout);
-        self.passive_timeout = self.passive_timeout.or(file.passive_timeout);
-        self.active_timeout = self.active_timeout.or(file.active_timeout);
-        self.ban_failures = self.ban_failures.or(file.ban_failures);
-        self.ban_window = self.ban_window.or(file.ban_window);
-        self.ban_time = self.ban_time.or(file.ban_time);
-        self.ban_ipv6_prefix = self.ban_ipv6_prefix.or(file.ban_ipv6_prefix);
-        self.max_unknown_commands = self.max_unknown_commands.or(file.max_unknown_commands);
-        self.read_limit = self.read_limit.or(file.read_limit);
-        self.write_limit = self.write_limit.or(file.write_limit);
-        self.user_read_limit = self.user_read_limit.or(file.user_read_limit);
-        self.user_write_limit = self.user_write_limit.or(file.user_write_limit);
-        self.total_read_limit = self.total_read_limit.or(file.total_read_limit);
-        self.total_write_limit = self.total_write_limit.or(file.total_write_limit);
-        self.no_ban |= file.no_ban;
-        self.no_sandbox |= file.no_sandbox;
-        self.encoding = self.encoding.or(file.encoding);
-        self.log_format = self.log_format.or(file.log_format);
-        self.log_file = self.log_file.or(file.log_file);
-        self.log_prefix = self.log_prefix.or(file.log_prefix);
-        self.xferlog = self.xferlog.or(file.xferlog);
-        self.metrics_address = self.metrics_address.or(file.metrics_address);
-        self.tls |= file.tls;
-        self.certfile = self.certfile.or(file.certfile);
-        self.keyfile = self.keyfile.or(file.keyfile);
-        self.tls_self_signed |= file.tls_self_signed;
-        self.tls_implicit_port = self.tls_implicit_port.or(file.tls_implicit_port);
-        self.tls_control_required |= file.tls_control_required;
-        self.tls_data_required |= file.tls_data_required;
-        self.tls_required_for_anonymous |= file.tls_required_for_anonymous;
-        self.tls_session_reuse = self.tls_session_reuse.or(file.tls_session_reuse);
-        self.tls_allow_ccc |= file.tls_allow_ccc;
-        self.tls_strict_upload_eof |= file.tls_strict_upload_eof;
-        self
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn system_users_from_the_config_file() {
-        let file: ConfigFile = toml::from_str(
-            r#"
-system_users = true
-system_allowed_users = ["alice", "bob"]
-system_rejected_users = []
-system_perm = "elr"
-system_user_perm = ["alice:elradfmwMT"]
-system_unconfined = true
-system_no_shell_check = true
-system_anonymous_account = "nobody"
-pam_service = "ftp"
-"#,
-        )
-        .unwrap();
-        let args = Args::parse_from([
-            "ferroftpd",
-            "--system-user-perm",
-            "bob:elr",
-            "--pam-service",
-            "other",
-        ])
-        .merge(file);
-        assert!(args.system_users && args.system_unconfined && args.system_no_shell_check);
-        assert_eq!(args.system_allowed_users.as_deref(), Some("alice,bob"));
-        // An empty list rejects nobody; it is not the same as no setting.
-        assert_eq!(args.system_rejected_users.as_deref(), Some(""));
-        assert_eq!(args.system_perm.as_deref(), Some("elr"));
-        assert_eq!(args.system_user_perms, ["alice:elradfmwMT", "bob:elr"]);
-        assert_eq!(args.system_anonymous_account.as_deref(), Some("nobody"));
-        // The command line wins.
-        assert_eq!(args.pam_service.as_deref(), Some("other"));
-    }
-
-    #[test]
-    fn no_sandbox_from_the_config_file_or_the_command_line() {
-        let off: ConfigFile = toml::from_str("no_sandbox = true").unwrap();
-        assert!(Args::parse_from(["ferroftpd"]).merge(off).no_sandbox);
-        let file: ConfigFile = toml::from_str("").unwrap();
-        assert!(!Args::parse_from(["ferroftpd"]).merge(file).no_sandbox);
-        let file: ConfigFile = toml::from_str("no_sandbox = false").unwrap();
-        assert!(
-            Args::parse_from(["ferroftpd", "--no-sandbox"])
-                .merge(file)
-                .no_sandbox
-        );
-    }
-
-    #[test]
-    fn system_users_exclude_other_users() {
-        for other in [
-            &["--users", "users.toml"][..],
-            &["--user", "a:b"],
-            &["-u", "a", "-P", "b"],
-        ] {
-            let argv = ["ferroftpd", "--system-users"].iter().chain(other);
-            assert!(Args::try_parse_from(argv).is_err(), "{other:?}");
-        }
-        let args = Args::try_parse_from(["ferroftpd", "--system-users", "--anonymous"]).unwrap();
-        assert!(args.system_users && args.anonymous.is_some());
-    }
 }

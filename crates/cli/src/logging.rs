@@ -13,7 +13,7 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::args::Args;
+use crate::args::{Args, LogFormat};
 
 /// Logs go to standard error or `--log-file`, as text or JSON lines; the
 /// transfer log (target `ferroftpd::xferlog`) goes to `--xferlog` alone.
@@ -32,26 +32,22 @@ pub fn init(args: &Args) -> Result<()> {
             std::io::IsTerminal::is_terminal(&std::io::stderr()),
         ),
     };
-    let main = match (
-        args.log_format.as_deref().unwrap_or("text"),
-        &args.log_prefix,
-    ) {
-        ("text", Some(template)) => tracing_subscriber::fmt::layer()
+    let main = match (args.log_format.unwrap_or(LogFormat::Text), &args.log_prefix) {
+        (LogFormat::Text, Some(template)) => tracing_subscriber::fmt::layer()
             .event_format(PrefixFormat::new(template))
             .with_writer(writer)
             .with_ansi(false)
             .boxed(),
-        ("text", None) => tracing_subscriber::fmt::layer()
+        (LogFormat::Text, None) => tracing_subscriber::fmt::layer()
             .with_writer(writer)
             .with_ansi(ansi)
             .boxed(),
-        ("json", _) => tracing_subscriber::fmt::layer()
+        (LogFormat::Json, _) => tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .with_writer(writer)
             .boxed(),
-        (other, _) => anyhow::bail!("--log-format {other:?}: expected text or json"),
     };
     let xferlog = match &args.xferlog {
         Some(path) => Some(

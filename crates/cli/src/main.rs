@@ -1,6 +1,7 @@
 //! `ferroftpd`: the command-line FTP server.
 
 mod args;
+mod layers;
 mod logging;
 mod sandbox;
 mod settings;
@@ -9,13 +10,22 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
 
-use args::{Args, Command, ConfigFile};
+use args::{Args, Command};
+
+/// The exit code of options that cannot be read, as clap's own.
+const USAGE_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args) {
+    let parsed = match layers::parse(std::env::args_os(), |name| std::env::var_os(name)) {
+        Ok(parsed) => parsed,
+        Err(layers::Error::Clap(e)) => e.exit(),
+        Err(layers::Error::Invalid(text)) => {
+            eprintln!("ferroftpd: error: {text}");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    match run(parsed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ferroftpd: error: {e:#}");
@@ -24,29 +34,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(parsed: layers::Parsed) -> Result<()> {
+    let args: &Args = &parsed.args;
     if let Some(Command::HashPassword { scheme }) = args.command {
         return hash_password::run(scheme);
     }
-    let args = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("config file {}", path.display()))?;
-            let file: ConfigFile =
-                toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?;
-            args.merge(file)
-        }
-        None => args,
-    };
-    logging::init(&args)?;
+    logging::init(args)?;
+    for (option, source) in parsed.sources() {
+        tracing::debug!(option, %source, "option set");
+    }
     raise_open_file_limit();
-    let settings = settings::build(&args)?;
+    let settings = settings::build(args)?;
     // Everything that opens a file or binds a port happens above and here,
     // before the sandbox; no thread runs yet, so the sandbox covers every
     // thread the runtime will start.
     let listeners = Listeners::bind(&settings)?;
     let workers = worker_threads();
-    let sandbox = sandbox::apply(&args, &settings)?;
+    let sandbox = sandbox::apply(args, &settings)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = workers {
         runtime.worker_threads(workers);

@@ -53,6 +53,7 @@ pub fn apply(args: &Args, settings: &Settings) -> Result<Option<Sandbox>> {
 /// What the settings need.
 fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
     let mut sandbox = Sandbox::new();
+    // None with --storage memory: the files are in the process's memory.
     for (root, write) in &settings.roots {
         sandbox = if *write {
             sandbox.read_write(root)
@@ -132,19 +133,12 @@ fn system_users(mut sandbox: Sandbox, args: &Args) -> Sandbox {
 /// anonymous account's. Accounts made later, or only known to a directory
 /// service and not named in `--system-allowed-users`, are not included.
 fn system_homes(args: &Args) -> BTreeSet<PathBuf> {
-    let list = |l: &str| -> Vec<String> {
-        l.split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
     let rejected = args
         .system_rejected_users
-        .as_deref()
-        .map_or_else(|| vec!["root".to_owned()], list);
-    let mut names = match args.system_allowed_users.as_deref() {
-        Some(allowed) => list(allowed),
+        .as_ref()
+        .map_or_else(|| vec!["root".to_owned()], |l| l.0.clone());
+    let mut names = match &args.system_allowed_users {
+        Some(allowed) => allowed.0.clone(),
         None => regular_accounts(!args.system_no_shell_check),
     };
     names.retain(|n| !rejected.contains(n));

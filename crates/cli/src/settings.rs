@@ -9,45 +9,17 @@ use anyhow::{bail, Context, Result};
 use ferroftpd::auth::{
     Authorizer, Confinement, MemoryAuthorizer, Permissions, SystemAuthorizer, UsersFile,
 };
-use ferroftpd::{BanPolicy, Builder, PassivePorts, Rate, RateLimits, Server, TlsConfig};
+use ferroftpd::storage::{MemoryStorageFactory, QuotaLimits};
+use ferroftpd::{BanPolicy, Builder, RateLimits, Server, TlsConfig};
 
-use crate::args::Args;
+use crate::args::{Args, StorageKind};
 
 /// pyftpdlib's default port.
 pub const DEFAULT_PORT: u16 = 2121;
 
-/// A `--user NAME:PASSWORD[:PERMS[:HOME]]` value.
-#[derive(Debug, PartialEq, Eq)]
-pub struct UserSpec {
-    pub name: String,
-    pub password: String,
-    pub perms: Permissions,
-    pub home: Option<PathBuf>,
-}
-
-impl UserSpec {
-    pub fn parse(spec: &str) -> Result<UserSpec> {
-        let mut parts = spec.splitn(4, ':');
-        let name = parts.next().unwrap_or_default();
-        let Some(password) = parts.next() else {
-            bail!("--user {spec:?}: expected NAME:PASSWORD[:PERMS[:HOME]]");
-        };
-        if name.is_empty() {
-            bail!("--user {spec:?}: the user name is empty");
-        }
-        let perms = match parts.next() {
-            None | Some("") => Permissions::ALL,
-            Some(p) => p.parse().with_context(|| format!("--user {name}"))?,
-        };
-        let home = parts.next().filter(|h| !h.is_empty()).map(PathBuf::from);
-        Ok(UserSpec {
-            name: name.to_owned(),
-            password: password.to_owned(),
-            perms,
-            home,
-        })
-    }
-}
+/// The default `--memory-size`: room for a few test runs' files, small
+/// next to the memory of any machine that runs a server.
+pub const DEFAULT_MEMORY_SIZE: u64 = 256 << 20;
 
 /// The listening address and the server.
 pub struct Settings {
@@ -61,16 +33,37 @@ pub struct Settings {
     /// The homes of `--directory`, `--user` and `--username` and of the
     /// anonymous user (canonical paths), and whether anyone may write
     /// there: the sandbox opens these. The users file and system users
-    /// have their own (`sandbox.rs`).
+    /// have their own (`sandbox.rs`). Empty with `--storage memory`.
     pub roots: Vec<(PathBuf, bool)>,
 }
 
 pub fn build(args: &Args) -> Result<Settings> {
-    let directory = match &args.directory {
-        Some(d) => d.clone(),
-        None => std::env::current_dir().context("current directory")?,
+    if args.username.is_some() != args.password.is_some() {
+        bail!("--username and --password go together");
+    }
+    let storage = args.storage.unwrap_or(StorageKind::Local);
+    let directory = match storage {
+        StorageKind::Local => {
+            if args.memory_size.is_some() {
+                bail!("--memory-size needs --storage memory");
+            }
+            let directory = match &args.directory {
+                Some(d) => d.clone(),
+                None => std::env::current_dir().context("current directory")?,
+            };
+            canonical_dir(&directory)?
+        }
+        // A path of the tree, created at the first login.
+        StorageKind::Memory => {
+            if args.system_users || args.users_file.is_some() {
+                bail!(
+                    "--storage memory serves the users of --user, --username and --anonymous; \
+                     --system-users and --users name directories on disk"
+                );
+            }
+            args.directory.clone().unwrap_or_else(|| PathBuf::from("/"))
+        }
     };
-    let directory = canonical_dir(&directory)?;
     let mut roots = Vec::new();
     let (authorizer, users_file) = match &args.users_file {
         _ if args.system_users => (system_users(args)?, None),
@@ -88,7 +81,7 @@ pub fn build(args: &Args) -> Result<Settings> {
             tracing::info!(file = %path.display(), users = users.len(), "users file loaded");
             (users.clone() as Arc<dyn Authorizer>, Some(users))
         }
-        None => (memory_users(args, &directory, &mut roots)?, None),
+        None => (memory_users(args, storage, &directory, &mut roots)?, None),
     };
 
     let mut builder = Server::builder()
@@ -103,22 +96,25 @@ pub fn build(args: &Args) -> Result<Settings> {
     if let Some(nat) = args.nat_address {
         builder = builder.masquerade_address(nat);
     }
-    let passive_ports = match &args.range {
-        Some(r) => Some(r.parse::<PassivePorts>().context("--range")?),
-        None => None,
-    };
-    if let Some(ports) = passive_ports {
+    if let Some(ports) = args.range {
         builder = builder.passive_ports(ports);
     }
     if let Some(n) = args.max_login_attempts {
         builder = builder.max_login_attempts(n);
     }
-    if let Some(secs) = args.auth_failed_delay {
-        let delay = Duration::try_from_secs_f64(secs)
-            .ok()
-            .filter(|d| *d <= Duration::from_secs(3600))
-            .with_context(|| format!("--auth-failed-delay {secs}: expected 0 to 3600 seconds"))?;
+    if let Some(delay) = args.auth_failed_delay {
         builder = builder.auth_failed_delay(delay);
+    }
+    if storage == StorageKind::Memory {
+        let capacity = args.memory_size.unwrap_or(DEFAULT_MEMORY_SIZE);
+        builder = builder.storage(Arc::new(MemoryStorageFactory::new(capacity)));
+        tracing::info!(capacity, "serving an in-memory tree, empty at startup");
+    }
+    if args.quota_bytes.is_some() || args.quota_files.is_some() {
+        builder = builder.quota(QuotaLimits {
+            max_bytes: args.quota_bytes,
+            max_files: args.quota_files,
+        });
     }
     builder = limits(builder, args)?;
     if let Some(label) = &args.encoding {
@@ -158,13 +154,6 @@ fn system_users(args: &Args) -> Result<Arc<dyn Authorizer>> {
     if !rustix::process::geteuid().is_root() {
         bail!("--system-users needs root: to check passwords with PAM and to act as each user");
     }
-    let names = |list: &str| -> Vec<String> {
-        list.split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
     let mut builder = SystemAuthorizer::builder()
         .require_valid_shell(!args.system_no_shell_check)
         .confinement(if args.system_unconfined {
@@ -176,22 +165,16 @@ fn system_users(args: &Args) -> Result<Arc<dyn Authorizer>> {
         builder = builder.pam_service(service);
     }
     if let Some(list) = &args.system_allowed_users {
-        builder = builder.allowed_users(names(list));
+        builder = builder.allowed_users(list.0.clone());
     }
     if let Some(list) = &args.system_rejected_users {
-        builder = builder.rejected_users(names(list));
+        builder = builder.rejected_users(list.0.clone());
     }
-    if let Some(perms) = &args.system_perm {
-        builder = builder.permissions(perms.parse().context("--system-perm")?);
+    if let Some(perms) = args.system_perm {
+        builder = builder.permissions(perms);
     }
     for spec in &args.system_user_perms {
-        let Some((name, perms)) = spec.split_once(':') else {
-            bail!("--system-user-perm {spec:?}: expected NAME:PERMS");
-        };
-        let perms = perms
-            .parse()
-            .with_context(|| format!("--system-user-perm {name}"))?;
-        builder = builder.user_permissions(name, perms);
+        builder = builder.user_permissions(&spec.name, spec.perms);
     }
     if let Some(perms) = &args.anonymous {
         let perms = match perms.as_str() {
@@ -223,26 +206,33 @@ fn system_users(args: &Args) -> Result<Arc<dyn Authorizer>> {
     Ok(Arc::new(authorizer))
 }
 
-/// The users of `--user`, `--username` and `--anonymous`; their homes go
-/// to `roots`.
+/// The users of `--user`, `--username` and `--anonymous`. On disk their
+/// homes must be directories, and go to `roots`; in memory they are paths
+/// of the tree, made at the first login.
 fn memory_users(
     args: &Args,
+    storage: StorageKind,
     directory: &Path,
     roots: &mut Vec<(PathBuf, bool)>,
 ) -> Result<Arc<dyn Authorizer>> {
     let directory = directory.to_path_buf();
+    let mut root = |home: &Path, write: bool| {
+        if storage == StorageKind::Local {
+            roots.push((home.to_path_buf(), write));
+        }
+    };
     let authorizer = MemoryAuthorizer::new();
     let mut named = 0;
-    for spec in &args.users {
-        let user = UserSpec::parse(spec)?;
-        let home = match &user.home {
-            Some(h) => canonical_dir(h)?,
-            None => directory.clone(),
+    for user in &args.users {
+        let home = match (&user.home, storage) {
+            (Some(h), StorageKind::Local) => canonical_dir(h)?,
+            (Some(h), StorageKind::Memory) => h.clone(),
+            (None, _) => directory.clone(),
         };
         authorizer
             .add_user(&user.name, &user.password, &home, user.perms)
             .with_context(|| format!("--user {}", user.name))?;
-        roots.push((home, user.perms.has_write()));
+        root(&home, user.perms.has_write());
         named += 1;
     }
     if let Some(name) = &args.username {
@@ -250,7 +240,7 @@ fn memory_users(
         authorizer
             .add_user(name, password, &directory, Permissions::ALL)
             .with_context(|| format!("--username {name}"))?;
-        roots.push((directory.clone(), true));
+        root(&directory, true);
         named += 1;
     }
     let anonymous = match (&args.anonymous, named) {
@@ -263,7 +253,7 @@ fn memory_users(
         authorizer
             .add_anonymous(&directory, perms)
             .context("anonymous user")?;
-        roots.push((directory.clone(), perms.has_write()));
+        root(&directory, perms.has_write());
     }
     Ok(Arc::new(authorizer))
 }
@@ -318,22 +308,13 @@ fn limits(mut builder: Builder, args: &Args) -> Result<Builder> {
     if let Some(n) = args.max_unknown_commands {
         builder = builder.max_unknown_commands_before_login(n);
     }
-    let rate = |flag: &str, value: &Option<String>| -> Result<Option<Rate>> {
-        value
-            .as_deref()
-            .map(|v| {
-                v.parse::<Rate>()
-                    .map_err(|e| anyhow::anyhow!("--{flag} {e}"))
-            })
-            .transpose()
-    };
     let limits = RateLimits {
-        read_per_connection: rate("read-limit", &args.read_limit)?,
-        write_per_connection: rate("write-limit", &args.write_limit)?,
-        read_per_user: rate("user-read-limit", &args.user_read_limit)?,
-        write_per_user: rate("user-write-limit", &args.user_write_limit)?,
-        read_total: rate("total-read-limit", &args.total_read_limit)?,
-        write_total: rate("total-write-limit", &args.total_write_limit)?,
+        read_per_connection: args.read_limit,
+        write_per_connection: args.write_limit,
+        read_per_user: args.user_read_limit,
+        write_per_user: args.user_write_limit,
+        read_total: args.total_read_limit,
+        write_total: args.total_write_limit,
     };
     Ok(builder.rate_limits(limits))
 }
@@ -392,8 +373,8 @@ fn tls(mut builder: Builder, args: &Args) -> Result<Builder> {
         .tls_required_for_anonymous(args.tls_required_for_anonymous)
         .tls_allow_ccc(args.tls_allow_ccc)
         .tls_strict_upload_eof(args.tls_strict_upload_eof);
-    if let Some(reuse) = &args.tls_session_reuse {
-        builder = builder.tls_session_reuse(reuse.parse().context("--tls-session-reuse")?);
+    if let Some(reuse) = args.tls_session_reuse {
+        builder = builder.tls_session_reuse(reuse);
     }
     Ok(builder)
 }
@@ -411,24 +392,66 @@ fn canonical_dir(path: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::UserSpec;
 
     #[test]
     fn user_specs() {
-        let u = UserSpec::parse("bob:pw").unwrap();
+        let parse = |s: &str| s.parse::<UserSpec>();
+        let u = parse("bob:pw").unwrap();
         assert_eq!(
             (u.name.as_str(), u.password.as_str(), u.perms, u.home),
             ("bob", "pw", Permissions::ALL, None)
         );
-        let u = UserSpec::parse("bob:pw:elr:/srv").unwrap();
+        let u = parse("bob:pw:elr:/srv").unwrap();
         assert_eq!(u.perms, Permissions::READ);
         assert_eq!(u.home, Some(PathBuf::from("/srv")));
-        let u = UserSpec::parse("bob:p:w::").unwrap();
+        let u = parse("bob:p:w::").unwrap();
         assert_eq!(u.password, "p");
         assert_eq!(u.perms, "w".parse().unwrap());
-        let u = UserSpec::parse("bob::").unwrap();
+        let u = parse("bob::").unwrap();
         assert_eq!(u.password, "");
         for bad in ["bob", ":pw", "bob:pw:xyz"] {
-            assert!(UserSpec::parse(bad).is_err(), "{bad}");
+            let e = parse(bad).unwrap_err();
+            assert!(!e.contains("pw"), "{bad}: {e}");
+        }
+        assert!(!format!("{:?}", parse("bob:s3cret").unwrap()).contains("s3cret"));
+    }
+
+    fn args(argv: &[&str]) -> Args {
+        crate::layers::parse(
+            std::iter::once("ferroftpd").chain(argv.iter().copied()),
+            |_| None,
+        )
+        .unwrap()
+        .args
+    }
+
+    #[test]
+    fn memory_storage_needs_no_directory_and_opens_nothing_on_disk() {
+        let settings = build(&args(&[
+            "--storage",
+            "memory",
+            "-d",
+            "/nonexistent/tree",
+            "-u",
+            "alice",
+            "-P",
+            "pw",
+            "--user",
+            "bob:pw:elr:/bob",
+            "--anonymous",
+            "--quota-bytes",
+            "1M",
+        ]))
+        .unwrap();
+        assert!(settings.roots.is_empty());
+        for bad in [
+            &["--memory-size", "1M"][..],
+            &["--storage", "memory", "--users", "users.toml"],
+            &["-u", "alice"],
+            &["-P", "pw"],
+        ] {
+            assert!(build(&args(bad)).is_err(), "{bad:?}");
         }
     }
 }

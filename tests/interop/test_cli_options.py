@@ -1,0 +1,169 @@
+"""Options from the command line, the environment and the config file
+(docs/cli.md: flags, then FERROFTPD_* variables, then the file), and the
+in-memory tree of ``--storage memory`` with its quotas, driven with curl,
+lftp and Python's ftplib."""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import socket
+import subprocess
+
+import pytest
+
+from support import (
+    CLIENT_ENV,
+    Server,
+    ferroftpd_bin,
+    ftp_session,
+    random_bytes,
+    retr_bytes,
+    run_curl,
+    run_lftp,
+)
+
+pytestmark = pytest.mark.cli
+
+USER, PASSWORD = "alice", "pw"
+MEMORY_FLAGS = ("--storage", "memory", "-u", USER, "-P", PASSWORD, "-w",
+                "--auth-failed-delay", "0")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_port_from_the_environment(layout, monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("FERROFTPD_PORT", str(port))
+    monkeypatch.setenv("FERROFTPD_USER", f"{USER}:{PASSWORD}")
+    # No -p: the port comes from FERROFTPD_PORT.
+    srv = Server.start(["-d", str(layout.root), "-i", "127.0.0.1", "-D",
+                        "--auth-failed-delay", "0"],
+                       layout.root, layout.base / "ferroftpd-env.log")
+    try:
+        assert srv.port == port, srv.log_tail()
+        with ftp_session(srv, USER, PASSWORD) as ftp:
+            assert retr_bytes(ftp, "root-marker.txt") == b"inside the root\n"
+    finally:
+        srv.stop()
+
+
+def test_no_flag_overrides_true_in_the_config_file(start_server, layout):
+    config = layout.base / "ferroftpd.toml"
+    config.write_text(f'user = ["{USER}:{PASSWORD}"]\nauth_failed_delay = 0\n'
+                      "tls_self_signed = true\ntls_control_required = true\n")
+    strict = start_server("--config", str(config))
+    with ftp_session(strict, user=None) as ftp:
+        with pytest.raises(ftplib.error_perm, match="^534"):
+            ftp.login(USER, PASSWORD)
+    relaxed = start_server("--config", str(config), "--no-tls-control-required")
+    with ftp_session(relaxed, USER, PASSWORD) as ftp:
+        assert retr_bytes(ftp, "root-marker.txt") == b"inside the root\n"
+
+
+def test_errors_name_their_source(layout):
+    config = layout.base / "bad.toml"
+    config.write_text("port = 2121\n\nmax_cons = \"many\"\n")
+    cases = [
+        (["-p", "x"], {}, '--port: invalid value "x"'),
+        ([], {"FERROFTPD_PORT": "x"}, 'FERROFTPD_PORT: invalid value "x"'),
+        (["--config", str(config)], {}, f'{config}:3: max_cons: invalid value "many"'),
+    ]
+    for argv, env, needle in cases:
+        res = subprocess.run([str(ferroftpd_bin()), *argv], capture_output=True, text=True,
+                             timeout=30, env={**CLIENT_ENV, **env}, stdin=subprocess.DEVNULL)
+        assert res.returncode == 2, (argv, env, res.stderr)
+        assert f"ferroftpd: error: {needle}" in res.stderr, (argv, env, res.stderr)
+
+
+# --------------------------------------------------------------------------
+# --storage memory
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def memory_server(start_server, layout):
+    """alice with every permission on an empty in-memory tree. The server
+    runs in layout.root, which must stay untouched."""
+    return start_server(*MEMORY_FLAGS, directory=False)
+
+
+def assert_disk_untouched(layout):
+    assert sorted(p.name for p in layout.root.iterdir()) == ["root-marker.txt"]
+
+
+def test_memory_tree_with_ftplib(memory_server, layout):
+    data = random_bytes(200_000, seed=81)
+    with ftp_session(memory_server, USER, PASSWORD) as ftp:
+        assert ftp.nlst() == []
+        ftp.mkd("docs")
+        ftp.storbinary("STOR docs/a.bin", io.BytesIO(data))
+        assert [name.rsplit("/", 1)[-1] for name in ftp.nlst("docs")] == ["a.bin"]
+        assert dict(ftp.mlsd("docs"))["a.bin"]["size"] == str(len(data))
+        ftp.rename("docs/a.bin", "docs/b.bin")
+        assert retr_bytes(ftp, "docs/b.bin") == data
+        ftp.delete("docs/b.bin")
+        ftp.rmd("docs")
+        assert ftp.nlst() == []
+    assert_disk_untouched(layout)
+
+
+def test_memory_tree_with_curl(memory_server, layout):
+    src = layout.clients / "up.txt"
+    src.write_bytes(b"curl in memory\n")
+    base = f"ftp://{memory_server.url_host}:{memory_server.port}"
+    auth = ("-u", f"{USER}:{PASSWORD}")
+    res = run_curl(*auth, "--ftp-create-dirs", "-T", str(src), f"{base}/dir/up.txt")
+    assert res.returncode == 0, res.transcript()
+    res = run_curl(*auth, "-l", f"{base}/dir/")
+    assert res.returncode == 0 and res.out.split() == ["up.txt"], res.transcript()
+    res = run_curl(*auth, f"{base}/dir/up.txt")
+    assert res.returncode == 0 and res.stdout == b"curl in memory\n", res.transcript()
+    res = run_curl(*auth, "-Q", "MKD /other", "-Q", "RNFR /dir/up.txt",
+                   "-Q", "RNTO /other/moved.txt", f"{base}/other/")
+    assert res.returncode == 0, res.transcript()
+    res = run_curl(*auth, f"{base}/other/moved.txt")
+    assert res.returncode == 0 and res.stdout == b"curl in memory\n", res.transcript()
+    res = run_curl(*auth, "-Q", "DELE /other/moved.txt", "-l", f"{base}/other/")
+    assert res.returncode == 0 and res.out.split() == [], res.transcript()
+    assert_disk_untouched(layout)
+
+
+def test_memory_tree_with_lftp(memory_server, layout):
+    src = layout.clients / "up.bin"
+    data = random_bytes(100_000, seed=82)
+    src.write_bytes(data)
+    down = layout.clients / "down.bin"
+    res = run_lftp(memory_server,
+                   f"mkdir -p d/e; put {src} -o d/e/up.bin; cls -1 d/e; "
+                   f"mv d/e/up.bin d/renamed.bin; get d/renamed.bin -o {down}; "
+                   "rm d/renamed.bin; rmdir d/e; cls -1 d",
+                   user=USER, password=PASSWORD)
+    assert res.returncode == 0, res.transcript()
+    assert "up.bin" in res.out, res.transcript()
+    assert down.read_bytes() == data
+    assert_disk_untouched(layout)
+
+
+def test_memory_tree_with_quotas(start_server, layout):
+    srv = start_server(*MEMORY_FLAGS, "--quota-bytes", "64K", "--quota-files", "2",
+                       "--memory-size", "1M", directory=False)
+    with ftp_session(srv, USER, PASSWORD) as ftp:
+        ftp.storbinary("STOR a.bin", io.BytesIO(random_bytes(40_000)))
+        with pytest.raises(ftplib.error_perm, match="^552"):
+            ftp.storbinary("STOR b.bin", io.BytesIO(random_bytes(40_000)))
+        ftp.storbinary("STOR c.bin", io.BytesIO(b"small"))
+        with pytest.raises(ftplib.error_perm, match="^552"):
+            ftp.storbinary("STOR d.bin", io.BytesIO(b"one too many"))
+        assert sorted(ftp.nlst()) == ["a.bin", "c.bin"]
+    # Past the tree's capacity: 452.
+    big = start_server(*MEMORY_FLAGS, "--memory-size", "100K", directory=False)
+    with ftp_session(big, USER, PASSWORD) as ftp:
+        with pytest.raises(ftplib.error_temp, match="^452"):
+            ftp.storbinary("STOR big.bin", io.BytesIO(random_bytes(200_000)))
+        assert ftp.nlst() == []
+    assert_disk_untouched(layout)
