@@ -130,8 +130,9 @@ pub(crate) fn transfer_reply(outcome: Outcome, bytes: u64) -> Reply {
             tracing::warn!(error = %e, "transfer failed on storage");
             let r = storage_reply(&e);
             // Space and quota have codes of their own; any other failure
-            // mid-transfer is a local error in processing (451).
-            let code = if matches!(r.code(), 450 | 452 | 552) {
+            // mid-transfer (busy included: RFC 959 allows no 450 after a
+            // 150) is a local error in processing (451).
+            let code = if matches!(r.code(), 452 | 552) {
                 r.code()
             } else {
                 451

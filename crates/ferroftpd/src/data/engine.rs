@@ -352,9 +352,15 @@ fn receive_file(
 ) -> Result<(), TransferError> {
     let received = receive_into(sock, &mut writer, ascii, flow);
     if let Err(e) = received {
-        // Past a quota: nothing of it stays. Otherwise the writer decides
+        // Past a quota or out of space: nothing of it stays. Otherwise the writer decides
         // (a new file's partial content may be kept for resuming).
-        if matches!(&e, TransferError::Storage(s) if s.kind() == ErrorKind::QuotaExceeded) {
+        let full = |k| {
+            matches!(
+                k,
+                ErrorKind::QuotaExceeded | ErrorKind::StorageFull | ErrorKind::FileTooLarge
+            )
+        };
+        if matches!(&e, TransferError::Storage(s) if full(s.kind())) {
             writer.discard();
             // Clients send the whole file before they read the reply: take
             // the rest (up to a bound) so that they see 552, not a reset.

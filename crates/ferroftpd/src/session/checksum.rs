@@ -7,6 +7,7 @@ use ferroftpd_proto::reply::Reply;
 
 use super::Session;
 use crate::error::CommandError;
+use crate::guard::Operation;
 use crate::storage::StorageError;
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
@@ -16,6 +17,7 @@ impl Session {
     /// being bytes `start` to `end` exclusive (the whole file).
     pub(super) async fn hash(&mut self, arg: &[u8]) -> Result {
         let path = self.resolve_checked(arg, Permission::Retrieve)?;
+        self.guard(Operation::Download { path: &path }).await?;
         let algorithm = self.hash_algorithm;
         let (size, digest) = self.digest(&path, algorithm, 0, None).await?;
         let mut text = format!("{} 0-{size} {digest} ", algorithm.name()).into_bytes();
@@ -30,6 +32,7 @@ impl Session {
         args: ChecksumArgs,
     ) -> Result {
         let path = self.resolve_checked(&args.path, Permission::Retrieve)?;
+        self.guard(Operation::Download { path: &path }).await?;
         let (_, digest) = self.digest(&path, algorithm, args.start, args.end).await?;
         Ok(Reply::new(250, digest))
     }

@@ -378,6 +378,11 @@ impl Session {
             return Err(Reply::new(550, "STOU cannot be redirected.").into());
         }
         let (path, writer) = self.storage()?.create_unique(&dir, &prefix).await?;
+        // An authorizer's own `permits` has its say on the name made.
+        if let Err(e) = self.check(Permission::Store, &path) {
+            writer.discard();
+            return Err(e);
+        }
         let job = self.upload_job(writer, &path)?;
         Ok((path, job))
     }

@@ -421,7 +421,12 @@ impl Storage for LocalStorage {
                 WriteMode::Replace => LocalWriter::replacing(root, &path)?,
                 WriteMode::Append => {
                     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOCTTY;
-                    LocalWriter::in_place(root.open_file(&path, flags)?)
+                    let file = root.open_file(&path, flags)?;
+                    // What a refused append is cut back to.
+                    let before = rustix::fs::fstat(&file).map(|st| st.st_size).ok();
+                    let mut writer = LocalWriter::in_place(file);
+                    writer.append_from = before.and_then(|n| u64::try_from(n).ok());
+                    writer
                 }
                 WriteMode::At(offset) => {
                     let mut file = root.open_file(&path, OFlags::WRONLY | OFlags::NOCTTY)?;
@@ -440,7 +445,8 @@ impl Storage for LocalStorage {
         dir: &VirtualPath,
         prefix: &[u8],
     ) -> StorageResult<(VirtualPath, Box<dyn FileWriter>)> {
-        if prefix.starts_with(TEMP_PREFIX) {
+        // The names made are `<prefix>.XXXXXXXX`: never the server's own.
+        if [prefix, b"."].concat().starts_with(TEMP_PREFIX) {
             return Err(StorageError::Io(io::ErrorKind::InvalidFilename.into()));
         }
         let dir = dir.clone();
@@ -701,6 +707,8 @@ struct LocalWriter {
     pending: Option<PendingReplace>,
     /// The name STOU created for this upload, removed if it is discarded.
     created: Option<Created>,
+    /// APPE: the file's length before it, restored if it is discarded.
+    append_from: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -723,6 +731,7 @@ impl LocalWriter {
             file,
             pending: None,
             created: None,
+            append_from: None,
         }
     }
 
@@ -767,6 +776,7 @@ impl LocalWriter {
         }
         Ok(LocalWriter {
             created: None,
+            append_from: None,
             file: File::from(fd),
             pending: Some(PendingReplace {
                 dir,
@@ -810,6 +820,16 @@ impl FileWriter for LocalWriter {
     fn discard(mut self: Box<Self>) {
         if let Some(p) = self.pending.take() {
             p.remove_temp();
+        }
+        // A refused append takes back what it added, if nobody appended
+        // after it (their bytes would go too): with O_APPEND, the offset
+        // is the end of this upload's last write.
+        if let Some(len) = self.append_from.take() {
+            let end = self.file.stream_position().ok();
+            let size = self.file.metadata().map(|m| m.len()).ok();
+            if end.is_some() && end == size {
+                let _ = self.file.set_len(len);
+            }
         }
         // STOU's file holds nothing but this upload: it goes too, if the
         // name still leads to it (not to a file stored there since).

@@ -67,6 +67,10 @@ impl QuotaLimits {
 pub struct QuotaUsage {
     bytes: AtomicU64,
     files: AtomicU64,
+    /// Of `bytes` and `files`: what uploads not yet committed hold, which
+    /// a scan cannot see (their data is in hidden temporary files).
+    in_flight_bytes: AtomicU64,
+    in_flight_files: AtomicU64,
     /// Set when an upload failed in a way whose leftovers the layer cannot
     /// know (a partial file kept for resuming): the next upload scans
     /// again.
@@ -96,7 +100,8 @@ impl QuotaUsage {
             .is_ok()
     }
 
-    /// Takes up to `n` bytes within `max`: how many were taken.
+    /// Takes up to `n` bytes within `max` for an upload in flight: how
+    /// many were taken.
     fn take_bytes(&self, n: u64, max: Option<u64>) -> u64 {
         let mut taken = 0;
         let _ = self
@@ -106,7 +111,25 @@ impl QuotaUsage {
                 taken = n.min(room);
                 Some(used + taken)
             });
+        self.in_flight_bytes.fetch_add(taken, Ordering::AcqRel);
         taken
+    }
+
+    /// An upload's bytes are no longer in flight: committed (`keep`) or
+    /// given back.
+    fn land_bytes(&self, n: u64, keep: bool) {
+        Self::sub(&self.in_flight_bytes, n);
+        if !keep {
+            Self::sub(&self.bytes, n);
+        }
+    }
+
+    /// An upload's new file is no longer in flight.
+    fn land_file(&self, keep: bool) {
+        Self::sub(&self.in_flight_files, 1);
+        if !keep {
+            Self::sub(&self.files, 1);
+        }
     }
 
     fn sub(counter: &AtomicU64, n: u64) {
@@ -123,8 +146,11 @@ impl QuotaUsage {
         }
         self.stale.store(false, Ordering::Release);
         let (bytes, files) = scan(storage).await?;
-        self.bytes.store(bytes, Ordering::Release);
-        self.files.store(files, Ordering::Release);
+        // Uploads in flight keep what they took.
+        let in_flight_bytes = self.in_flight_bytes.load(Ordering::Acquire);
+        let in_flight_files = self.in_flight_files.load(Ordering::Acquire);
+        self.bytes.store(bytes + in_flight_bytes, Ordering::Release);
+        self.files.store(files + in_flight_files, Ordering::Release);
         *scanned = true;
         tracing::debug!(bytes, files, "quota usage scanned");
         Ok(())
@@ -218,18 +244,25 @@ impl QuotaStorage {
         StorageError::new(ErrorKind::QuotaExceeded, format!("Quota exceeded: {what}."))
     }
 
+    /// Takes one file of the quota for an upload that creates one, before
+    /// anything is created.
+    fn reserve_file(&self) -> StorageResult<()> {
+        if !QuotaUsage::try_add(&self.usage.files, 1, self.limits.max_files) {
+            return Err(Self::exceeded("too many files"));
+        }
+        self.usage.in_flight_files.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
     /// Wraps a writer of a file that held `old_size` bytes (`None`: a new
-    /// file, which takes one file of the quota now).
+    /// file, whose slot [`Self::reserve_file`] took).
     fn counted(
         &self,
         writer: Box<dyn FileWriter>,
         old_size: Option<u64>,
         mode: WriteMode,
-    ) -> StorageResult<Box<dyn FileWriter>> {
+    ) -> Box<dyn FileWriter> {
         let new_file = old_size.is_none();
-        if new_file && !QuotaUsage::try_add(&self.usage.files, 1, self.limits.max_files) {
-            return Err(Self::exceeded("too many files"));
-        }
         let old = old_size.unwrap_or(0);
         // Bytes an upload may write before it grows the file.
         let credit = match mode {
@@ -242,13 +275,14 @@ impl QuotaStorage {
             max_bytes: self.limits.max_bytes,
             state: Mutex::new(BudgetState { credit, charged: 0 }),
         });
-        Ok(Box::new(QuotaWriter {
+        Box::new(QuotaWriter {
             inner: Some(writer),
             budget,
             shrinks_to_written: (mode == WriteMode::Replace).then_some(old),
+            in_place: mode != WriteMode::Replace,
             new_file,
             written: 0,
-        }))
+        })
     }
 }
 
@@ -289,8 +323,18 @@ impl Storage for QuotaStorage {
     ) -> StorageResult<Box<dyn FileWriter>> {
         self.usage.ensure_scanned(&*self.inner).await?;
         let old_size = self.file_size(path).await?;
-        let writer = self.inner.open_write(path, mode).await?;
-        self.counted(writer, old_size, mode)
+        if old_size.is_none() {
+            self.reserve_file()?;
+        }
+        match self.inner.open_write(path, mode).await {
+            Ok(writer) => Ok(self.counted(writer, old_size, mode)),
+            Err(e) => {
+                if old_size.is_none() {
+                    self.usage.land_file(false);
+                }
+                Err(e)
+            }
+        }
     }
 
     async fn create_unique(
@@ -299,8 +343,14 @@ impl Storage for QuotaStorage {
         prefix: &[u8],
     ) -> StorageResult<(VirtualPath, Box<dyn FileWriter>)> {
         self.usage.ensure_scanned(&*self.inner).await?;
-        let (path, writer) = self.inner.create_unique(dir, prefix).await?;
-        Ok((path, self.counted(writer, None, WriteMode::Replace)?))
+        self.reserve_file()?;
+        match self.inner.create_unique(dir, prefix).await {
+            Ok((path, writer)) => Ok((path, self.counted(writer, None, WriteMode::Replace))),
+            Err(e) => {
+                self.usage.land_file(false);
+                Err(e)
+            }
+        }
     }
 
     async fn create_dir(&self, path: &VirtualPath) -> StorageResult<()> {
@@ -323,7 +373,18 @@ impl Storage for QuotaStorage {
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> StorageResult<()> {
         // A file renamed over another replaces it: that one's bytes go.
-        let replaced = self.file_size(to).await?;
+        // Not when both names are one file (the same path, or hard links
+        // to one inode): then nothing goes.
+        let same_file = from == to || {
+            let a = self.inner.symlink_metadata(from).await.ok();
+            let b = self.inner.symlink_metadata(to).await.ok();
+            matches!((a, b), (Some(a), Some(b)) if a.unique.is_some() && a.unique == b.unique)
+        };
+        let replaced = if same_file {
+            None
+        } else {
+            self.file_size(to).await?
+        };
         self.inner.rename(from, to).await?;
         if let Some(size) = replaced {
             QuotaUsage::sub(&self.usage.bytes, size);
@@ -373,16 +434,18 @@ impl UploadBudget for Budget {
         // Charged bytes go back first: they were taken last.
         let uncharge = n.min(state.charged);
         state.charged -= uncharge;
-        QuotaUsage::sub(&self.usage.bytes, uncharge);
+        self.usage.land_bytes(uncharge, false);
         state.credit += n - uncharge;
     }
 }
 
 impl Budget {
-    /// Gives back everything this upload took.
-    fn release(&self) {
+    /// Ends the upload: what it took stays counted (`keep`, a commit) or
+    /// goes back.
+    fn settle(&self, keep: bool) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        QuotaUsage::sub(&self.usage.bytes, std::mem::take(&mut state.charged));
+        self.usage
+            .land_bytes(std::mem::take(&mut state.charged), keep);
     }
 }
 
@@ -393,6 +456,9 @@ struct QuotaWriter {
     /// For STOR over an existing file: its old size. A shorter upload
     /// frees the difference at commit.
     shrinks_to_written: Option<u64>,
+    /// APPE or REST+STOR: written in place, so a failed or refused upload
+    /// may leave some of its bytes in the file.
+    in_place: bool,
     new_file: bool,
     /// Bytes written through [`Write`] (the engine may also move bytes
     /// into the file directly, taking them from the budget).
@@ -415,11 +481,12 @@ impl QuotaWriter {
             .ok_or_else(|| io::ErrorKind::BrokenPipe.into())
     }
 
-    /// Gives back what this upload took: it was not committed.
-    fn release(&self) {
-        self.budget.release();
+    /// Settles what this upload took: kept at a commit, given back
+    /// otherwise.
+    fn settle(&self, keep: bool) {
+        self.budget.settle(keep);
         if self.new_file {
-            QuotaUsage::sub(&self.budget.usage.files, 1);
+            self.budget.usage.land_file(keep);
         }
     }
 }
@@ -468,10 +535,11 @@ impl FileWriter for QuotaWriter {
             .and_then(|f| f.metadata().ok())
             .map(|m| m.len());
         if let Err(e) = inner.commit() {
-            self.release();
+            self.settle(false);
             self.budget.usage.stale.store(true, Ordering::Release);
             return Err(e);
         }
+        self.settle(true);
         if let Some(old) = self.shrinks_to_written {
             let new = size.unwrap_or(self.written);
             QuotaUsage::sub(&self.budget.usage.bytes, old.saturating_sub(new));
@@ -482,7 +550,11 @@ impl FileWriter for QuotaWriter {
     fn discard(mut self: Box<Self>) {
         if let Some(inner) = self.inner.take() {
             inner.discard();
-            self.release();
+            self.settle(false);
+            if self.in_place {
+                // A storage may keep what was written in place.
+                self.budget.usage.stale.store(true, Ordering::Release);
+            }
         }
     }
 }
@@ -494,7 +566,7 @@ impl Drop for QuotaWriter {
         // the next upload counts again.
         if let Some(inner) = self.inner.take() {
             drop(inner);
-            self.release();
+            self.settle(false);
             self.budget.usage.stale.store(true, Ordering::Release);
         }
     }
@@ -528,8 +600,8 @@ mod tests {
         // Another upload of the same user sees what this one took.
         let other = budget(&usage, 100, 0);
         assert_eq!(other.take(10), 3);
-        other.release();
-        b.release();
+        other.settle(false);
+        b.settle(false);
         assert_eq!(usage.bytes(), 90);
     }
 

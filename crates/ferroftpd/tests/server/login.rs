@@ -240,4 +240,13 @@ async fn a_custom_authorizer_decides_at_user_and_per_operation() {
         (550, "Not enough privileges.".into())
     );
     assert_eq!(c.cmd("MLST private").await.0, 250);
+    // STOU asks the authorizer about the name it makes, too.
+    c.epsv().await;
+    assert_eq!(c.cmd("STOU private/x").await.0, 550);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("private"))
+            .unwrap()
+            .count(),
+        0
+    );
 }

@@ -127,6 +127,39 @@ async fn the_file_quota_counts_new_files_only() {
     assert!(usage.contains("Files: 2 of 2"), "{usage}");
 }
 
+/// Accounting holds where it is easy to get wrong: a rename onto itself,
+/// a refused APPE, a STOU at the file limit.
+#[tokio::test]
+async fn usage_stays_true_to_the_disk() {
+    let srv = server(quota(Some(100), Some(3))).await;
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    let ((code, _), _) = c.upload("STOR f", &[1; 60]).await;
+    assert_eq!(code, 226);
+    c.expect("RNFR f", 350).await;
+    c.expect("RNTO f", 250).await;
+    let usage = c.expect("SITE QUOTA", 200).await;
+    assert!(usage.contains("Bytes: 60 of 100"), "{usage}");
+    assert!(usage.contains("Files: 1 of 3"), "{usage}");
+    // An APPE past the limit takes back what it added.
+    let ((code, _), _) = c.upload("APPE f", &[2; 50]).await;
+    assert_eq!(code, 552);
+    assert_eq!(read(&srv.path("f")), [1; 60]);
+    let ((code, _), _) = c.upload("APPE f", &[3; 40]).await;
+    assert_eq!(code, 226);
+    let usage = c.expect("SITE QUOTA", 200).await;
+    assert!(usage.contains("Bytes: 100 of 100"), "{usage}");
+    // At the file limit, STOU creates nothing at all.
+    c.expect("DELE f", 250).await;
+    for name in ["a", "b", "c"] {
+        let ((code, _), _) = c.upload(&format!("STOR {name}"), b"").await;
+        assert_eq!(code, 226);
+    }
+    c.epsv().await;
+    assert_eq!(c.cmd("STOU").await.0, 552);
+    assert_eq!(std::fs::read_dir(srv.root.path()).unwrap().count(), 3);
+}
+
 #[tokio::test]
 async fn usage_starts_from_what_the_home_holds() {
     let srv = server(quota(Some(1000), Some(10))).await;
