@@ -101,8 +101,11 @@ impl CommandContext<'_> {
             .map_err(|_| Reply::new(553, "File name not allowed."))
     }
 
-    /// 550 unless the user may do `perm` on `path` (the same check the
-    /// built-in commands make).
+    /// 550 unless the user may do `perm` on `path`: the permission letters,
+    /// per-directory overrides and the authorizer's `permits`. (Built-in
+    /// commands that add or remove an entry also check the entries of its
+    /// directory; ask [`crate::auth::Authorizer::permits_in`] through your
+    /// own authorizer for that.)
     pub fn check(&self, perm: Permission, path: &VirtualPath) -> Result<(), Reply> {
         let account = self.account().ok_or_else(not_logged_in)?;
         if self.authorizer.permits(account, perm, path) {

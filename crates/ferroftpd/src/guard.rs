@@ -48,8 +48,11 @@ pub enum Operation<'a> {
         append: bool,
     },
     /// An upload has received all its data and is about to be committed
-    /// (renamed over its target). A refusal discards it: what was there
-    /// stays. For content checks such as a virus scan.
+    /// (renamed over its target). A refusal discards it: for STOR and
+    /// STOU what was there stays, and an APPE is cut back to where it
+    /// started; a STOR after REST has written in place and cannot be
+    /// undone (refuse it at [`Operation::Upload`] if that matters). For
+    /// content checks such as a virus scan.
     Commit {
         /// The upload's target.
         path: &'a VirtualPath,
