@@ -219,12 +219,15 @@ impl Server {
     }
 
     /// Cancelled when the server stops accepting.
+    #[cfg(feature = "metrics")]
     pub(crate) fn stop_token(&self) -> CancellationToken {
         self.shared.stop_accepting.clone()
     }
 
     /// The server's metrics in the Prometheus text format (what
-    /// [`crate::metrics::serve`] answers on `/metrics`).
+    /// [`crate::metrics::serve`] answers on `/metrics`). Needs the
+    /// `metrics` feature.
+    #[cfg(feature = "metrics")]
     pub fn metrics_text(&self) -> String {
         self.shared.metrics.render()
     }

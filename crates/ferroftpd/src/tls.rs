@@ -38,6 +38,7 @@ pub enum TlsError {
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
     /// Generating a self-signed certificate failed.
+    #[cfg(feature = "self-signed")]
     #[error("generating a certificate: {0}")]
     Generate(#[from] rcgen::Error),
 }
@@ -113,7 +114,9 @@ impl TlsConfig {
 
     /// An ephemeral self-signed certificate for `names` (host names or IP
     /// addresses), for a quick start: clients must be told to trust it,
-    /// by its [fingerprint](Self::fingerprint).
+    /// by its [fingerprint](Self::fingerprint). Needs the `self-signed`
+    /// feature (rcgen).
+    #[cfg(feature = "self-signed")]
     pub fn self_signed(names: &[String]) -> Result<Self, TlsError> {
         let certified = rcgen::generate_simple_self_signed(names.to_vec())?;
         let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der())
@@ -277,6 +280,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "self-signed")]
     fn self_signed_has_a_fingerprint_and_sessions_do_not_share_stores() {
         let tls = TlsConfig::self_signed(&["localhost".into()]).unwrap();
         assert_eq!(tls.fingerprint().len(), 32 * 3 - 1);

@@ -3,7 +3,10 @@
 //! An [`Authorizer`] checks credentials and returns an [`Account`]: the home
 //! directory, the permission rules, and the login and quit messages. The
 //! built-in [`MemoryAuthorizer`] keeps users in memory, as pyftpdlib's
-//! `DummyAuthorizer` does.
+//! `DummyAuthorizer` does. Two more come with Cargo features:
+//! `UsersFile` (a TOML file with password hashes; feature `users-file`, on
+//! by default) and `SystemAuthorizer` (the system's accounts through PAM;
+//! feature `system-users`).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,10 +19,18 @@ use ferroftpd_proto::path::VirtualPath;
 pub use ferroftpd_proto::perms::{Permission, Permissions};
 
 mod memory;
+#[cfg(feature = "system-users")]
+mod pam;
+#[cfg(feature = "system-users")]
 mod system;
+#[cfg(feature = "users-file")]
 mod users_file;
 pub use memory::{MemoryAuthorizer, UserOptions};
+#[cfg(feature = "system-users")]
+pub use pam::PamLoadError;
+#[cfg(feature = "system-users")]
 pub use system::{Confinement, SystemAuthorizer, SystemAuthorizerBuilder, SystemUsersError};
+#[cfg(feature = "users-file")]
 pub use users_file::{hash_password, verify_password, HashScheme, UsersFile, UsersFileError};
 
 /// A logged-in user's identity and rights. Made with [`Account::new`];
@@ -247,7 +258,7 @@ pub enum Lookup {
 /// [`Authorizer::logout`] at the end. The [`Account`] carries the home,
 /// the permission rules, the login and quit messages, and the limits.
 /// An account with an [`Identity`] has its file access done as that
-/// system user ([`SystemAuthorizer`] sets one).
+/// system user (`SystemAuthorizer`, feature `system-users`, sets one).
 #[async_trait]
 pub trait Authorizer: Send + Sync + fmt::Debug {
     /// Called on USER, before any password. Default:

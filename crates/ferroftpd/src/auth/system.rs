@@ -14,6 +14,10 @@
 //! every file operation with the user's credentials, so the kernel's
 //! permission checks apply and new files belong to the user. All of this
 //! needs the server to run as root.
+//!
+//! libpam is loaded at run time (see the `pam` module), when the
+//! authorizer is built: building needs no PAM headers, and a missing
+//! libpam is reported at startup.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
@@ -23,12 +27,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferroftpd_proto::command::Password;
 use ferroftpd_proto::path::VirtualPath;
-use pam_client::ConversationHandler;
-use pam_client::ErrorCode;
-use pam_client::{Context, Flag};
 use std::ffi::CStr;
 
 use super::memory::ANONYMOUS_NAMES;
+use super::pam::{self, Pam, PamError, PamLoadError};
 use super::{Account, AuthError, Authorizer, Identity, LoginContext, Permissions};
 
 /// The PAM service used unless one is set; without a file of that name in
@@ -72,6 +74,10 @@ pub enum SystemUsersError {
     /// there): confining anonymous users to it would confine nothing.
     #[error("the home of the anonymous account {0:?} is the root directory: choose an account with a home of its own")]
     AnonymousHomeIsRoot(String),
+    /// libpam could not be loaded: it is opened at run time, when the
+    /// authorizer is built.
+    #[error(transparent)]
+    Pam(#[from] PamLoadError),
 }
 
 /// Logs in the accounts of the operating system. Made with
@@ -193,11 +199,13 @@ impl SystemAuthorizerBuilder {
         self
     }
 
-    /// Checks the settings; looks up the anonymous account, if any.
+    /// Checks the settings, loads libpam (`libpam.so.0`, once per
+    /// process), and looks up the anonymous account, if any.
     pub fn build(self) -> Result<SystemAuthorizer, SystemUsersError> {
         if self.service.is_empty() || self.service.contains(['\0', '/']) {
             return Err(SystemUsersError::InvalidService(self.service));
         }
+        Pam::get()?;
         let anonymous = match self.anonymous {
             None => None,
             Some((name, perms)) => {
@@ -267,7 +275,7 @@ impl SystemUser {
 #[derive(Debug, thiserror::Error)]
 enum Refusal {
     #[error("PAM: {0}")]
-    Pam(#[from] pam_client::Error),
+    Pam(#[from] PamError),
     #[error("not in the passwd database")]
     Unknown,
     #[error("uid 0")]
@@ -368,14 +376,13 @@ struct PasswordOnce {
     password: Option<String>,
 }
 
-impl ConversationHandler for PasswordOnce {
-    fn prompt_echo_on(&mut self, _prompt: &CStr) -> Result<CString, ErrorCode> {
-        CString::new(self.username.as_str()).map_err(|_| ErrorCode::CONV_ERR)
+impl pam::Conversation for PasswordOnce {
+    fn prompt_echo_on(&mut self, _prompt: &CStr) -> Option<CString> {
+        CString::new(self.username.as_str()).ok()
     }
 
-    fn prompt_echo_off(&mut self, _prompt: &CStr) -> Result<CString, ErrorCode> {
-        let password = self.password.take().ok_or(ErrorCode::CONV_ERR)?;
-        CString::new(password).map_err(|_| ErrorCode::CONV_ERR)
+    fn prompt_echo_off(&mut self, _prompt: &CStr) -> Option<CString> {
+        CString::new(self.password.take()?).ok()
     }
 
     fn text_info(&mut self, msg: &CStr) {
@@ -395,18 +402,24 @@ fn pam_authenticate(
     username: &str,
     password: &str,
     client: &str,
-) -> Result<(), pam_client::Error> {
+) -> Result<(), PamError> {
     let conversation = PasswordOnce {
         username: username.to_owned(),
         password: Some(password.to_owned()),
     };
-    let mut context = Context::new(service, Some(username), conversation)?;
+    // Loaded by `SystemAuthorizerBuilder::build`: only the error is new.
+    let pam = Pam::get().map_err(|e| PamError {
+        function: "dlopen",
+        code: pam::Code::ABORT,
+        message: e.to_string(),
+    })?;
+    let mut transaction = pam.start(service, username, conversation)?;
     // For modules that look at where a login comes from (pam_access).
-    context.set_rhost(Some(client))?;
-    context.set_tty(Some("ftp"))?;
-    let flags = Flag::DISALLOW_NULL_AUTHTOK;
-    context.authenticate(flags)?;
-    context.acct_mgmt(flags)?;
+    transaction.set_item(pam::Item::Rhost, client)?;
+    transaction.set_item(pam::Item::Tty, "ftp")?;
+    let flags = pam::DISALLOW_NULL_AUTHTOK;
+    transaction.authenticate(flags)?;
+    transaction.acct_mgmt(flags)?;
     Ok(())
 }
 
@@ -483,6 +496,31 @@ mod tests {
         assert!(!shell_listed(Path::new("# comment"), &file).unwrap());
         let missing = dir.path().join("none");
         assert!(!shell_listed(Path::new("/bin/sh"), &missing).unwrap());
+    }
+
+    #[test]
+    fn the_password_answers_one_hidden_prompt_only() {
+        use pam::Conversation;
+        let mut conversation = PasswordOnce {
+            username: "alice".into(),
+            password: Some("secret".into()),
+        };
+        assert_eq!(
+            conversation.prompt_echo_on(c"login:").as_deref(),
+            Some(c"alice")
+        );
+        assert_eq!(
+            conversation.prompt_echo_off(c"Password:").as_deref(),
+            Some(c"secret")
+        );
+        // A second factor is never answered with the password.
+        assert_eq!(conversation.prompt_echo_off(c"Verification code:"), None);
+        let mut nul = PasswordOnce {
+            username: "a\0b".into(),
+            password: Some("x\0y".into()),
+        };
+        assert_eq!(nul.prompt_echo_on(c"login:"), None);
+        assert_eq!(nul.prompt_echo_off(c"Password:"), None);
     }
 
     #[test]
