@@ -178,6 +178,13 @@ impl StoredPassword {
             if parsed.salt.is_none() || parsed.hash.is_none() {
                 return Err("bad argon2id hash: no salt or no hash".into());
             }
+            let param = |name| parsed.params.get_decimal(name).unwrap_or(0);
+            if param("m") > MAX_ARGON2_MEMORY_KIB || param("t") > MAX_ARGON2_PASSES {
+                return Err(format!(
+                    "argon2id hash too costly: at most m={MAX_ARGON2_MEMORY_KIB} (KiB) and \
+                     t={MAX_ARGON2_PASSES}, or each login could exhaust the server"
+                ));
+            }
             Ok(StoredPassword::Argon2id(value.to_owned()))
         } else if ["$2b$", "$2y$", "$2a$"]
             .iter()
@@ -249,6 +256,11 @@ fn check_bcrypt_form(value: &str) -> Result<(), String> {
     if !(4..=31).contains(&cost) || body.len() != 53 {
         return Err(bad());
     }
+    if cost > MAX_BCRYPT_COST {
+        return Err(format!(
+            "bcrypt hash too costly: cost {cost}, at most {MAX_BCRYPT_COST} (each step doubles the time of a login)"
+        ));
+    }
     if !body
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/')
@@ -276,8 +288,41 @@ fn check_sha_crypt_form(value: &str, len: usize) -> Result<(), String> {
     if !(2..=3).contains(&fields) || hash.len() != len {
         return Err(bad());
     }
+    let rounds = value[3..]
+        .split('$')
+        .find_map(|f| f.strip_prefix("rounds="))
+        .map(|r| r.parse::<u64>().map_err(|_| bad()))
+        .transpose()?;
+    if rounds.is_some_and(|r| r > MAX_SHA_CRYPT_ROUNDS) {
+        return Err(format!(
+            "SHA-crypt hash too costly: at most rounds={MAX_SHA_CRYPT_ROUNDS}"
+        ));
+    }
+    // The sha-crypt crate panics on a hash that is not canonical crypt
+    // base64: try it once here, so that such a file is refused with an
+    // error instead of bringing the server down at load or at login.
+    let probe = value.to_owned();
+    let checked = std::panic::catch_unwind(move || {
+        if len == 86 {
+            let _ = sha_crypt::sha512_check("", &probe);
+        } else {
+            let _ = sha_crypt::sha256_check("", &probe);
+        }
+    });
+    if checked.is_err() {
+        return Err(bad());
+    }
     Ok(())
 }
+
+/// Most memory (KiB) and passes an argon2id hash may ask for: each login
+/// and the calibration at load pay them.
+const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+const MAX_ARGON2_PASSES: u32 = 64;
+/// Highest bcrypt cost accepted (16 takes seconds per login).
+const MAX_BCRYPT_COST: u32 = 15;
+/// Most SHA-crypt rounds accepted (the default is 5,000).
+const MAX_SHA_CRYPT_ROUNDS: u64 = 1_000_000;
 
 /// An argon2id hash no password matches in practice, checked when the user
 /// name is unknown so that the time taken does not reveal which names exist.
@@ -896,6 +941,12 @@ mod tests {
             "$5$x",
             "md5:abc",
             "$argon2id$nonsense",
+            // Not canonical crypt base64: the sha-crypt crate would panic.
+            "$5$s$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZF4PUyEAH",
+            // Too costly to check at every login (and at load).
+            "$argon2id$v=19$m=4000000,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+            "$2b$20$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "$6$rounds=99999999$salt$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         ] {
             assert!(StoredPassword::parse(bad, false).is_err(), "{bad}");
         }
