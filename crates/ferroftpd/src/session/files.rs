@@ -135,7 +135,11 @@ impl Session {
         let path = self.resolve_checked(arg, Permission::List)?;
         let info = self.storage()?.metadata(&path).await?;
         match (info.is_file(), info.modified) {
-            (true, Some(t)) => Ok(Reply::new(213, DateTime::from_unix(t, 0).time_val())),
+            // A time outside years 0 to 9999 has no time-val.
+            (true, Some(t)) => match DateTime::from_unix(t, 0).checked_time_val() {
+                Some(time_val) => Ok(Reply::new(213, time_val)),
+                None => Err(not_retrievable(&path)),
+            },
             _ => Err(not_retrievable(&path)),
         }
     }
@@ -153,7 +157,10 @@ impl Session {
         tracing::info!(path = %path, "MFMT");
         // The filesystem may round or clamp the time: report what it kept.
         let kept = storage.metadata(&path).await?.modified.unwrap_or(secs);
-        let mut text = format!("Modify={}; ", DateTime::from_unix(kept, 0).time_val()).into_bytes();
+        let shown = DateTime::from_unix(kept, 0)
+            .checked_time_val()
+            .unwrap_or_else(|| DateTime::from_unix(secs, 0).time_val());
+        let mut text = format!("Modify={shown}; ").into_bytes();
         text.extend_from_slice(path.as_bytes());
         Ok(Reply::new(213, text))
     }
