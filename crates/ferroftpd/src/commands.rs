@@ -102,18 +102,34 @@ impl CommandContext<'_> {
     }
 
     /// 550 unless the user may do `perm` on `path`: the permission letters,
-    /// per-directory overrides and the authorizer's `permits`. (Built-in
-    /// commands that add or remove an entry also check the entries of its
-    /// directory; ask [`crate::auth::Authorizer::permits_in`] through your
-    /// own authorizer for that.)
+    /// per-directory overrides and the authorizer's `permits`. For a
+    /// command that adds or removes an entry, use [`Self::check_entry`].
     pub fn check(&self, perm: Permission, path: &VirtualPath) -> Result<(), Reply> {
         let account = self.account().ok_or_else(not_logged_in)?;
         if self.authorizer.permits(account, perm, path) {
             Ok(())
         } else {
-            Err(Reply::new(550, "Not enough privileges."))
+            Err(denied())
         }
     }
+
+    /// The check the built-in MKD, RMD, DELE, STOR and renames make on an
+    /// entry they add or take away: `perm` on `path` itself and on the
+    /// entries of its directory
+    /// ([`Authorizer::permits_in`](crate::auth::Authorizer::permits_in)), so
+    /// that an entry's own override cannot open a read-only parent.
+    pub fn check_entry(&self, perm: Permission, path: &VirtualPath) -> Result<(), Reply> {
+        self.check(perm, path)?;
+        let account = self.account().ok_or_else(not_logged_in)?;
+        match path.parent() {
+            Some(dir) if !self.authorizer.permits_in(account, perm, &dir) => Err(denied()),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn denied() -> Reply {
+    Reply::new(550, "Not enough privileges.")
 }
 
 fn not_logged_in() -> Reply {

@@ -40,7 +40,10 @@ impl CommandHandler for MakeDirs {
         let mut partial = ferroftpd::proto::path::VirtualPath::root();
         for part in path.relative().split(|&b| b == b'/') {
             partial = partial.join(part).unwrap();
-            if let Err(reply) = ctx.check(Permission::MakeDir, &partial) {
+            if storage.metadata(&partial).await.is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            if let Err(reply) = ctx.check_entry(Permission::MakeDir, &partial) {
                 return reply;
             }
             let _ = storage.create_dir(&partial).await;
@@ -103,6 +106,29 @@ async fn registered_commands_run_and_are_listed() {
     let feat = c.expect("FEAT", 211).await;
     assert!(feat.lines().any(|l| l == " XECHO"), "{feat}");
     assert!(!feat.lines().any(|l| l == " MKD"), "{feat}");
+}
+
+/// A command's own checks see per-directory overrides as the built-in
+/// commands do: `/open` has a writable rule of its own, but making it adds
+/// an entry to the read-only top.
+#[tokio::test]
+async fn a_commands_checks_follow_the_overrides() {
+    let srv = server_with_commands().await;
+    srv.users
+        .add_user("ro", "pw", srv.root.path(), "elr".parse().unwrap())
+        .unwrap();
+    let all = "elradfmwMT".parse().unwrap();
+    srv.users.override_perm("ro", "/open", all, true).unwrap();
+    let mut c = srv.client().await;
+    c.login("ro", "pw").await;
+    assert_eq!(
+        c.cmd("SITE MKDIRS open/inner").await,
+        (550, "Not enough privileges.".into())
+    );
+    assert!(!srv.path("open").exists());
+    std::fs::create_dir(srv.path("open")).unwrap();
+    c.expect("SITE MKDIRS open/inner", 257).await;
+    assert!(srv.path("open/inner").is_dir());
 }
 
 #[tokio::test]
