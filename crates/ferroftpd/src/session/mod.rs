@@ -279,14 +279,13 @@ impl Session {
                 self.expire_passive();
                 Flow::Continue
             }
-            Event::TimedOut(which) => {
-                let text = match which {
-                    Timeout::Login => "Login timed out; closing connection.",
-                    Timeout::Idle | Timeout::Passive => "Control connection timed out.",
-                };
-                tracing::info!(?which, "session timed out");
-                let _ = self.control.send(&Reply::new(421, text)).await;
-                Flow::Close
+            Event::TimedOut(Timeout::Login) => {
+                self.close_timed_out(Timeout::Login, "Login timed out; closing connection.")
+                    .await
+            }
+            Event::TimedOut(Timeout::Idle) => {
+                self.close_timed_out(Timeout::Idle, "Control connection timed out.")
+                    .await
             }
             Event::ServerClosing => {
                 let _ = self
@@ -296,6 +295,14 @@ impl Session {
                 Flow::Close
             }
         }
+    }
+
+    /// Ends the session at its login or idle deadline, with a 421 saying
+    /// which.
+    async fn close_timed_out(&mut self, which: Timeout, text: &'static str) -> Flow {
+        tracing::info!(?which, "session timed out");
+        let _ = self.control.send(&Reply::new(421, text)).await;
+        Flow::Close
     }
 
     /// The next deadline that applies: the login deadline until the client
