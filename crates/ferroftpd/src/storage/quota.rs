@@ -8,9 +8,16 @@
 //! other's uploads) and settles at commit; a refused or failed upload gives
 //! its bytes back. The upload that would cross the limit fails with 552 and
 //! leaves nothing: the file it would replace is intact.
+//!
+//! What an upload replaces is measured when it commits, not when it
+//! opens: another session may delete, rename or replace the name in
+//! between. Commits, deletes, renames and scans of one user each look at a
+//! name and then change it, under one lock per user
+//! ([`QuotaUsage`]'s ledger), so that usage stays what a scan would find.
 
 use std::fmt;
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -75,8 +82,18 @@ pub struct QuotaUsage {
     /// know (a partial file kept for resuming): the next upload scans
     /// again.
     stale: AtomicBool,
-    /// Held while scanning, so that one scan runs at a time.
-    scanned: tokio::sync::Mutex<bool>,
+    /// The user's lock, held while a scan, a commit, a delete or a rename
+    /// looks at what a name holds and changes it, so that no other one
+    /// changes the name in between (the count would drift). A commit takes
+    /// it on its blocking thread, the others across their `.await`s.
+    ledger: tokio::sync::Mutex<Ledger>,
+}
+
+/// What the per-user lock guards besides the counters.
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Whether usage has been scanned.
+    scanned: bool,
 }
 
 impl QuotaUsage {
@@ -138,10 +155,28 @@ impl QuotaUsage {
         });
     }
 
+    /// A name that held a regular file of `before` bytes (`None`: none)
+    /// now holds one of `after`. Called under the ledger.
+    fn replace(&self, before: Option<u64>, after: Option<u64>) {
+        let (old, new) = (before.unwrap_or(0), after.unwrap_or(0));
+        if new >= old {
+            self.bytes.fetch_add(new - old, Ordering::AcqRel);
+        } else {
+            Self::sub(&self.bytes, old - new);
+        }
+        match (before.is_some(), after.is_some()) {
+            (false, true) => {
+                self.files.fetch_add(1, Ordering::AcqRel);
+            }
+            (true, false) => Self::sub(&self.files, 1),
+            _ => {}
+        }
+    }
+
     /// Scans `storage` if it has not been, or if usage went stale.
     async fn ensure_scanned(&self, storage: &dyn Storage) -> StorageResult<()> {
-        let mut scanned = self.scanned.lock().await;
-        if *scanned && !self.stale.load(Ordering::Acquire) {
+        let mut ledger = self.ledger.lock().await;
+        if ledger.scanned && !self.stale.load(Ordering::Acquire) {
             return Ok(());
         }
         self.stale.store(false, Ordering::Release);
@@ -151,7 +186,7 @@ impl QuotaUsage {
         let in_flight_files = self.in_flight_files.load(Ordering::Acquire);
         self.bytes.store(bytes + in_flight_bytes, Ordering::Release);
         self.files.store(files + in_flight_files, Ordering::Release);
-        *scanned = true;
+        ledger.scanned = true;
         tracing::debug!(bytes, files, "quota usage scanned");
         Ok(())
     }
@@ -185,6 +220,25 @@ async fn scan(storage: &dyn Storage) -> StorageResult<(u64, u64)> {
         dirs.extend(subdirs);
     }
     Ok((bytes, files))
+}
+
+/// The regular file at `path`; `None` if there is none.
+async fn regular_file(
+    storage: &dyn Storage,
+    path: &VirtualPath,
+) -> StorageResult<Option<FileInfo>> {
+    match storage.symlink_metadata(path).await {
+        Ok(info) if info.is_file() => Ok(Some(info)),
+        Ok(_) => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The runtime a writer's commit uses to look at its name through the
+/// storage (the commit runs on a blocking thread).
+fn commit_runtime() -> StorageResult<tokio::runtime::Handle> {
+    tokio::runtime::Handle::try_current().map_err(|e| StorageError::Io(io::Error::other(e)))
 }
 
 /// One [`QuotaUsage`] per user name, kept while the server runs.
@@ -232,12 +286,9 @@ impl QuotaStorage {
 
     /// The size of the regular file at `path`; `None` if there is none.
     async fn file_size(&self, path: &VirtualPath) -> StorageResult<Option<u64>> {
-        match self.inner.symlink_metadata(path).await {
-            Ok(info) if info.is_file() => Ok(Some(info.size)),
-            Ok(_) => Ok(None),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(regular_file(&*self.inner, path)
+            .await?
+            .map(|info| info.size))
     }
 
     fn exceeded(what: &str) -> StorageError {
@@ -245,24 +296,33 @@ impl QuotaStorage {
     }
 
     /// Takes one file of the quota for an upload that creates one, before
-    /// anything is created.
-    fn reserve_file(&self) -> StorageResult<()> {
+    /// anything is created: for [`Slot::Reserved`], in flight; for
+    /// [`Slot::Placeholder`], a file of the tree at once.
+    fn reserve_file(&self, slot: Slot) -> StorageResult<()> {
         if !QuotaUsage::try_add(&self.usage.files, 1, self.limits.max_files) {
             return Err(Self::exceeded("too many files"));
         }
-        self.usage.in_flight_files.fetch_add(1, Ordering::AcqRel);
+        if slot == Slot::Reserved {
+            self.usage.in_flight_files.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(())
     }
 
-    /// Wraps a writer of a file that held `old_size` bytes (`None`: a new
-    /// file, whose slot [`Self::reserve_file`] took).
+    /// Wraps a writer of `path`, a file that held `old_size` bytes when
+    /// it opened, with the file `slot` it took. `at_its_name`: the writer
+    /// may write into the file under its name rather than a hidden one
+    /// (APPE, REST+STOR, STOU).
+    #[allow(clippy::too_many_arguments)]
     fn counted(
         &self,
         writer: Box<dyn FileWriter>,
+        path: &VirtualPath,
         old_size: Option<u64>,
+        slot: Slot,
         mode: WriteMode,
+        at_its_name: bool,
+        runtime: tokio::runtime::Handle,
     ) -> Box<dyn FileWriter> {
-        let new_file = old_size.is_none();
         let old = old_size.unwrap_or(0);
         // Bytes an upload may write before it grows the file.
         let credit = match mode {
@@ -278,10 +338,12 @@ impl QuotaStorage {
         Box::new(QuotaWriter {
             inner: Some(writer),
             budget,
-            shrinks_to_written: (mode == WriteMode::Replace).then_some(old),
+            storage: self.inner.clone(),
+            path: path.clone(),
+            runtime,
             in_place: mode != WriteMode::Replace,
-            new_file,
-            written: 0,
+            at_its_name,
+            slot,
         })
     }
 }
@@ -321,17 +383,24 @@ impl Storage for QuotaStorage {
         path: &VirtualPath,
         mode: WriteMode,
     ) -> StorageResult<Box<dyn FileWriter>> {
+        let runtime = commit_runtime()?;
         self.usage.ensure_scanned(&*self.inner).await?;
+        // What the upload replaces, for its budget and the file limit: the
+        // count itself settles at the commit.
         let old_size = self.file_size(path).await?;
-        if old_size.is_none() {
-            self.reserve_file()?;
-        }
+        let slot = if old_size.is_none() {
+            self.reserve_file(Slot::Reserved)?;
+            Slot::Reserved
+        } else {
+            Slot::None
+        };
         match self.inner.open_write(path, mode).await {
-            Ok(writer) => Ok(self.counted(writer, old_size, mode)),
+            Ok(writer) => {
+                let in_place = mode != WriteMode::Replace;
+                Ok(self.counted(writer, path, old_size, slot, mode, in_place, runtime))
+            }
             Err(e) => {
-                if old_size.is_none() {
-                    self.usage.land_file(false);
-                }
+                slot.give_back(&self.usage);
                 Err(e)
             }
         }
@@ -342,12 +411,20 @@ impl Storage for QuotaStorage {
         dir: &VirtualPath,
         prefix: &[u8],
     ) -> StorageResult<(VirtualPath, Box<dyn FileWriter>)> {
+        let runtime = commit_runtime()?;
         self.usage.ensure_scanned(&*self.inner).await?;
-        self.reserve_file()?;
+        // The storage holds the new name from here on (contract of
+        // `create_unique`): it is one of the user's files at once.
+        let slot = Slot::Placeholder;
+        self.reserve_file(slot)?;
         match self.inner.create_unique(dir, prefix).await {
-            Ok((path, writer)) => Ok((path, self.counted(writer, None, WriteMode::Replace))),
+            Ok((path, writer)) => {
+                let mode = WriteMode::Replace;
+                let writer = self.counted(writer, &path, None, slot, mode, true, runtime);
+                Ok((path, writer))
+            }
             Err(e) => {
-                self.usage.land_file(false);
+                slot.give_back(&self.usage);
                 Err(e)
             }
         }
@@ -362,6 +439,7 @@ impl Storage for QuotaStorage {
     }
 
     async fn remove_file(&self, path: &VirtualPath) -> StorageResult<()> {
+        let _ledger = self.usage.ledger.lock().await;
         let size = self.file_size(path).await?;
         self.inner.remove_file(path).await?;
         if let Some(size) = size {
@@ -372,6 +450,7 @@ impl Storage for QuotaStorage {
     }
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> StorageResult<()> {
+        let _ledger = self.usage.ledger.lock().await;
         // A file renamed over another replaces it: that one's bytes go.
         // Not when both names are one file (the same path, or hard links
         // to one inode): then nothing goes.
@@ -449,27 +528,58 @@ impl Budget {
     }
 }
 
+/// The slot of the file limit an upload took when it opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// None: the name held a file.
+    None,
+    /// A new name, counted in flight until the commit sees what it holds.
+    Reserved,
+    /// STOU: a name the storage creates at once, counted as a file.
+    Placeholder,
+}
+
+impl Slot {
+    /// The upload ended: the slot is a file of the tree (`keep`) or goes.
+    fn settle(self, usage: &QuotaUsage, keep: bool) {
+        match self {
+            Slot::None => {}
+            Slot::Reserved => usage.land_file(keep),
+            Slot::Placeholder if keep => {}
+            Slot::Placeholder => QuotaUsage::sub(&usage.files, 1),
+        }
+    }
+
+    /// Nothing was opened.
+    fn give_back(self, usage: &QuotaUsage) {
+        self.settle(usage, false);
+    }
+}
+
 /// A writer that takes from the quota before it writes.
 struct QuotaWriter {
     inner: Option<Box<dyn FileWriter>>,
     budget: Arc<Budget>,
-    /// For STOR over an existing file: its old size. A shorter upload
-    /// frees the difference at commit.
-    shrinks_to_written: Option<u64>,
+    /// The storage written to and the name written, looked at when the
+    /// upload commits.
+    storage: Arc<dyn Storage>,
+    path: VirtualPath,
+    runtime: tokio::runtime::Handle,
     /// APPE or REST+STOR: written in place, so a failed or refused upload
     /// may leave some of its bytes in the file.
     in_place: bool,
-    new_file: bool,
-    /// Bytes written through [`Write`] (the engine may also move bytes
-    /// into the file directly, taking them from the budget).
-    written: u64,
+    /// APPE, REST+STOR or STOU: a storage may write into the file under
+    /// its name, where the bytes count before the commit.
+    at_its_name: bool,
+    /// The slot of the file limit it took when it opened.
+    slot: Slot,
 }
 
 impl fmt::Debug for QuotaWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("QuotaWriter")
             .field("inner", &self.inner)
-            .field("new_file", &self.new_file)
+            .field("slot", &self.slot)
             .finish_non_exhaustive()
     }
 }
@@ -485,9 +595,13 @@ impl QuotaWriter {
     /// otherwise.
     fn settle(&self, keep: bool) {
         self.budget.settle(keep);
-        if self.new_file {
-            self.budget.usage.land_file(keep);
-        }
+        self.slot.settle(&self.budget.usage, keep);
+    }
+
+    /// The regular file under the upload's name now.
+    fn look(&self) -> StorageResult<Option<FileInfo>> {
+        self.runtime
+            .block_on(regular_file(&*self.storage, &self.path))
     }
 }
 
@@ -507,7 +621,6 @@ impl Write for QuotaWriter {
         let result = self.inner().and_then(|w| w.write(&buf[..granted]));
         let written = *result.as_ref().unwrap_or(&0);
         self.budget.give_back((granted - written) as u64);
-        self.written += written as u64;
         result
     }
 
@@ -529,21 +642,56 @@ impl FileWriter for QuotaWriter {
         let Some(mut inner) = self.inner.take() else {
             return Ok(());
         };
-        // What a file writer holds now, however the bytes got there.
-        let size = inner
-            .as_file()
-            .and_then(|f| f.metadata().ok())
-            .map(|m| m.len());
+        let usage = self.budget.usage.clone();
+        // Nothing of this user's changes the name from here to the end of
+        // the count: what it holds now is what the upload replaces.
+        let _ledger = usage.ledger.blocking_lock();
+        // The file the writer holds, however the bytes got there.
+        let own = inner.as_file().and_then(|f| f.metadata().ok());
+        let before = self.look();
         if let Err(e) = inner.commit() {
             self.settle(false);
-            self.budget.usage.stale.store(true, Ordering::Release);
+            usage.stale.store(true, Ordering::Release);
             return Err(e);
         }
-        self.settle(true);
-        if let Some(old) = self.shrinks_to_written {
-            let new = size.unwrap_or(self.written);
-            QuotaUsage::sub(&self.budget.usage.bytes, old.saturating_sub(new));
+        let Ok(before) = before else {
+            // What was replaced is unknown: count again.
+            self.settle(false);
+            usage.stale.store(true, Ordering::Release);
+            return Ok(());
+        };
+        let own_id = own.as_ref().map(|m| (m.dev(), m.ino()));
+        let before_id = before.as_ref().and_then(|info| info.unique);
+        if own_id.is_some() && own_id == before_id {
+            // Written into the file under its name: its bytes, as they
+            // arrived, are what it grew by.
+            self.settle(true);
+            return Ok(());
         }
+        if self.at_its_name && own.is_some() {
+            // Written into a file that another session has since removed,
+            // renamed or replaced: what it holds now is unknown.
+            self.settle(false);
+            usage.stale.store(true, Ordering::Release);
+            return Ok(());
+        }
+        // The bytes and the new name it took while in flight go: what the
+        // name holds now counts instead. A STOU name (its placeholder) is
+        // a file of the tree already, in `before`.
+        self.budget.settle(false);
+        self.slot.settle(&usage, self.slot == Slot::Placeholder);
+        // The new content replaced what the name held at the commit.
+        let after = match own {
+            Some(m) => Some(m.len()),
+            None => match self.look() {
+                Ok(after) => after.map(|info| info.size),
+                Err(_) => {
+                    usage.stale.store(true, Ordering::Release);
+                    return Ok(());
+                }
+            },
+        };
+        usage.replace(before.map(|info| info.size), after);
         Ok(())
     }
 
@@ -575,6 +723,188 @@ impl Drop for QuotaWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{LocalStorage, MemoryStorage};
+
+    /// A quota layer over each backend: memory (uploads buffered until the
+    /// commit) and local (STOR through a hidden file; APPE, REST+STOR and
+    /// STOU in place). The directory lives as long as the layer.
+    async fn layers() -> Vec<(&'static str, QuotaStorage, Option<tempfile::TempDir>)> {
+        let limits = QuotaLimits {
+            max_bytes: Some(1 << 20),
+            max_files: Some(1000),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalStorage::open(dir.path().to_path_buf()).await.unwrap();
+        let backends: [(_, Arc<dyn Storage>, _); 2] = [
+            ("memory", Arc::new(MemoryStorage::new(1 << 20)), None),
+            ("local", Arc::new(local), Some(dir)),
+        ];
+        let mut layers = Vec::new();
+        for (name, inner, dir) in backends {
+            let usage = Arc::new(QuotaUsage::default());
+            let quota = QuotaStorage::new(inner, usage, limits).await.unwrap();
+            layers.push((name, quota, dir));
+        }
+        layers
+    }
+
+    fn path(p: &str) -> VirtualPath {
+        VirtualPath::root().resolve(p.as_bytes()).unwrap()
+    }
+
+    /// Opens an upload of `data` to `p`, not yet committed.
+    async fn open(q: &QuotaStorage, p: &str, mode: WriteMode, data: &[u8]) -> Box<dyn FileWriter> {
+        let mut writer = q.open_write(&path(p), mode).await.unwrap();
+        writer.write_all(data).unwrap();
+        writer
+    }
+
+    /// Commits on a blocking thread, as the transfer engine does.
+    async fn commit(writer: Box<dyn FileWriter>) {
+        tokio::task::spawn_blocking(move || writer.commit())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn put(q: &QuotaStorage, p: &str, data: &[u8]) {
+        commit(open(q, p, WriteMode::Replace, data).await).await;
+    }
+
+    async fn content(q: &QuotaStorage, p: &str) -> Vec<u8> {
+        let mut reader = q.open_read(&path(p), 0).await.unwrap();
+        tokio::task::spawn_blocking(move || {
+            let mut data = Vec::new();
+            io::Read::read_to_end(&mut reader, &mut data).unwrap();
+            data
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Usage is what a fresh scan of the tree finds, and `(bytes, files)`.
+    async fn assert_usage(name: &str, q: &QuotaStorage, want: (u64, u64), what: &str) {
+        let fresh = scan(&*q.inner).await.unwrap();
+        assert_eq!(fresh, want, "{name}: {what}: the tree");
+        let counted = (q.usage().bytes(), q.usage().files());
+        assert_eq!(counted, fresh, "{name}: {what}: usage against a scan");
+    }
+
+    #[tokio::test]
+    async fn uploads_of_every_kind_count_what_a_scan_finds() {
+        for (name, q, _dir) in layers().await {
+            put(&q, "/a", &[1; 100]).await;
+            assert_usage(name, &q, (100, 1), "a new file").await;
+            put(&q, "/a", &[2; 40]).await;
+            assert_usage(name, &q, (40, 1), "a shorter STOR over it").await;
+            commit(open(&q, "/a", WriteMode::Append, &[3; 25]).await).await;
+            assert_usage(name, &q, (65, 1), "an APPE").await;
+            commit(open(&q, "/a", WriteMode::At(60), &[4; 10]).await).await;
+            assert_usage(name, &q, (70, 1), "a REST+STOR past the end").await;
+            commit(open(&q, "/b", WriteMode::Append, &[5; 7]).await).await;
+            assert_usage(name, &q, (77, 2), "an APPE that creates").await;
+            let (_, mut writer) = q.create_unique(&VirtualPath::root(), b"u").await.unwrap();
+            writer.write_all(&[6; 3]).unwrap();
+            commit(writer).await;
+            assert_usage(name, &q, (80, 3), "a STOU").await;
+            q.rename(&path("/b"), &path("/a")).await.unwrap();
+            assert_usage(name, &q, (10, 2), "a rename over a file").await;
+            q.remove_file(&path("/a")).await.unwrap();
+            assert_usage(name, &q, (3, 1), "a delete").await;
+        }
+    }
+
+    /// Two sessions upload to one new name: the second commit replaces
+    /// the first, and one file is left.
+    #[tokio::test]
+    async fn two_writers_to_one_name_leave_one_file_counted() {
+        for (name, q, _dir) in layers().await {
+            let first = open(&q, "/f", WriteMode::Replace, &[1; 10]).await;
+            let second = open(&q, "/f", WriteMode::Replace, &[2; 25]).await;
+            commit(first).await;
+            commit(second).await;
+            assert_eq!(content(&q, "/f").await, [2; 25], "{name}");
+            assert_usage(name, &q, (25, 1), "two new uploads to one name").await;
+
+            // Over an existing file, committed the other way round.
+            let first = open(&q, "/f", WriteMode::Replace, &[3; 50]).await;
+            let second = open(&q, "/f", WriteMode::Replace, &[4; 5]).await;
+            commit(second).await;
+            commit(first).await;
+            assert_eq!(content(&q, "/f").await, [3; 50], "{name}");
+            assert_usage(name, &q, (50, 1), "two uploads over one file").await;
+        }
+    }
+
+    /// Another session deletes the file an upload replaces, before the
+    /// upload commits: the upload makes a new file.
+    #[tokio::test]
+    async fn a_delete_during_an_upload_is_counted_once() {
+        for (name, q, _dir) in layers().await {
+            put(&q, "/f", &[1; 100]).await;
+            let upload = open(&q, "/f", WriteMode::Replace, &[2; 50]).await;
+            q.remove_file(&path("/f")).await.unwrap();
+            assert_usage(name, &q, (0, 0), "deleted, the upload in flight").await;
+            commit(upload).await;
+            assert_usage(name, &q, (50, 1), "the upload committed").await;
+        }
+    }
+
+    /// Another session replaces the file, bigger, while a smaller upload
+    /// to it is in flight; the smaller one commits last and wins.
+    #[tokio::test]
+    async fn an_overwrite_during_an_upload_is_counted_once() {
+        for (name, q, _dir) in layers().await {
+            put(&q, "/f", &[1; 100]).await;
+            let slow = open(&q, "/f", WriteMode::Replace, &[2; 30]).await;
+            put(&q, "/f", &[3; 200]).await;
+            assert_usage(name, &q, (200, 1), "overwritten, the upload in flight").await;
+            commit(slow).await;
+            assert_eq!(content(&q, "/f").await, [2; 30], "{name}");
+            assert_usage(name, &q, (30, 1), "the slow upload committed").await;
+        }
+    }
+
+    /// Renames during an upload: the file it would replace moves away, or
+    /// another file is renamed over its name.
+    #[tokio::test]
+    async fn renames_during_an_upload_are_counted_once() {
+        for (name, q, _dir) in layers().await {
+            put(&q, "/f", &[1; 100]).await;
+            let upload = open(&q, "/f", WriteMode::Replace, &[2; 60]).await;
+            q.rename(&path("/f"), &path("/moved")).await.unwrap();
+            commit(upload).await;
+            assert_usage(name, &q, (160, 2), "the old file moved away").await;
+
+            put(&q, "/g", &[3; 40]).await;
+            let upload = open(&q, "/f", WriteMode::Replace, &[4; 10]).await;
+            q.rename(&path("/g"), &path("/f")).await.unwrap();
+            commit(upload).await;
+            assert_eq!(content(&q, "/f").await, [4; 10], "{name}");
+            assert_usage(name, &q, (110, 2), "another file renamed over it").await;
+        }
+    }
+
+    /// An APPE whose file is deleted before it commits: local storage
+    /// appended in place to the file now gone, memory storage makes a new
+    /// one at the commit. Either way usage is right by the next upload.
+    #[tokio::test]
+    async fn a_delete_during_an_append_is_counted_once() {
+        for (name, q, _dir) in layers().await {
+            put(&q, "/f", &[1; 100]).await;
+            let append = open(&q, "/f", WriteMode::Append, &[2; 20]).await;
+            q.remove_file(&path("/f")).await.unwrap();
+            commit(append).await;
+            // The next upload opens with usage right.
+            let next = q
+                .open_write(&path("/next"), WriteMode::Replace)
+                .await
+                .unwrap();
+            next.discard();
+            let fresh = scan(&*q.inner).await.unwrap();
+            assert_eq!((q.usage().bytes(), q.usage().files()), fresh, "{name}");
+        }
+    }
 
     fn budget(usage: &Arc<QuotaUsage>, max: u64, credit: u64) -> Budget {
         Budget {
