@@ -63,12 +63,19 @@ mod error;
 mod local;
 mod memory;
 mod mount;
+#[cfg(feature = "s3")]
+mod object;
 mod quota;
 pub(crate) mod user_thread;
 pub use error::{ErrorKind, StorageError};
 pub use local::{LocalStorage, LocalStorageFactory};
 pub use memory::{MemoryStorage, MemoryStorageFactory};
 pub use mount::MountStorage;
+#[cfg(feature = "s3")]
+pub use object::{
+    ObjectStorage, ObjectStorageConfig, ObjectStorageFactory, DEFAULT_LIST_PAGE, DEFAULT_PART_SIZE,
+    DEFAULT_REGION,
+};
 pub(crate) use quota::QuotaUsages;
 pub use quota::{parse_size, QuotaLimits, QuotaStorage, QuotaUsage};
 

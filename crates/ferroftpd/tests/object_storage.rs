@@ -1,0 +1,380 @@
+//! `ObjectStorage` against a real S3 server: the conformance suite, and
+//! what object storage must get right beyond it (growing large objects,
+//! aborted uploads, listings of many pages, empty files and directories).
+//!
+//! The server is named by `FERROFTPD_TEST_S3_ENDPOINT`,
+//! `FERROFTPD_TEST_S3_BUCKET` and `FERROFTPD_TEST_S3_REGION`, with the
+//! keys in `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`: `scripts/test`
+//! starts SeaweedFS and sets them (`scripts/seaweedfs start DIR` does it by
+//! hand). Without them each test says it is skipped, except under `CI`,
+//! where they must be set. Every test works under a prefix of its own.
+// Test support code panics on failure by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferroftpd::storage::conformance::{Check, Conformance};
+use ferroftpd::storage::{
+    ErrorKind, ObjectStorage, ObjectStorageConfig, ObjectStorageFactory, Storage, VirtualPath,
+    WriteMode,
+};
+
+const MIB: usize = 1 << 20;
+
+/// The config for a prefix of this test's own, or `None` (after saying
+/// so) when no S3 server is given.
+fn config(test: &str) -> Option<ObjectStorageConfig> {
+    let Ok(endpoint) = std::env::var("FERROFTPD_TEST_S3_ENDPOINT") else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "CI must run the S3 tests: FERROFTPD_TEST_S3_ENDPOINT is unset \
+                 (scripts/test starts SeaweedFS with scripts/seaweedfs)"
+            );
+        }
+        eprintln!(
+            "SKIPPED {test}: no S3 server; set FERROFTPD_TEST_S3_ENDPOINT, \
+             FERROFTPD_TEST_S3_BUCKET and the AWS keys (eval \"$(scripts/seaweedfs start DIR)\")"
+        );
+        return None;
+    };
+    let bucket = std::env::var("FERROFTPD_TEST_S3_BUCKET").expect("FERROFTPD_TEST_S3_BUCKET");
+    let region = std::env::var("FERROFTPD_TEST_S3_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let prefix = format!("{test}-{}-{:016x}", std::process::id(), fastrand_u64());
+    let config = ObjectStorageConfig::new(&bucket)
+        .unwrap()
+        .prefix(&prefix)
+        .unwrap()
+        .endpoint(endpoint)
+        .region(region);
+    Some(config)
+}
+
+/// A random number without a dependency: the hash of the time and a counter.
+fn fastrand_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    RandomState::new().hash_one((
+        std::time::SystemTime::now(),
+        N.fetch_add(1, Ordering::Relaxed),
+    ))
+}
+
+fn path(p: &str) -> VirtualPath {
+    VirtualPath::root().resolve(p.as_bytes()).unwrap()
+}
+
+/// `len` bytes that differ from those of another `seed` almost everywhere.
+fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(31).wrapping_add(i >> 11) as u8) ^ seed.wrapping_mul(0x5b))
+        .collect()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+async fn upload(s: &ObjectStorage, p: &str, mode: WriteMode, data: &[u8]) {
+    let mut w = s.open_write(&path(p), mode).await.unwrap();
+    let data = data.to_vec();
+    blocking(move || {
+        for chunk in data.chunks(64 * 1024) {
+            w.write_all(chunk).unwrap();
+        }
+        w.flush().unwrap();
+        w.commit().unwrap();
+    })
+    .await;
+}
+
+async fn download(s: &ObjectStorage, p: &str) -> Vec<u8> {
+    let mut r = s.open_read(&path(p), 0).await.unwrap();
+    blocking(move || {
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        out
+    })
+    .await
+}
+
+async fn names(s: &ObjectStorage, p: &str) -> Vec<String> {
+    let entries = s.list(&path(p)).await.unwrap();
+    let mut names: Vec<String> = blocking(move || {
+        entries
+            .map(|e| String::from_utf8(e.unwrap().name).unwrap())
+            .collect()
+    })
+    .await;
+    names.sort();
+    names
+}
+
+/// Waits until no multipart upload is pending under the prefix (aborts
+/// run in the background).
+async fn no_pending_uploads(factory: &ObjectStorageFactory) {
+    for _ in 0..50 {
+        if factory.pending_uploads().await.unwrap().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "multipart uploads left pending: {:?}",
+        factory.pending_uploads().await.unwrap()
+    );
+}
+
+fn same(got: &[u8], want: &[u8], what: &str) {
+    if got != want {
+        let at = got.iter().zip(want).position(|(a, b)| a != b);
+        panic!(
+            "{what}: got {} bytes, want {}; first difference at {at:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// The suite, on a fresh home per check. Skipped, each a promise S3
+/// cannot keep: `rename_directory` (a directory is a prefix; moving it
+/// means copying every object, which is refused), `non_utf8_names` (S3
+/// keys are UTF-8; such names get 553).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_storage_conforms() {
+    let Some(config) = config("conformance") else {
+        return;
+    };
+    let factory = config.build().unwrap();
+    let n = AtomicUsize::new(0);
+    Conformance::new()
+        .skip(Check::RenameDirectory)
+        .skip(Check::NonUtf8Names)
+        .run(|| {
+            let home = path(&format!("/check{}", n.fetch_add(1, Ordering::Relaxed)));
+            let factory = factory.clone();
+            async move { Arc::new(factory.storage(&home).await.unwrap()) as Arc<dyn Storage> }
+        })
+        .await;
+    no_pending_uploads(&factory).await;
+}
+
+/// APPE and REST+STOR on objects past S3's 5 MiB part minimum: the old
+/// bytes are copied server-side, the result is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appe_and_rest_stor_grow_large_objects() {
+    let Some(config) = config("grow") else {
+        return;
+    };
+    let factory = config.part_size(5 * MIB).unwrap().build().unwrap();
+    let s = factory.storage(&VirtualPath::root()).await.unwrap();
+
+    // APPE to a 6 MiB object: head copied, 7 MiB appended (two parts).
+    let old = pattern(1, 6 * MIB + 123);
+    upload(&s, "/big", WriteMode::Replace, &old).await;
+    let added = pattern(2, 7 * MIB + 5);
+    upload(&s, "/big", WriteMode::Append, &added).await;
+    let mut want = old.clone();
+    want.extend_from_slice(&added);
+    same(&download(&s, "/big").await, &want, "APPE to a 6 MiB object");
+    let size = s.metadata(&path("/big")).await.unwrap().size;
+    assert_eq!(size, want.len() as u64);
+
+    // REST+STOR inside it: head copied (> 5 MiB), tail partly read to
+    // fill the last part, the rest copied.
+    let at = 5 * MIB + 77;
+    let middle = pattern(3, 1000);
+    upload(&s, "/big", WriteMode::At(at as u64), &middle).await;
+    want[at..at + middle.len()].copy_from_slice(&middle);
+    same(
+        &download(&s, "/big").await,
+        &want,
+        "REST+STOR inside a 13 MiB object",
+    );
+
+    // REST+STOR near the start: a small head, read and sent inline.
+    let early = pattern(4, 2 * MIB);
+    upload(&s, "/big", WriteMode::At(10), &early).await;
+    want[10..10 + early.len()].copy_from_slice(&early);
+    same(&download(&s, "/big").await, &want, "REST+STOR at 10");
+
+    // REST+STOR past the end of what was there (resume of a cut upload).
+    let resumed = pattern(5, 3 * MIB);
+    upload(&s, "/big", WriteMode::At(want.len() as u64), &resumed).await;
+    want.extend_from_slice(&resumed);
+    same(&download(&s, "/big").await, &want, "REST+STOR at the end");
+
+    // A small object grows past 5 MiB.
+    upload(&s, "/small", WriteMode::Replace, b"0123456789").await;
+    upload(&s, "/small", WriteMode::Append, &added).await;
+    let mut want = b"0123456789".to_vec();
+    want.extend_from_slice(&added);
+    same(
+        &download(&s, "/small").await,
+        &want,
+        "APPE to a 10-byte object",
+    );
+
+    // REST+STOR needs a file.
+    let e = s
+        .open_write(&path("/nope"), WriteMode::At(0))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    no_pending_uploads(&factory).await;
+}
+
+/// A STOR, APPE or REST+STOR that never commits (dropped, as on ABOR or a
+/// cut connection, or discarded) leaves the old object exactly as it was,
+/// and its multipart upload aborted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborted_uploads_leave_the_old_object() {
+    let Some(config) = config("aborted") else {
+        return;
+    };
+    let factory = config.part_size(5 * MIB).unwrap().build().unwrap();
+    let s = factory.storage(&VirtualPath::root()).await.unwrap();
+    let old = pattern(6, 6 * MIB);
+    upload(&s, "/f", WriteMode::Replace, &old).await;
+    for (i, mode) in [WriteMode::Replace, WriteMode::Append, WriteMode::At(100)]
+        .into_iter()
+        .enumerate()
+    {
+        for discard in [false, true] {
+            let mut w = s.open_write(&path("/f"), mode).await.unwrap();
+            // 11 MiB: two parts are sent before the end.
+            let data = pattern(7 + i as u8, 11 * MIB);
+            blocking(move || {
+                for chunk in data.chunks(64 * 1024) {
+                    w.write_all(chunk).unwrap();
+                }
+                if discard {
+                    w.discard();
+                } else {
+                    drop(w);
+                }
+            })
+            .await;
+            same(
+                &download(&s, "/f").await,
+                &old,
+                &format!("after an uncommitted {mode:?} (discarded: {discard})"),
+            );
+        }
+    }
+    no_pending_uploads(&factory).await;
+}
+
+/// A listing of many pages (page size 7 here) gives every entry once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_stream_page_by_page_without_duplicates() {
+    let Some(config) = config("pages") else {
+        return;
+    };
+    let factory = config.list_page_size(7).unwrap().build().unwrap();
+    let s = factory.storage(&VirtualPath::root()).await.unwrap();
+    s.create_dir(&path("/d")).await.unwrap();
+    let mut want = Vec::new();
+    for i in 0..40 {
+        let name = format!("f{i:02}");
+        upload(
+            &s,
+            &format!("/d/{name}"),
+            WriteMode::Replace,
+            name.as_bytes(),
+        )
+        .await;
+        want.push(name);
+    }
+    for i in 0..5 {
+        let name = format!("sub{i}");
+        s.create_dir(&path(&format!("/d/{name}"))).await.unwrap();
+        upload(&s, &format!("/d/{name}/inner"), WriteMode::Replace, b"x").await;
+        want.push(name);
+    }
+    want.sort();
+    assert_eq!(names(&s, "/d").await, want);
+    let entries = s.list(&path("/d")).await.unwrap();
+    let infos = blocking(move || entries.map(Result::unwrap).collect::<Vec<_>>()).await;
+    for e in infos {
+        let name = String::from_utf8(e.name).unwrap();
+        assert_eq!(e.info.is_dir(), name.starts_with("sub"), "{name}");
+        if !e.info.is_dir() {
+            assert_eq!(e.info.size, 3, "{name}");
+        }
+    }
+}
+
+/// Empty files, empty directories, RMD of a non-empty directory, and the
+/// operations object storage refuses, with their reply codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_files_directories_and_refusals() {
+    let Some(config) = config("empty") else {
+        return;
+    };
+    let factory = config.build().unwrap();
+    let s = factory.storage(&path("/home/alice")).await.unwrap();
+
+    upload(&s, "/empty", WriteMode::Replace, b"").await;
+    let info = s.metadata(&path("/empty")).await.unwrap();
+    assert!(info.is_file());
+    assert_eq!(info.size, 0);
+    assert!(download(&s, "/empty").await.is_empty());
+    upload(&s, "/empty", WriteMode::Append, b"").await;
+    assert_eq!(s.metadata(&path("/empty")).await.unwrap().size, 0);
+    upload(&s, "/new-empty", WriteMode::Append, b"").await;
+    assert_eq!(s.metadata(&path("/new-empty")).await.unwrap().size, 0);
+
+    s.create_dir(&path("/dir")).await.unwrap();
+    assert!(s.metadata(&path("/dir")).await.unwrap().is_dir());
+    assert_eq!(names(&s, "/").await, ["dir", "empty", "new-empty"]);
+    assert!(names(&s, "/dir").await.is_empty());
+    let e = s.create_dir(&path("/dir")).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+
+    upload(&s, "/dir/f", WriteMode::Replace, b"f").await;
+    let e = s.remove_dir(&path("/dir")).await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.kind().code()),
+        (ErrorKind::DirectoryNotEmpty, 550)
+    );
+    assert_eq!(names(&s, "/dir").await, ["f"]);
+
+    let e = s.rename(&path("/dir"), &path("/moved")).await.unwrap_err();
+    assert_eq!(e.kind().code(), 502);
+    assert!(
+        e.to_string().contains("Directories cannot be renamed"),
+        "{e}"
+    );
+    assert_eq!(names(&s, "/dir").await, ["f"]);
+
+    s.remove_file(&path("/dir/f")).await.unwrap();
+    s.remove_dir(&path("/dir")).await.unwrap();
+    assert_eq!(names(&s, "/").await, ["empty", "new-empty"]);
+
+    assert_eq!(
+        s.set_mode(&path("/empty"), 0o600)
+            .await
+            .unwrap_err()
+            .kind()
+            .code(),
+        502
+    );
+    assert_eq!(
+        s.set_modified(&path("/empty"), 0)
+            .await
+            .unwrap_err()
+            .kind()
+            .code(),
+        502
+    );
+    let bad = VirtualPath::root().resolve(b"/caf\xe9").unwrap();
+    let e = s.open_write(&bad, WriteMode::Replace).await.unwrap_err();
+    assert_eq!(e.kind().code(), 553);
+
+    // The home is a directory of the prefix, seen from above.
+    let top = factory.storage(&VirtualPath::root()).await.unwrap();
+    assert_eq!(names(&top, "/home").await, ["alice"]);
+}
