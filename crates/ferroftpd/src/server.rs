@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferroftpd_proto::reply::Reply;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -14,7 +16,7 @@ use tracing::Instrument;
 use crate::config::{Builder, ServerConfig};
 use crate::limits::{ConnectionSlot, Limits};
 use crate::metrics::Metrics;
-use crate::session::Session;
+use crate::session::{Session, Socket};
 use crate::throttle::SharedBuckets;
 use crate::Error;
 
@@ -129,7 +131,7 @@ impl Server {
                         // Checked before anything is spent on the
                         // connection, so a flood costs an accept and a
                         // write each.
-                        let Some(slot) = self.admit(&stream, peer) else { continue };
+                        let Some(slot) = self.admit_tcp(&stream, peer) else { continue };
                         let server = self.clone();
                         shared.sessions.spawn(async move {
                             server.run_session(stream, slot, implicit_tls).await
@@ -155,7 +157,7 @@ impl Server {
     /// It counts against the connection limits like any other.
     pub async fn serve_connection(&self, stream: TcpStream) {
         let Ok(peer) = stream.peer_addr() else { return };
-        let Some(slot) = self.admit(&stream, peer) else {
+        let Some(slot) = self.admit_tcp(&stream, peer) else {
             return;
         };
         let server = self.clone();
@@ -167,35 +169,72 @@ impl Server {
         task.await;
     }
 
-    /// Takes a connection slot, or refuses the connection with 421.
-    fn admit(&self, stream: &TcpStream, peer: SocketAddr) -> Option<ConnectionSlot> {
-        let ip = ferroftpd_proto::address::canonical_ip(peer.ip());
-        match self.shared.limits.admit(ip) {
-            Ok(slot) => Some(slot),
+    /// Serves one session over any byte stream, until it ends: the control
+    /// connection of a client reached some other way than TCP (an
+    /// in-memory pipe in tests and fuzzing, a Unix socket, a tunnel).
+    /// `peer` and `local` stand for the two ends' addresses: `peer` feeds
+    /// the connection limits, bans and logs, and passive data connections
+    /// listen on `local`'s address and must come from `peer`'s. Data
+    /// connections are TCP. Explicit TLS (AUTH TLS) and CCC work as over
+    /// TCP.
+    pub async fn serve_stream<S>(&self, mut stream: S, peer: SocketAddr, local: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
+    {
+        let slot = match self.admit(peer) {
+            Ok(slot) => slot,
             Err(refusal) => {
-                tracing::debug!(%peer, ?refusal, "connection refused");
-                Metrics::count(
-                    &self.shared.metrics.connections_refused,
-                    vec![("reason", refusal.label())],
-                    1,
-                );
-                // Best effort and never waiting: a client that does not
-                // read its 421 just sees the connection close.
-                let reply = ferroftpd_proto::reply::Reply::new(421, refusal.reply_text());
-                let _ = stream.try_write(&reply.to_bytes());
-                None
+                let bytes = refusal.to_bytes();
+                let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, stream.write_all(&bytes)).await;
+                return;
             }
-        }
+        };
+        let id = self.next_session_id();
+        let session = Session::over(
+            self.shared.clone(),
+            Socket::Other(Box::new(stream)),
+            (peer, local),
+            slot,
+            id,
+        );
+        let task = self
+            .shared
+            .sessions
+            .track_future(session.run(false).instrument(session_span(id)));
+        task.await;
+    }
+
+    /// Takes a connection slot, or gives the 421 that refuses the
+    /// connection.
+    fn admit(&self, peer: SocketAddr) -> Result<ConnectionSlot, Reply> {
+        let ip = ferroftpd_proto::address::canonical_ip(peer.ip());
+        self.shared.limits.admit(ip).map_err(|refusal| {
+            tracing::debug!(%peer, ?refusal, "connection refused");
+            Metrics::count(
+                &self.shared.metrics.connections_refused,
+                vec![("reason", refusal.label())],
+                1,
+            );
+            Reply::new(421, refusal.reply_text())
+        })
+    }
+
+    /// [`Self::admit`] for a TCP connection, refused with a 421 sent on a
+    /// best-effort basis and never waited for: a client that does not read
+    /// it just sees the connection close.
+    fn admit_tcp(&self, stream: &TcpStream, peer: SocketAddr) -> Option<ConnectionSlot> {
+        self.admit(peer)
+            .map_err(|refusal| stream.try_write(&refusal.to_bytes()))
+            .ok()
+    }
+
+    fn next_session_id(&self) -> u64 {
+        self.shared.next_session_id.fetch_add(1, Ordering::Relaxed)
     }
 
     async fn run_session(&self, stream: TcpStream, slot: ConnectionSlot, implicit_tls: bool) {
-        let id = self.shared.next_session_id.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!(
-            "session",
-            id,
-            peer = tracing::field::Empty,
-            user = tracing::field::Empty
-        );
+        let id = self.next_session_id();
+        let span = session_span(id);
         match Session::new(self.shared.clone(), stream, slot, id) {
             Ok(session) => session.run(implicit_tls).instrument(span).await,
             Err(e) => {
@@ -264,4 +303,18 @@ pub fn bind_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(socket.into())
+}
+
+/// How long the 421 of a refused [`Server::serve_stream`] may take to send.
+const REFUSAL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A session's log span; the peer and user are recorded as they become
+/// known.
+fn session_span(id: u64) -> tracing::Span {
+    tracing::info_span!(
+        "session",
+        id,
+        peer = tracing::field::Empty,
+        user = tracing::field::Empty
+    )
 }

@@ -1,4 +1,9 @@
 //! The control connection: a socket, plain or TLS, and a line framer.
+//!
+//! The socket is a TCP connection, or any byte stream an embedder hands
+//! to [`crate::Server::serve_stream`] (an in-memory pipe in tests and
+//! fuzzing). TCP keeps its own paths: reads straight into the framer
+//! without a buffer held between commands.
 
 use std::io;
 use std::pin::Pin;
@@ -8,7 +13,7 @@ use std::time::Duration;
 
 use ferroftpd_proto::framing::{Frame, LineFramer};
 use ferroftpd_proto::reply::Reply;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
@@ -21,12 +26,23 @@ pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes read from the control connection at a time.
 const READ_CHUNK: usize = 1024;
 
+/// A byte stream a session can run over besides TCP.
+pub(crate) trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static> ByteStream for T {}
+
+/// What the control connection runs over, below TLS.
+pub(crate) enum Socket {
+    Tcp(TcpStream),
+    Other(Box<dyn ByteStream>),
+}
+
 /// The control socket.
 enum Stream {
-    Plain(TcpStream),
+    Plain(Socket),
     /// Boxed: rustls' state is large, and plain sessions should not pay
     /// for it.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<Socket>>),
     /// A handshake failed half-way: nothing more can be said.
     Broken,
 }
@@ -41,9 +57,9 @@ pub(super) struct Control {
 }
 
 impl Control {
-    pub fn new(stream: TcpStream, encoding: Option<&'static encoding_rs::Encoding>) -> Self {
+    pub fn new(socket: Socket, encoding: Option<&'static encoding_rs::Encoding>) -> Self {
         Control {
-            stream: Stream::Plain(stream),
+            stream: Stream::Plain(socket),
             framer: LineFramer::new(),
             encoding,
         }
@@ -62,14 +78,15 @@ impl Control {
                 return Ok(Some(frame));
             }
             let n = match &mut self.stream {
-                Stream::Plain(stream) => {
+                Stream::Plain(Socket::Tcp(stream)) => {
                     stream.readable().await?;
                     match read_plain(stream, &mut self.framer) {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                         other => other?,
                     }
                 }
-                Stream::Tls(stream) => Box::pin(read_tls(stream, &mut self.framer)).await?,
+                Stream::Plain(other) => read_into(other, &mut self.framer).await?,
+                Stream::Tls(stream) => Box::pin(read_into(&mut **stream, &mut self.framer)).await?,
                 Stream::Broken => 0,
             };
             if n == 0 {
@@ -93,11 +110,12 @@ impl Control {
         };
         let write = async {
             match &mut self.stream {
-                Stream::Plain(stream) => stream.write_all(&bytes).await,
+                Stream::Plain(Socket::Tcp(stream)) => stream.write_all(&bytes).await,
+                Stream::Plain(Socket::Other(stream)) => write_flushed(stream, &bytes).await,
                 // Boxed, here and in `next_frame`: the session task is
                 // sized for its largest await, and plain sessions should
                 // not pay for TLS ones.
-                Stream::Tls(stream) => Box::pin(write_tls(stream, &bytes)).await,
+                Stream::Tls(stream) => Box::pin(write_flushed(&mut **stream, &bytes)).await,
                 Stream::Broken => Err(io::ErrorKind::NotConnected.into()),
             }
         };
@@ -115,13 +133,13 @@ impl Control {
     pub async fn start_tls(&mut self, config: Arc<rustls::ServerConfig>) -> io::Result<usize> {
         let discarded = self.framer.buffered();
         self.framer.clear();
-        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Broken) else {
+        let Stream::Plain(socket) = std::mem::replace(&mut self.stream, Stream::Broken) else {
             return Err(io::ErrorKind::Unsupported.into());
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
         // Boxed: the handshake holds rustls' whole state, and an unboxed
         // future would make every session's task that much larger.
-        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(acceptor.accept(tcp)))
+        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(acceptor.accept(socket)))
             .await
             .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))?;
         self.stream = Stream::Tls(Box::new(tls));
@@ -148,28 +166,22 @@ impl Control {
         let Stream::Tls(tls) = std::mem::replace(&mut self.stream, Stream::Broken) else {
             return Err(io::ErrorKind::Unsupported.into());
         };
-        let (mut tcp, mut conn) = tls.into_inner();
+        let (mut socket, mut conn) = tls.into_inner();
         // The client's close_notify may already be in rustls' hands, read
         // along with the CCC command.
         let state = conn.process_new_packets().map_err(io::Error::other)?;
         let mut closed = state.peer_has_closed();
         conn.send_close_notify();
-        let flushed = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-            while conn.wants_write() {
-                tcp.writable().await?;
-                match conn.write_tls(&mut TryWrite(&tcp)) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    other => {
-                        other?;
-                    }
-                }
-            }
-            Ok::<(), io::Error>(())
-        })
-        .await
-        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
-        flushed?;
+        let mut alert = Vec::new();
+        while conn.wants_write() {
+            conn.write_tls(&mut alert)?;
+        }
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, write_flushed(&mut socket, &alert))
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))?;
         while !closed {
+            // One byte, never more: what follows the client's TLS records
+            // is plain text for the framer.
             let mut first = [0u8; 1];
             let idle_over = async {
                 match idle {
@@ -177,47 +189,33 @@ impl Control {
                     None => std::future::pending().await,
                 }
             };
-            let peeked = tokio::select! {
-                r = tcp.peek(&mut first) => r?,
+            tokio::select! {
+                r = socket.read_exact(&mut first) => r?,
                 () = close.cancelled() => return Err(io::ErrorKind::Interrupted.into()),
                 () = idle_over => return Err(io::ErrorKind::TimedOut.into()),
             };
-            if peeked == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
             if !(20..=24).contains(&first[0]) {
+                self.framer.push(&first);
                 break;
             }
-            let record = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_record(&mut tcp))
-                .await
-                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))?;
+            let record =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, read_record(&mut socket, first[0]))
+                    .await
+                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))?;
             conn.read_tls(&mut &record[..])?;
             let state = conn.process_new_packets().map_err(io::Error::other)?;
             closed = state.peer_has_closed();
         }
-        self.stream = Stream::Plain(tcp);
+        self.stream = Stream::Plain(socket);
         Ok(())
     }
 }
 
-/// `io::Write` over a non-blocking tokio socket.
-struct TryWrite<'a>(&'a TcpStream);
-
-impl io::Write for TryWrite<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// One whole TLS record: the 5-byte header, then as many bytes as it says.
-async fn read_record(tcp: &mut TcpStream) -> io::Result<Vec<u8>> {
-    use tokio::io::AsyncReadExt;
-    let mut header = [0u8; 5];
-    tcp.read_exact(&mut header).await?;
+/// The rest of a TLS record whose first byte (the content type) was read:
+/// the header, then as many bytes as it says. Reads nothing past it.
+async fn read_record(socket: &mut Socket, content_type: u8) -> io::Result<Vec<u8>> {
+    let mut header = [content_type, 0, 0, 0, 0];
+    socket.read_exact(&mut header[1..]).await?;
     let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
     // RFC 8446 §5.2: no record is longer than 2^14 + 256 bytes.
     if len > 16384 + 256 {
@@ -225,13 +223,17 @@ async fn read_record(tcp: &mut TcpStream) -> io::Result<Vec<u8>> {
     }
     let mut record = vec![0u8; 5 + len];
     record[..5].copy_from_slice(&header);
-    tcp.read_exact(&mut record[5..]).await?;
+    socket.read_exact(&mut record[5..]).await?;
     Ok(record)
 }
 
-async fn write_tls(stream: &mut TlsStream<TcpStream>, bytes: &[u8]) -> io::Result<()> {
+/// Writes and flushes: rustls, and buffered streams, hold bytes until
+/// flushed.
+async fn write_flushed<S: AsyncWrite + Unpin + ?Sized>(
+    stream: &mut S,
+    bytes: &[u8],
+) -> io::Result<()> {
     stream.write_all(bytes).await?;
-    // rustls holds the record until flushed.
     stream.flush().await
 }
 
@@ -244,10 +246,13 @@ fn read_plain(stream: &TcpStream, framer: &mut LineFramer) -> io::Result<usize> 
     Ok(n)
 }
 
-/// Reads decrypted bytes into the framer; 0 at the end of the stream. The
-/// buffer lives only inside each poll, for the same reason as above. A
-/// client that closes without TLS close_notify just ends the session.
-async fn read_tls(stream: &mut TlsStream<TcpStream>, framer: &mut LineFramer) -> io::Result<usize> {
+/// Reads (decrypted) bytes into the framer; 0 at the end of the stream.
+/// The buffer lives only inside each poll, for the same reason as above.
+/// A client that closes without TLS close_notify just ends the session.
+async fn read_into<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
+    framer: &mut LineFramer,
+) -> io::Result<usize> {
     std::future::poll_fn(|cx| {
         let mut buf = [0u8; READ_CHUNK];
         let mut read = ReadBuf::new(&mut buf);
@@ -262,4 +267,47 @@ async fn read_tls(stream: &mut TlsStream<TcpStream>, framer: &mut LineFramer) ->
         }
     })
     .await
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Socket::Other(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Socket::Other(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Socket::Other(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Socket::Other(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
 }

@@ -36,6 +36,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use self::control::Control;
+pub(crate) use self::control::Socket;
 use crate::auth::Account;
 use crate::data::{DataSetup, Transfer};
 use crate::error::CommandError;
@@ -175,28 +176,47 @@ struct TlsState {
 }
 
 impl Session {
+    /// A session over a TCP connection.
     pub(crate) fn new(
         shared: Arc<Shared>,
         stream: TcpStream,
         slot: ConnectionSlot,
         id: u64,
     ) -> io::Result<Self> {
-        let canonical = |a: SocketAddr| SocketAddr::new(canonical_ip(a.ip()), a.port());
-        let peer = canonical(stream.peer_addr()?);
-        let local = canonical(stream.local_addr()?);
-        tracing::debug!(%peer, %local, "connection accepted");
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
         // Replies are small and interactive; do not wait to coalesce them.
         let _ = stream.set_nodelay(true);
         // Some clients (Python's ftplib) send ABOR's line as TCP urgent
         // data; read it in line, or the line never ends.
         let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
+        Ok(Self::over(
+            shared,
+            Socket::Tcp(stream),
+            (peer, local),
+            slot,
+            id,
+        ))
+    }
+
+    /// A session over `socket`, whose ends are `(peer, local)`.
+    pub(crate) fn over(
+        shared: Arc<Shared>,
+        socket: Socket,
+        (peer, local): (SocketAddr, SocketAddr),
+        slot: ConnectionSlot,
+        id: u64,
+    ) -> Self {
+        let canonical = |a: SocketAddr| SocketAddr::new(canonical_ip(a.ip()), a.port());
+        let (peer, local) = (canonical(peer), canonical(local));
+        tracing::debug!(%peer, %local, "connection accepted");
         let encoding = shared.config.encoding;
         let login_deadline = shared.config.login_timeout.map(|t| Instant::now() + t);
         let shared_hooks = shared.config.hooks.clone();
         let tracker = shared.transfers.clone();
-        Ok(Session {
+        Session {
             shared,
-            control: Control::new(stream, encoding),
+            control: Control::new(socket, encoding),
             peer,
             local_ip: local.ip(),
             login: Login::AwaitingUser,
@@ -216,7 +236,7 @@ impl Session {
             _slot: slot,
             hooks: shared_hooks.map(|h| HookSender::start(h, id, peer, &tracker)),
             tls: None,
-        })
+        }
     }
 
     /// Runs the session until the client leaves or the server closes it.

@@ -17,5 +17,6 @@ mod malformed;
 mod permissions;
 mod quotas_and_folders;
 mod storage;
+mod streams;
 mod transfers;
 mod uploads;

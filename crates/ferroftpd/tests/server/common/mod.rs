@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ferroftpd::auth::{MemoryAuthorizer, Permissions};
 use ferroftpd::{Builder, Server};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
@@ -89,8 +89,9 @@ impl TestServer {
     }
 }
 
-pub struct Client {
-    pub stream: BufReader<TcpStream>,
+/// A client over TCP or, for `Server::serve_stream`, any byte stream.
+pub struct Client<S = TcpStream> {
+    pub stream: BufReader<S>,
     pub greeting: (u16, String),
 }
 
@@ -99,15 +100,22 @@ impl Client {
         let stream = TcpStream::connect(addr).await.expect("connect");
         Client::from_stream(stream).await
     }
+}
 
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// A client on a connection already made; reads the greeting.
-    pub async fn from_stream(stream: TcpStream) -> Client {
-        let mut c = Client {
-            stream: BufReader::new(stream),
-            greeting: (0, String::new()),
-        };
+    pub async fn from_stream(stream: S) -> Client<S> {
+        let mut c = Client::without_greeting(stream);
         c.greeting = c.reply().await;
         c
+    }
+
+    /// A client on a connection whose greeting was read, or comes later.
+    pub fn without_greeting(stream: S) -> Client<S> {
+        Client {
+            stream: BufReader::new(stream),
+            greeting: (0, String::new()),
+        }
     }
 
     pub async fn send(&mut self, line: impl AsRef<[u8]>) {
@@ -188,18 +196,32 @@ impl Client {
         self.expect(format!("PASS {pass}"), 230).await;
     }
 
-    /// EPSV, then connects to the announced port.
-    pub async fn epsv(&mut self) -> TcpStream {
+    /// True once the server has closed the connection.
+    pub async fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(TIMEOUT, self.stream.read(&mut buf)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+
+    /// EPSV, then connects to the announced port on `ip`.
+    pub async fn epsv_to(&mut self, ip: std::net::IpAddr) -> TcpStream {
         let text = self.expect("EPSV", 229).await;
         let port: u16 = text
             .split('|')
             .nth(3)
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("bad 229 text {text:?}"));
+        TcpStream::connect((ip, port)).await.expect("data connect")
+    }
+}
+
+impl Client {
+    /// EPSV, then connects to the announced port.
+    pub async fn epsv(&mut self) -> TcpStream {
         let addr = self.stream.get_ref().peer_addr().unwrap();
-        TcpStream::connect((addr.ip(), port))
-            .await
-            .expect("data connect")
+        self.epsv_to(addr.ip()).await
     }
 
     /// Downloads with `command` (RETR/LIST/...) in passive mode; returns the
@@ -226,15 +248,6 @@ impl Client {
         data.shutdown().await.unwrap();
         drop(data);
         (self.reply().await, text)
-    }
-
-    /// True once the server has closed the connection.
-    pub async fn is_closed(&mut self) -> bool {
-        let mut buf = [0u8; 64];
-        matches!(
-            tokio::time::timeout(TIMEOUT, self.stream.read(&mut buf)).await,
-            Ok(Ok(0)) | Ok(Err(_))
-        )
     }
 }
 
