@@ -246,10 +246,17 @@ async fn aborted_uploads_leave_the_old_object() {
             let mut w = s.open_write(&path("/f"), mode).await.unwrap();
             // 11 MiB: two parts are sent before the end.
             let data = pattern(7 + i as u8, 11 * MIB);
-            blocking(move || {
+            let w = blocking(move || {
                 for chunk in data.chunks(64 * 1024) {
                     w.write_all(chunk).unwrap();
                 }
+                w
+            })
+            .await;
+            // The check below would see an upload that was never aborted.
+            let pending = factory.pending_uploads().await.unwrap();
+            assert_eq!(pending.len(), 1, "{mode:?}: {pending:?}");
+            blocking(move || {
                 if discard {
                     w.discard();
                 } else {
@@ -257,6 +264,7 @@ async fn aborted_uploads_leave_the_old_object() {
                 }
             })
             .await;
+            no_pending_uploads(&factory).await;
             same(
                 &download(&s, "/f").await,
                 &old,
