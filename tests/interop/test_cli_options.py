@@ -15,12 +15,18 @@ import pytest
 from support import (
     CLIENT_ENV,
     Server,
+    client_home,
     ferroftpd_bin,
     ftp_session,
     random_bytes,
     retr_bytes,
     run_curl,
     run_lftp,
+    run_ncftp,
+    run_ncftp_shell,
+    run_rclone,
+    run_wget,
+    tree_digest,
 )
 
 pytestmark = pytest.mark.cli
@@ -146,6 +152,115 @@ def test_memory_tree_with_lftp(memory_server, layout):
     assert res.returncode == 0, res.transcript()
     assert "up.bin" in res.out, res.transcript()
     assert down.read_bytes() == data
+    assert_disk_untouched(layout)
+
+
+def client_ok(res):
+    assert res.returncode == 0, res.transcript()
+    return res
+
+
+def test_memory_tree_with_ncftp(memory_server, layout):
+    home = client_home(layout.base)
+    src = layout.clients / "up.bin"
+    data = random_bytes(150_000, seed=83)
+    src.write_bytes(data)
+    # ncftpput -m makes the directories; -S uploads under a temporary name
+    # (STOR up.bin.part) and renames it (RNFR/RNTO) when complete.
+    res = client_ok(run_ncftp("ncftpput", memory_server, "-m", "-S", ".part", memory_server.host,
+                              "/d/e", str(src), home=home, user=USER, password=PASSWORD))
+    assert "Cmd: RNFR up.bin.part" in res.stderr and "Cmd: RNTO up.bin" in res.stderr, res.transcript()
+    res = client_ok(run_ncftp("ncftpls", memory_server, "-l", memory_server.url("d/e/", user=None),
+                              home=home, user=USER, password=PASSWORD))
+    lines = res.out.splitlines()
+    assert len(lines) == 1 and lines[0].endswith(" up.bin"), res.transcript()
+    assert f" {len(data)} " in lines[0], res.transcript()
+    down = layout.clients / "down"
+    down.mkdir()
+    client_ok(run_ncftp("ncftpget", memory_server, memory_server.host, str(down), "/d/e/up.bin",
+                        home=home, user=USER, password=PASSWORD))
+    assert (down / "up.bin").read_bytes() == data
+    # The shell: rename, delete, remove the directories.
+    client_ok(run_ncftp_shell(memory_server, [
+        'rename "d/e/up.bin" "d/moved.bin"',
+        "rmdir d/e",
+    ], home=home, user=USER, password=PASSWORD))
+    moved = layout.clients / "moved"
+    moved.mkdir()
+    # -DD: deleted once downloaded.
+    client_ok(run_ncftp("ncftpget", memory_server, "-DD", memory_server.host, str(moved),
+                        "/d/moved.bin", home=home, user=USER, password=PASSWORD))
+    assert (moved / "moved.bin").read_bytes() == data
+    client_ok(run_ncftp_shell(memory_server, ["rmdir d"], home=home, user=USER, password=PASSWORD))
+    res = client_ok(run_ncftp("ncftpls", memory_server, "-1", memory_server.url("", user=None),
+                              home=home, user=USER, password=PASSWORD))
+    assert res.out.split() == [], res.transcript()
+    assert_disk_untouched(layout)
+
+
+def test_memory_tree_with_wget(memory_server, layout):
+    # wget only downloads: ftplib fills the tree.
+    files = {
+        "top.txt": b"top of the tree\n",
+        "tree/a.bin": random_bytes(120_000, seed=84),
+        "tree/sub dir/b.txt": b"deeper\n",
+    }
+    with ftp_session(memory_server, USER, PASSWORD) as ftp:
+        ftp.mkd("tree")
+        ftp.mkd("tree/sub dir")
+        for name, data in files.items():
+            ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+    home = client_home(layout.base)
+    url = lambda path: memory_server.url(path, user=USER, password=PASSWORD)  # noqa: E731
+    out = layout.clients / "a.bin"
+    client_ok(run_wget("-O", str(out), url("tree/a.bin"), home=home))
+    assert out.read_bytes() == files["tree/a.bin"]
+    # a glob: LIST, then RETR of what matched
+    glob_dir = layout.clients / "glob"
+    glob_dir.mkdir()
+    res = client_ok(run_wget(url("") + "*.txt", home=home, cwd=glob_dir))
+    assert sorted(p.name for p in glob_dir.iterdir()) == ["top.txt"], res.transcript()
+    assert (glob_dir / "top.txt").read_bytes() == files["top.txt"]
+    # recursive
+    rec = layout.clients / "rec"
+    rec.mkdir()
+    res = client_ok(run_wget("-r", "-np", "-nH", url("tree/"), home=home, cwd=rec))
+    got = {p.relative_to(rec).as_posix(): p.read_bytes()
+           for p in rec.rglob("*") if p.is_file() and p.name != ".listing"}
+    assert got == {k: v for k, v in files.items() if k.startswith("tree/")}, res.transcript()
+    assert_disk_untouched(layout)
+
+
+def test_memory_tree_with_rclone(memory_server, layout):
+    home = client_home(layout.base)
+    tree = layout.clients / "tree"
+    (tree / "sub dir").mkdir(parents=True)
+    (tree / "a.bin").write_bytes(random_bytes(300_000, seed=85))
+    (tree / "sub dir" / "b.txt").write_bytes(b"rclone in memory\n")
+    (tree / "empty.txt").write_bytes(b"")
+
+    def rclone(*args):
+        return client_ok(run_rclone(memory_server, *args, home=home, user=USER, password=PASSWORD))
+
+    rclone("copy", str(tree), "srv:remote")
+    res = rclone("lsf", "-R", "srv:remote")
+    assert sorted(res.out.split("\n")[:-1]) == ["a.bin", "empty.txt", "sub dir/", "sub dir/b.txt"], \
+        res.transcript()
+    rclone("check", "--download", str(tree), "srv:remote")
+    copy = layout.clients / "copy"
+    # One stream per file: a multi-thread download is not what is tested here.
+    rclone("copy", "--multi-thread-streams", "0", "srv:remote", str(copy))
+    assert tree_digest(copy) == tree_digest(tree)
+    rclone("moveto", "srv:remote/a.bin", "srv:remote/sub dir/moved.bin")
+    res = rclone("cat", "srv:remote/sub dir/moved.bin")
+    assert res.stdout == (tree / "a.bin").read_bytes(), res.transcript()
+    rclone("deletefile", "srv:remote/empty.txt")
+    res = rclone("lsf", "-R", "srv:remote")
+    assert sorted(res.out.split("\n")[:-1]) == ["sub dir/", "sub dir/b.txt", "sub dir/moved.bin"], \
+        res.transcript()
+    rclone("purge", "srv:remote")
+    res = rclone("lsf", "srv:")
+    assert res.out == "", res.transcript()
     assert_disk_untouched(layout)
 
 
