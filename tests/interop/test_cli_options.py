@@ -1,7 +1,8 @@
 """Options from the command line, the environment and the config file
 (docs/cli.md: flags, then FERROFTPD_* variables, then the file), and the
 in-memory tree of ``--storage memory`` with its quotas, driven with curl,
-lftp and Python's ftplib."""
+lftp, ncftp, wget, rclone and Python's ftplib (suppaftp: in
+crates/cli/tests/interop_suppaftp.rs)."""
 
 from __future__ import annotations
 

@@ -27,23 +27,58 @@ const UNICODE_DIR: &str = "dossier à accents";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The account of `--storage memory` servers.
+const MEMORY_USER: &str = "alice";
+const MEMORY_PASSWORD: &str = "pw";
+
 /// A running ferroftpd process, killed (by its PID) on drop.
 struct Server {
     child: Child,
     addr: SocketAddr,
     log: Arc<Mutex<String>>,
     dir: tempfile::TempDir,
+    /// The account [`Server::connect`] logs in with.
+    login: (&'static str, &'static str),
 }
 
 impl Server {
+    /// Serves `root` (a fresh directory) to the standard user.
     fn start() -> Self {
+        Self::spawn((USER, PASSWORD), |command, root| {
+            command
+                .arg("-d")
+                .arg(root)
+                .args(["--user", &format!("{USER}:{PASSWORD}:elradfmwMT")]);
+        })
+    }
+
+    /// `ferroftpd --storage memory -u alice -P pw -w`, run in `root` (a
+    /// fresh directory), which must stay empty.
+    fn start_memory() -> Self {
+        Self::spawn((MEMORY_USER, MEMORY_PASSWORD), |command, root| {
+            command.current_dir(root).args([
+                "--storage",
+                "memory",
+                "-u",
+                MEMORY_USER,
+                "-P",
+                MEMORY_PASSWORD,
+                "-w",
+            ]);
+        })
+    }
+
+    /// Starts the binary with the options `configure` adds, on loopback.
+    fn spawn(
+        login: (&'static str, &'static str),
+        configure: impl FnOnce(&mut Command, &Path),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let root = dir.path().join("root");
         std::fs::create_dir(&root).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferroftpd"))
-            .arg("-d")
-            .arg(&root)
-            .args(["--user", &format!("{USER}:{PASSWORD}:elradfmwMT")])
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ferroftpd"));
+        configure(&mut command, &root);
+        let mut child = command
             .args([
                 "--auth-failed-delay",
                 "0",
@@ -86,6 +121,7 @@ impl Server {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
             dir,
+            login,
         };
         server.addr = rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_else(|_| {
             panic!(
@@ -118,7 +154,7 @@ impl Server {
             .any(|cmd| cmd == verb || cmd.starts_with(&format!("{verb} ")))
     }
 
-    /// Connects and logs in as the standard user.
+    /// Connects and logs in as the server's user.
     fn connect(&self, mode: Mode) -> FtpStream {
         let mut ftp = FtpStream::connect_timeout(self.addr, IO_TIMEOUT).expect("connect");
         {
@@ -126,7 +162,7 @@ impl Server {
             control.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
             control.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
         }
-        ftp.login(USER, PASSWORD).expect("login");
+        ftp.login(self.login.0, self.login.1).expect("login");
         ftp.set_mode(mode);
         ftp
     }
@@ -378,4 +414,68 @@ fn refusals_keep_the_session_usable() {
     assert_eq!(retr(&mut ftp, "full/f"), b"f");
     assert_eq!(ftp.pwd().unwrap(), "/");
     ftp.quit().unwrap();
+}
+
+/// `--storage memory -u alice -P pw -w`: an empty tree in memory where
+/// every command of a session works, and nothing reaches the disk.
+#[test]
+fn memory_storage_session() {
+    let server = Server::start_memory();
+    let mut ftp = server.connect(Mode::ExtendedPassive);
+    ftp.transfer_type(FileType::Binary).unwrap();
+    assert_eq!(ftp.pwd().unwrap(), "/");
+    assert!(ftp.nlst(None).unwrap().is_empty());
+
+    ftp.mkdir(UNICODE_DIR).unwrap();
+    ftp.cwd(UNICODE_DIR).unwrap();
+    ftp.mkdir("sub dir").unwrap();
+    let data = pseudo_random(1_500_000, 11);
+    let sent = ftp.put_file(UNICODE_NAME, &mut data.as_slice()).unwrap();
+    assert_eq!(sent, data.len() as u64);
+
+    let mlsd: Vec<ListEntry> = ftp
+        .mlsd(None)
+        .unwrap()
+        .iter()
+        .map(|line| ListEntry::try_from(line.as_str()).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+        .collect();
+    let file = mlsd.iter().find(|e| e.name() == UNICODE_NAME).unwrap();
+    assert!(file.is_file() && file.size() == data.len(), "{mlsd:?}");
+    let dir = mlsd.iter().find(|e| e.name() == "sub dir").unwrap();
+    assert!(dir.is_directory(), "{mlsd:?}");
+    assert_eq!(mlsd.len(), 2, "{mlsd:?}");
+    let list = ftp.list(None).unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(ftp.size(UNICODE_NAME).unwrap(), data.len());
+
+    assert!(retr(&mut ftp, UNICODE_NAME) == data, "RETR");
+    ftp.resume_transfer(1_234_567).unwrap();
+    assert!(
+        retr(&mut ftp, UNICODE_NAME) == data[1_234_567..],
+        "REST + RETR"
+    );
+
+    // REST + STOR, then APPE, build the same file again.
+    ftp.put_file("partial.bin", &mut &data[..777_777]).unwrap();
+    ftp.resume_transfer(777_777).unwrap();
+    ftp.put_file("partial.bin", &mut &data[777_777..1_000_000])
+        .unwrap();
+    ftp.append_file("partial.bin", &mut &data[1_000_000..])
+        .unwrap();
+    assert!(retr(&mut ftp, "partial.bin") == data, "REST + STOR, APPE");
+
+    ftp.rename(UNICODE_NAME, "sub dir/renommé ü.bin").unwrap();
+    assert_refused(ftp.size(UNICODE_NAME), 550, "SIZE of the old name");
+    assert!(retr(&mut ftp, "sub dir/renommé ü.bin") == data, "renamed");
+
+    ftp.rm("sub dir/renommé ü.bin").unwrap();
+    ftp.rm("partial.bin").unwrap();
+    ftp.rmdir("sub dir").unwrap();
+    ftp.cdup().unwrap();
+    ftp.rmdir(UNICODE_DIR).unwrap();
+    assert!(ftp.nlst(None).unwrap().is_empty());
+    ftp.quit().unwrap();
+
+    let on_disk: Vec<_> = std::fs::read_dir(server.root()).unwrap().collect();
+    assert!(on_disk.is_empty(), "the server wrote to disk: {on_disk:?}");
 }
