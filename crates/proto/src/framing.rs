@@ -56,7 +56,7 @@ enum Telnet {
 /// framer.push(b"b\r\n");
 /// assert_eq!(framer.next_frame(), Some(Frame::Line(b"USER bob".to_vec())));
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LineFramer {
     /// Raw bytes received but not yet framed.
     pending: Vec<u8>,
