@@ -116,7 +116,7 @@ impl CommandContext<'_> {
     /// The check the built-in MKD, RMD, DELE, STOR and renames make on an
     /// entry they add or take away: `perm` on `path` itself and on the
     /// entries of its directory
-    /// ([`Authorizer::permits_in`](crate::auth::Authorizer::permits_in)), so
+    /// ([`Authorizer::permits_in`]), so
     /// that an entry's own override cannot open a read-only parent.
     pub fn check_entry(&self, perm: Permission, path: &VirtualPath) -> Result<(), Reply> {
         self.check(perm, path)?;
