@@ -296,33 +296,29 @@ impl QuotaStorage {
     }
 
     /// Takes one file of the quota for an upload that creates one, before
-    /// anything is created: for [`Slot::Reserved`], in flight; for
-    /// [`Slot::Placeholder`], a file of the tree at once.
-    fn reserve_file(&self, slot: Slot) -> StorageResult<()> {
+    /// anything is created.
+    fn reserve_file(&self) -> StorageResult<()> {
         if !QuotaUsage::try_add(&self.usage.files, 1, self.limits.max_files) {
             return Err(Self::exceeded("too many files"));
         }
-        if slot == Slot::Reserved {
-            self.usage.in_flight_files.fetch_add(1, Ordering::AcqRel);
-        }
+        self.usage.in_flight_files.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
     /// Wraps a writer of `path`, a file that held `old_size` bytes when
-    /// it opened, with the file `slot` it took. `at_its_name`: the writer
-    /// may write into the file under its name rather than a hidden one
-    /// (APPE, REST+STOR, STOU).
-    #[allow(clippy::too_many_arguments)]
+    /// it opened (`None`: a new file, whose slot [`Self::reserve_file`]
+    /// took). `unique_name`: a STOU upload, whose name was free when it
+    /// opened.
     fn counted(
         &self,
         writer: Box<dyn FileWriter>,
         path: &VirtualPath,
         old_size: Option<u64>,
-        slot: Slot,
         mode: WriteMode,
-        at_its_name: bool,
+        unique_name: bool,
         runtime: tokio::runtime::Handle,
     ) -> Box<dyn FileWriter> {
+        let new_file = old_size.is_none();
         let old = old_size.unwrap_or(0);
         // Bytes an upload may write before it grows the file.
         let credit = match mode {
@@ -342,8 +338,8 @@ impl QuotaStorage {
             path: path.clone(),
             runtime,
             in_place: mode != WriteMode::Replace,
-            at_its_name,
-            slot,
+            unique_name,
+            new_file,
         })
     }
 }
@@ -388,19 +384,15 @@ impl Storage for QuotaStorage {
         // What the upload replaces, for its budget and the file limit: the
         // count itself settles at the commit.
         let old_size = self.file_size(path).await?;
-        let slot = if old_size.is_none() {
-            self.reserve_file(Slot::Reserved)?;
-            Slot::Reserved
-        } else {
-            Slot::None
-        };
+        if old_size.is_none() {
+            self.reserve_file()?;
+        }
         match self.inner.open_write(path, mode).await {
-            Ok(writer) => {
-                let in_place = mode != WriteMode::Replace;
-                Ok(self.counted(writer, path, old_size, slot, mode, in_place, runtime))
-            }
+            Ok(writer) => Ok(self.counted(writer, path, old_size, mode, false, runtime)),
             Err(e) => {
-                slot.give_back(&self.usage);
+                if old_size.is_none() {
+                    self.usage.land_file(false);
+                }
                 Err(e)
             }
         }
@@ -413,18 +405,14 @@ impl Storage for QuotaStorage {
     ) -> StorageResult<(VirtualPath, Box<dyn FileWriter>)> {
         let runtime = commit_runtime()?;
         self.usage.ensure_scanned(&*self.inner).await?;
-        // The storage holds the new name from here on (contract of
-        // `create_unique`): it is one of the user's files at once.
-        let slot = Slot::Placeholder;
-        self.reserve_file(slot)?;
+        self.reserve_file()?;
         match self.inner.create_unique(dir, prefix).await {
             Ok((path, writer)) => {
-                let mode = WriteMode::Replace;
-                let writer = self.counted(writer, &path, None, slot, mode, true, runtime);
+                let writer = self.counted(writer, &path, None, WriteMode::Replace, true, runtime);
                 Ok((path, writer))
             }
             Err(e) => {
-                slot.give_back(&self.usage);
+                self.usage.land_file(false);
                 Err(e)
             }
         }
@@ -528,34 +516,6 @@ impl Budget {
     }
 }
 
-/// The slot of the file limit an upload took when it opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    /// None: the name held a file.
-    None,
-    /// A new name, counted in flight until the commit sees what it holds.
-    Reserved,
-    /// STOU: a name the storage creates at once, counted as a file.
-    Placeholder,
-}
-
-impl Slot {
-    /// The upload ended: the slot is a file of the tree (`keep`) or goes.
-    fn settle(self, usage: &QuotaUsage, keep: bool) {
-        match self {
-            Slot::None => {}
-            Slot::Reserved => usage.land_file(keep),
-            Slot::Placeholder if keep => {}
-            Slot::Placeholder => QuotaUsage::sub(&usage.files, 1),
-        }
-    }
-
-    /// Nothing was opened.
-    fn give_back(self, usage: &QuotaUsage) {
-        self.settle(usage, false);
-    }
-}
-
 /// A writer that takes from the quota before it writes.
 struct QuotaWriter {
     inner: Option<Box<dyn FileWriter>>,
@@ -568,18 +528,19 @@ struct QuotaWriter {
     /// APPE or REST+STOR: written in place, so a failed or refused upload
     /// may leave some of its bytes in the file.
     in_place: bool,
-    /// APPE, REST+STOR or STOU: a storage may write into the file under
-    /// its name, where the bytes count before the commit.
-    at_its_name: bool,
-    /// The slot of the file limit it took when it opened.
-    slot: Slot,
+    /// STOU: the name was free when the upload opened. A storage may
+    /// hold it until the commit with a file of its own (empty, or the
+    /// upload's bytes so far).
+    unique_name: bool,
+    /// The upload took a slot of the file limit when it opened.
+    new_file: bool,
 }
 
 impl fmt::Debug for QuotaWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("QuotaWriter")
             .field("inner", &self.inner)
-            .field("slot", &self.slot)
+            .field("new_file", &self.new_file)
             .finish_non_exhaustive()
     }
 }
@@ -595,7 +556,9 @@ impl QuotaWriter {
     /// otherwise.
     fn settle(&self, keep: bool) {
         self.budget.settle(keep);
-        self.slot.settle(&self.budget.usage, keep);
+        if self.new_file {
+            self.budget.usage.land_file(keep);
+        }
     }
 
     /// The regular file under the upload's name now.
@@ -668,18 +631,16 @@ impl FileWriter for QuotaWriter {
             self.settle(true);
             return Ok(());
         }
-        if self.at_its_name && own.is_some() {
+        if (self.in_place || self.unique_name) && own.is_some() {
             // Written into a file that another session has since removed,
             // renamed or replaced: what it holds now is unknown.
             self.settle(false);
             usage.stale.store(true, Ordering::Release);
             return Ok(());
         }
-        // The bytes and the new name it took while in flight go: what the
-        // name holds now counts instead. A STOU name (its placeholder) is
-        // a file of the tree already, in `before`.
-        self.budget.settle(false);
-        self.slot.settle(&usage, self.slot == Slot::Placeholder);
+        // What the upload took while in flight goes: what the name holds
+        // now counts instead.
+        self.settle(false);
         // The new content replaced what the name held at the commit.
         let after = match own {
             Some(m) => Some(m.len()),
@@ -691,6 +652,9 @@ impl FileWriter for QuotaWriter {
                 }
             },
         };
+        // A STOU name held before the commit holds this upload's own
+        // placeholder.
+        let before = before.filter(|_| !self.unique_name);
         usage.replace(before.map(|info| info.size), after);
         Ok(())
     }
