@@ -239,6 +239,17 @@ fn check_names_source(
         }
         return;
     }
+    // The config file named by another path than the scratch file's
+    // (`--config /elsewhere`, `FERROFTPD_CONFIG=-x`): the error starts with
+    // that path, as given, whatever it looks like.
+    let named = argv
+        .iter()
+        .map(|a| a.strip_prefix("--config=").unwrap_or(a).to_owned())
+        .chain(env.values().map(|v| v.to_string_lossy().into_owned()))
+        .any(|given| !given.is_empty() && text.starts_with(&format!("{given}: ")));
+    if named {
+        return;
+    }
     let (source, _) = text
         .split_once(": ")
         .unwrap_or_else(|| panic!("an error without `source: `: {text:?}"));
@@ -250,17 +261,10 @@ fn check_names_source(
             "{source} not on the command line {argv:?}: {text:?}"
         );
     } else {
-        // The config file named by another path than the scratch file's
-        // (`--config /elsewhere`, `FERROFTPD_CONFIG=/elsewhere`): the
-        // error starts with that path, as given.
-        let named = argv
-            .iter()
-            .map(|a| a.strip_prefix("--config=").unwrap_or(a).to_owned())
-            .chain(env.values().map(|v| v.to_string_lossy().into_owned()))
-            .any(|given| !given.is_empty() && text.starts_with(&format!("{given}: ")));
-        assert!(named, "an error that names no source: {text:?}");
+        panic!("an error that names no source: {text:?}");
     }
 }
+
 /// `--port` or its short form was given on the command line.
 fn flag_given(flag: &str, argv: &[String]) -> bool {
     let Some(long) = flag.strip_prefix("--") else {
