@@ -18,7 +18,12 @@ impl Session {
             "HOST".to_owned(),
             "LANG EN*".to_owned(),
             "MDTM".to_owned(),
-            "MFMT".to_owned(),
+            // Not for a user whose storage keeps its own times.
+            if self.user_ref().is_ok_and(|u| !u.storage.can_set_modified()) {
+                String::new()
+            } else {
+                "MFMT".to_owned()
+            },
             self.facts.feat_line(),
             "REST STREAM".to_owned(),
             "SIZE".to_owned(),
@@ -29,7 +34,12 @@ impl Session {
             "XSHA256".to_owned(),
             "XSHA512".to_owned(),
         ];
-        lines.extend(features.into_iter().map(|f| format!(" {f}")));
+        lines.extend(
+            features
+                .into_iter()
+                .filter(|f| !f.is_empty())
+                .map(|f| format!(" {f}")),
+        );
         if self.shared.config.encoding.is_none() {
             // UTF8 belongs between TVFS and XCRC in the sorted list.
             let at = lines

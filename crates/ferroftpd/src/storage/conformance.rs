@@ -1411,6 +1411,12 @@ impl Tester {
         self.put(b"/f", b"time").await;
         let f = self.path(b"/f");
         let r = s.set_modified(&f, 1_000_000_000).await;
+        if self.supported(&r) != s.can_set_modified() {
+            self.fail(format_args!(
+                "can_set_modified says {}, but set_modified gives {r:?}",
+                s.can_set_modified()
+            ));
+        }
         if !self.supported(&r) {
             return;
         }

@@ -533,6 +533,10 @@ impl Storage for LocalStorage {
         })
         .await
     }
+    fn can_set_modified(&self) -> bool {
+        true
+    }
+
     async fn set_modified(&self, path: &VirtualPath, secs: i64) -> StorageResult<()> {
         refuse_reserved(path)?;
         let path = path.clone();

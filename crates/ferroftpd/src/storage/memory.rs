@@ -730,6 +730,10 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
+    fn can_set_modified(&self) -> bool {
+        true
+    }
+
     async fn set_modified(&self, path: &VirtualPath, secs: i64) -> StorageResult<()> {
         let mut tree = self.shared.write();
         walk_mut(&mut tree, self.components(path))?

@@ -429,6 +429,16 @@ pub trait Storage: Send + Sync + fmt::Debug {
         Err(StorageError::Unsupported)
     }
 
+    /// Whether [`Self::set_modified`] works here: FEAT offers MFMT to a
+    /// logged-in user only then, so that clients which set times after an
+    /// upload when MFMT is offered (rclone) do not fail every upload.
+    /// Default: false, like `set_modified`'s default; a backend that
+    /// implements one says so with the other, and a layer asks the
+    /// storage below it.
+    fn can_set_modified(&self) -> bool {
+        false
+    }
+
     /// Sets Unix permission bits, `mode & 0o7777` (SITE CHMOD); `metadata`
     /// then reports them. Whether the backend enforces them is its own
     /// affair. Default: unsupported.

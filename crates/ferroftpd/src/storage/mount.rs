@@ -213,6 +213,12 @@ impl Storage for MountStorage {
         storage.set_modified(&inner, secs).await
     }
 
+    /// The root's answer: FEAT speaks for the tree the user starts in (a
+    /// folder mounted from a store without times still refuses MFMT).
+    fn can_set_modified(&self) -> bool {
+        self.root.can_set_modified()
+    }
+
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> StorageResult<()> {
         self.refuse_mount_point(path)?;
         let (storage, inner, _) = self.route(path);

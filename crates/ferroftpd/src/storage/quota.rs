@@ -464,6 +464,10 @@ impl Storage for QuotaStorage {
         self.inner.set_modified(path, secs).await
     }
 
+    fn can_set_modified(&self) -> bool {
+        self.inner.can_set_modified()
+    }
+
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> StorageResult<()> {
         self.inner.set_mode(path, mode).await
     }
