@@ -41,7 +41,15 @@ pub(super) fn map_error(e: opendal::Error) -> StorageError {
         _ if e.is_temporary() => ErrorKind::Busy,
         _ => ErrorKind::Other,
     };
-    StorageError::new(kind, format!("{}", e))
+    // OpenDAL's text names the endpoint, bucket and keys: it goes to the
+    // log, and the client gets the kind's reply.
+    match kind {
+        ErrorKind::NotFound | ErrorKind::AlreadyExists => {
+            tracing::debug!(error = %e, "object storage")
+        }
+        _ => tracing::warn!(error = %e, "object storage"),
+    }
+    StorageError::new(kind, None)
 }
 
 fn io_error(e: opendal::Error) -> io::Error {
