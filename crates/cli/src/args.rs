@@ -293,9 +293,25 @@ pub struct Args {
     #[arg(long)]
     pub tls_allow_ccc: bool,
 
-    /// Where files live: local (the directories on disk) or memory (an empty in-memory tree; --directory and the homes of --user are paths inside it) [default: local]
-    #[arg(long, value_name = "KIND")]
+    /// Where files live: local (the directories on disk), memory (an empty in-memory tree) or s3://BUCKET[/PREFIX] (an S3 bucket); with memory and s3, --directory and the homes of --user are paths inside it [default: local]
+    #[arg(long, value_name = "KIND", value_parser = storage_kind)]
     pub storage: Option<StorageKind>,
+
+    /// With --storage s3://...: the S3 endpoint, e.g. http://127.0.0.1:8333 [default: AWS, https://s3.REGION.amazonaws.com]
+    #[arg(long, value_name = "URL", value_parser = endpoint)]
+    pub s3_endpoint: Option<String>,
+
+    /// With --storage s3://...: the region requests are signed for [default: us-east-1]
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+
+    /// With --storage s3://...: address the bucket as a virtual host (BUCKET.ENDPOINT) also with --s3-endpoint, which otherwise means path-style addressing (ENDPOINT/BUCKET)
+    #[arg(long)]
+    pub s3_virtual_host: bool,
+
+    /// With --storage s3://...: the size of the parts uploads are sent in, 5M to 5G; each upload holds about one part in memory [default: 8M]
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    pub s3_part_size: Option<u64>,
 
     /// With --storage memory: the most bytes of file content the tree holds, with K/M/G suffixes [default: 256M]
     #[arg(long, value_name = "SIZE", value_parser = size)]
@@ -319,12 +335,35 @@ pub struct Args {
 }
 
 /// `--storage`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageKind {
     /// The directories on disk.
     Local,
     /// An in-memory tree, empty at startup and gone at exit.
     Memory,
+    /// An S3 bucket: its `s3://BUCKET[/PREFIX]` address, checked.
+    S3(String),
+}
+
+fn storage_kind(text: &str) -> Result<StorageKind, String> {
+    match text {
+        "local" => Ok(StorageKind::Local),
+        "memory" => Ok(StorageKind::Memory),
+        url if url.starts_with("s3://") => {
+            ferroftpd::storage::ObjectStorageConfig::from_url(url).map_err(config_message)?;
+            Ok(StorageKind::S3(url.to_owned()))
+        }
+        other => Err(format!(
+            "{other:?}: expected local, memory or s3://BUCKET[/PREFIX]"
+        )),
+    }
+}
+
+fn endpoint(text: &str) -> Result<String, String> {
+    match text.split_once("://") {
+        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(text.to_owned()),
+        _ => Err(format!("{text:?}: expected an http:// or https:// address")),
+    }
 }
 
 /// `--log-format`.

@@ -958,7 +958,8 @@ quota_files = 1000
             (
                 vec![],
                 vec![("FERROFTPD_STORAGE", "disk")],
-                "FERROFTPD_STORAGE: invalid value \"disk\": expected local or memory".into(),
+                "FERROFTPD_STORAGE: \"disk\": expected local, memory or s3://BUCKET[/PREFIX]"
+                    .into(),
             ),
             (
                 vec!["--range", "5-1"],

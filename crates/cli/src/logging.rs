@@ -21,7 +21,13 @@ pub fn init(args: &Args) -> Result<()> {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::prelude::*;
 
-    let default = if args.debug { "debug" } else { "info" };
+    // --debug is about the FTP conversation: the libraries below (the S3
+    // client's HTTP and signing) stay at info; RUST_LOG reaches them.
+    let default = if args.debug {
+        "info,ferroftpd=debug"
+    } else {
+        "info"
+    };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(default))
         .add_directive("ferroftpd::xferlog=off".parse().context("log filter")?);

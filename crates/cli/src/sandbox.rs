@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use ferroftpd::sandbox::{Access, Sandbox};
 use serde::Deserialize;
 
-use crate::args::Args;
+use crate::args::{Args, StorageKind};
 use crate::settings::Settings;
 
 /// Where the dynamic loader, NSS and PAM find their libraries and modules.
@@ -90,12 +90,61 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
     if args.system_users {
         sandbox = system_users(sandbox, args);
     }
+    if matches!(args.storage, Some(StorageKind::S3(_))) {
+        sandbox = object_storage(sandbox);
+    }
     // Passive listeners (on the range, or a port the kernel picks) and the
     // source port of active data connections (one the kernel picks).
     let passive = settings.server.config().passive_ports();
     let range = passive.into_iter().flat_map(|p| p.start()..=p.end());
     Ok(sandbox.bind_ports(std::iter::once(0).chain(range)))
 }
+
+/// `--storage s3://...`: the S3 client resolves the endpoint's name (NSS
+/// and the resolver's files), checks an https endpoint's certificate
+/// against the system's roots, and may read the AWS credential files.
+/// Only paths that exist now are added.
+fn object_storage(mut sandbox: Sandbox) -> Sandbox {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let aws_files = [
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CONFIG_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ]
+    .into_iter()
+    .filter_map(std::env::var_os)
+    .map(PathBuf::from);
+    let paths = RESOLVER_FILES
+        .iter()
+        .chain(&CERTIFICATE_DIRS)
+        .map(PathBuf::from)
+        .chain(home.map(|h| h.join(".aws")))
+        .chain(aws_files);
+    for path in paths {
+        if path.exists() {
+            sandbox = sandbox.read(path);
+        }
+    }
+    sandbox
+}
+
+/// What glibc reads to resolve a host name.
+const RESOLVER_FILES: [&str; 5] = [
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/host.conf",
+    "/etc/gai.conf",
+];
+
+/// Where the system's TLS root certificates are, on the common
+/// distributions.
+const CERTIFICATE_DIRS: [&str; 4] = [
+    "/etc/ssl",
+    "/etc/pki",
+    "/etc/ca-certificates",
+    "/usr/share/ca-certificates",
+];
 
 /// `--system-users`: PAM and NSS read /etc and load modules from the
 /// library directories; confined, the users' homes; unconfined, the whole

@@ -9,7 +9,9 @@ use anyhow::{bail, Context, Result};
 use ferroftpd::auth::{
     Authorizer, Confinement, MemoryAuthorizer, Permissions, SystemAuthorizer, UsersFile,
 };
-use ferroftpd::storage::{MemoryStorageFactory, QuotaLimits};
+use ferroftpd::storage::{
+    MemoryStorageFactory, ObjectStorageConfig, ObjectStorageFactory, QuotaLimits,
+};
 use ferroftpd::{BanPolicy, Builder, RateLimits, Server, TlsConfig};
 
 use crate::args::{Args, StorageKind};
@@ -41,24 +43,41 @@ pub fn build(args: &Args) -> Result<Settings> {
     if args.username.is_some() != args.password.is_some() {
         bail!("--username and --password go together");
     }
-    let storage = args.storage.unwrap_or(StorageKind::Local);
-    let directory = match storage {
+    let storage = args.storage.clone().unwrap_or(StorageKind::Local);
+    if args.memory_size.is_some() && storage != StorageKind::Memory {
+        bail!("--memory-size needs --storage memory");
+    }
+    let s3_option = [
+        ("--s3-endpoint", args.s3_endpoint.is_some()),
+        ("--s3-region", args.s3_region.is_some()),
+        ("--s3-virtual-host", args.s3_virtual_host),
+        ("--s3-part-size", args.s3_part_size.is_some()),
+    ]
+    .into_iter()
+    .find(|(_, given)| *given);
+    if let (Some((flag, _)), false) = (s3_option, matches!(storage, StorageKind::S3(_))) {
+        bail!("{flag} needs --storage s3://BUCKET[/PREFIX]");
+    }
+    let directory = match &storage {
         StorageKind::Local => {
-            if args.memory_size.is_some() {
-                bail!("--memory-size needs --storage memory");
-            }
             let directory = match &args.directory {
                 Some(d) => d.clone(),
                 None => std::env::current_dir().context("current directory")?,
             };
             canonical_dir(&directory)?
         }
-        // A path of the tree, created at the first login.
-        StorageKind::Memory => {
+        // A path of the tree or bucket, created at the first login.
+        StorageKind::Memory | StorageKind::S3(_) => {
             if args.system_users || args.users_file.is_some() {
                 bail!(
-                    "--storage memory serves the users of --user, --username and --anonymous; \
-                     --system-users and --users name directories on disk"
+                    "--storage {} serves the users of --user, --username and --anonymous; \
+                     --system-users and --users name directories on disk (a users file can \
+                     mount memory and s3:// folders)",
+                    if storage == StorageKind::Memory {
+                        "memory"
+                    } else {
+                        "s3://..."
+                    }
                 );
             }
             args.directory.clone().unwrap_or_else(|| PathBuf::from("/"))
@@ -81,7 +100,7 @@ pub fn build(args: &Args) -> Result<Settings> {
             tracing::info!(file = %path.display(), users = users.len(), "users file loaded");
             (users.clone() as Arc<dyn Authorizer>, Some(users))
         }
-        None => (memory_users(args, storage, &directory, &mut roots)?, None),
+        None => (memory_users(args, &storage, &directory, &mut roots)?, None),
     };
 
     let mut builder = Server::builder()
@@ -105,10 +124,21 @@ pub fn build(args: &Args) -> Result<Settings> {
     if let Some(delay) = args.auth_failed_delay {
         builder = builder.auth_failed_delay(delay);
     }
-    if storage == StorageKind::Memory {
-        let capacity = args.memory_size.unwrap_or(DEFAULT_MEMORY_SIZE);
-        builder = builder.storage(Arc::new(MemoryStorageFactory::new(capacity)));
-        tracing::info!(capacity, "serving an in-memory tree, empty at startup");
+    match &storage {
+        StorageKind::Local => {}
+        StorageKind::Memory => {
+            let capacity = args.memory_size.unwrap_or(DEFAULT_MEMORY_SIZE);
+            builder = builder.storage(Arc::new(MemoryStorageFactory::new(capacity)));
+            tracing::info!(capacity, "serving an in-memory tree, empty at startup");
+        }
+        StorageKind::S3(url) => {
+            builder = builder.storage(Arc::new(s3_storage(args, url)?));
+            tracing::info!(
+                url,
+                endpoint = args.s3_endpoint.as_deref().unwrap_or("AWS"),
+                "serving an S3 bucket"
+            );
+        }
     }
     if args.quota_bytes.is_some() || args.quota_files.is_some() {
         builder = builder.quota(QuotaLimits {
@@ -206,18 +236,38 @@ fn system_users(args: &Args) -> Result<Arc<dyn Authorizer>> {
     Ok(Arc::new(authorizer))
 }
 
+/// The bucket of `--storage s3://...` with the `--s3-*` options; the keys
+/// come from the AWS environment variables or profile.
+fn s3_storage(args: &Args, url: &str) -> Result<ObjectStorageFactory> {
+    let mut config = ObjectStorageConfig::from_url(url).context("--storage")?;
+    if let Some(endpoint) = &args.s3_endpoint {
+        config = config.endpoint(endpoint);
+    }
+    if let Some(region) = &args.s3_region {
+        config = config.region(region);
+    }
+    if args.s3_virtual_host {
+        config = config.path_style(false);
+    }
+    if let Some(size) = args.s3_part_size {
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        config = config.part_size(size).context("--s3-part-size")?;
+    }
+    Ok(config.build()?)
+}
+
 /// The users of `--user`, `--username` and `--anonymous`. On disk their
 /// homes must be directories, and go to `roots`; in memory they are paths
 /// of the tree, made at the first login.
 fn memory_users(
     args: &Args,
-    storage: StorageKind,
+    storage: &StorageKind,
     directory: &Path,
     roots: &mut Vec<(PathBuf, bool)>,
 ) -> Result<Arc<dyn Authorizer>> {
     let directory = directory.to_path_buf();
     let mut root = |home: &Path, write: bool| {
-        if storage == StorageKind::Local {
+        if *storage == StorageKind::Local {
             roots.push((home.to_path_buf(), write));
         }
     };
@@ -226,7 +276,7 @@ fn memory_users(
     for user in &args.users {
         let home = match (&user.home, storage) {
             (Some(h), StorageKind::Local) => canonical_dir(h)?,
-            (Some(h), StorageKind::Memory) => h.clone(),
+            (Some(h), StorageKind::Memory | StorageKind::S3(_)) => h.clone(),
             (None, _) => directory.clone(),
         };
         authorizer

@@ -153,6 +153,9 @@ const COMMON: &[(&str, libc::c_long, Args)] = &[
     ("sendto", libc::SYS_sendto, Args::Any),
     ("recvfrom", libc::SYS_recvfrom, Args::Any),
     ("sendmsg", libc::SYS_sendmsg, Args::Any),
+    // glibc's resolver sends the A and AAAA queries at once (S3 storage
+    // resolving its endpoint).
+    ("sendmmsg", libc::SYS_sendmmsg, Args::Any),
     ("recvmsg", libc::SYS_recvmsg, Args::Any),
     ("shutdown", libc::SYS_shutdown, Args::Any),
     // Credentials: system users' threads take the user's groups, gid and
