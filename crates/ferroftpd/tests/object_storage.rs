@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use ferroftpd::storage::conformance::{Check, Conformance};
 use ferroftpd::storage::{
-    ErrorKind, ObjectStorage, ObjectStorageConfig, ObjectStorageFactory, Storage, VirtualPath,
-    WriteMode,
+    ErrorKind, LocalStorage, MountStorage, ObjectStorage, ObjectStorageConfig,
+    ObjectStorageFactory, QuotaLimits, QuotaStorage, QuotaUsage, Storage, VirtualPath, WriteMode,
 };
 
 const MIB: usize = 1 << 20;
@@ -36,7 +36,8 @@ fn config(test: &str) -> Option<ObjectStorageConfig> {
         }
         eprintln!(
             "SKIPPED {test}: no S3 server; set FERROFTPD_TEST_S3_ENDPOINT, \
-             FERROFTPD_TEST_S3_BUCKET and the AWS keys (eval \"$(scripts/seaweedfs start DIR)\")"
+             FERROFTPD_TEST_S3_BUCKET and the AWS keys (scripts/seaweedfs start DIR; \
+             set -a; . DIR/env; set +a)"
         );
         return None;
     };
@@ -149,9 +150,7 @@ async fn object_storage_conforms() {
     };
     let factory = config.build().unwrap();
     let n = AtomicUsize::new(0);
-    Conformance::new()
-        .skip(Check::RenameDirectory)
-        .skip(Check::NonUtf8Names)
+    s3_suite()
         .run(|| {
             let home = path(&format!("/check{}", n.fetch_add(1, Ordering::Relaxed)));
             let factory = factory.clone();
@@ -385,4 +384,64 @@ async fn empty_files_directories_and_refusals() {
     // The home is a directory of the prefix, seen from above.
     let top = factory.storage(&VirtualPath::root()).await.unwrap();
     assert_eq!(names(&top, "/home").await, ["alice"]);
+}
+
+/// The suite with the checks S3 cannot pass left out (see
+/// `object_storage_conforms`).
+fn s3_suite() -> Conformance {
+    Conformance::new()
+        .skip(Check::RenameDirectory)
+        .skip(Check::NonUtf8Names)
+}
+
+/// A quota layer over S3 storage keeps its promises.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_over_object_storage_conforms() {
+    let Some(config) = config("quota") else {
+        return;
+    };
+    let factory = config.build().unwrap();
+    let n = AtomicUsize::new(0);
+    s3_suite()
+        .run(|| {
+            let home = path(&format!("/check{}", n.fetch_add(1, Ordering::Relaxed)));
+            let factory = factory.clone();
+            async move {
+                let inner = Arc::new(factory.storage(&home).await.unwrap());
+                let limits = QuotaLimits {
+                    max_bytes: Some(1 << 30),
+                    max_files: Some(100_000),
+                };
+                let usage = Arc::new(QuotaUsage::default());
+                let quota = QuotaStorage::new(inner, usage, limits).await.unwrap();
+                Arc::new(quota) as Arc<dyn Storage>
+            }
+        })
+        .await;
+}
+
+/// An S3 folder mounted in a local user's tree: here at its root, so
+/// that every check goes through the mount to S3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_storage_mounted_in_a_local_tree_conforms() {
+    let Some(config) = config("mount") else {
+        return;
+    };
+    let factory = config.build().unwrap();
+    let dirs = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let n = AtomicUsize::new(0);
+    s3_suite()
+        .run(|| {
+            let home = path(&format!("/check{}", n.fetch_add(1, Ordering::Relaxed)));
+            let (factory, dirs) = (factory.clone(), dirs.clone());
+            async move {
+                let dir = tempfile::tempdir().unwrap();
+                let local = LocalStorage::open(dir.path().to_path_buf()).await.unwrap();
+                dirs.lock().unwrap().push(dir);
+                let folder = Arc::new(factory.storage(&home).await.unwrap()) as Arc<dyn Storage>;
+                let mounts = vec![(VirtualPath::root(), folder)];
+                Arc::new(MountStorage::new(Arc::new(local), mounts)) as Arc<dyn Storage>
+            }
+        })
+        .await;
 }
