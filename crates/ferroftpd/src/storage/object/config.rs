@@ -9,7 +9,7 @@ use reqsign_aws_v4::{DefaultCredentialProvider, RequestSigner, StaticCredentialP
 use reqsign_core::{Context, OsEnv, ProvideCredentialChain, Signer};
 
 use super::s3::{S3Client, MAX_PART, MIN_PART};
-use super::ObjectStorageFactory;
+use super::{ObjectStorageFactory, Settings};
 use crate::Error;
 
 /// The part size of uploads unless set: 8 MiB, S3's minimum (5 MiB) with
@@ -54,6 +54,7 @@ pub struct ObjectStorageConfig {
     credentials: Option<(String, String, Option<String>)>,
     part_size: usize,
     list_page: usize,
+    recursive_dir_rename: bool,
 }
 
 impl fmt::Debug for ObjectStorageConfig {
@@ -67,6 +68,7 @@ impl fmt::Debug for ObjectStorageConfig {
             .field("credentials", &self.credentials.as_ref().map(|_| "****"))
             .field("part_size", &self.part_size)
             .field("list_page", &self.list_page)
+            .field("recursive_dir_rename", &self.recursive_dir_rename)
             .finish()
     }
 }
@@ -100,6 +102,7 @@ impl ObjectStorageConfig {
             credentials: None,
             part_size: DEFAULT_PART_SIZE,
             list_page: DEFAULT_LIST_PAGE,
+            recursive_dir_rename: false,
         })
     }
 
@@ -194,6 +197,16 @@ impl ObjectStorageConfig {
         Ok(self)
     }
 
+    /// Whether RNFR/RNTO of a directory moves it object by object (a
+    /// server-side copy and a delete for each), rather than refuse with
+    /// 502. Not in one step: a failure half-way leaves the directory split
+    /// between the two names, and the reply says how many objects moved.
+    /// Default: off.
+    pub fn recursive_dir_rename(mut self, on: bool) -> Self {
+        self.recursive_dir_rename = on;
+        self
+    }
+
     /// The bucket.
     pub fn bucket_name(&self) -> &str {
         &self.bucket
@@ -265,12 +278,16 @@ impl ObjectStorageConfig {
             bucket: self.bucket.clone(),
             virtual_host: !path_style,
         };
+        let settings = Settings {
+            prefix: self.prefix,
+            part_size: self.part_size,
+            list_page: self.list_page,
+            recursive_dir_rename: self.recursive_dir_rename,
+        };
         Ok(ObjectStorageFactory::with_parts(
             op,
             Some(Arc::new(s3)),
-            self.prefix,
-            self.part_size,
-            self.list_page,
+            settings,
         ))
     }
 }

@@ -12,6 +12,7 @@
 mod config;
 mod extend;
 mod io;
+mod rename;
 mod s3;
 
 use std::os::unix::ffi::OsStrExt;
@@ -29,6 +30,14 @@ use super::{
 use crate::auth::Account;
 
 pub use config::{ObjectStorageConfig, DEFAULT_LIST_PAGE, DEFAULT_PART_SIZE, DEFAULT_REGION};
+
+/// What the factory takes from an [`ObjectStorageConfig`].
+struct Settings {
+    prefix: String,
+    part_size: usize,
+    list_page: usize,
+    recursive_dir_rename: bool,
+}
 
 /// Permission bits shown for files (objects have none).
 const FILE_MODE: u32 = 0o644;
@@ -65,23 +74,20 @@ struct Shared {
     prefix: String,
     part_size: usize,
     list_page: usize,
+    /// Rename directories object by object, rather than refuse.
+    recursive_dir_rename: bool,
 }
 
 impl ObjectStorageFactory {
-    fn with_parts(
-        op: opendal::Operator,
-        s3: Option<Arc<S3Client>>,
-        prefix: String,
-        part_size: usize,
-        list_page: usize,
-    ) -> Self {
+    fn with_parts(op: opendal::Operator, s3: Option<Arc<S3Client>>, config: Settings) -> Self {
         ObjectStorageFactory {
             shared: Arc::new(Shared {
                 op,
                 s3,
-                prefix,
-                part_size,
-                list_page,
+                prefix: config.prefix,
+                part_size: config.part_size,
+                list_page: config.list_page,
+                recursive_dir_rename: config.recursive_dir_rename,
             }),
         }
     }
@@ -89,15 +95,16 @@ impl ObjectStorageFactory {
     /// Storage over any OpenDAL service, from the operator's root, with
     /// the default part and page sizes. Untested beyond S3; APPE and
     /// REST+STOR get 502 (they need S3's server-side part copy), and a
-    /// service without multipart writes buffers whole uploads.
+    /// service without multipart writes buffers whole uploads. Directory
+    /// renames are refused.
     pub fn from_operator(op: opendal::Operator) -> Self {
-        Self::with_parts(
-            op,
-            None,
-            String::new(),
-            DEFAULT_PART_SIZE,
-            DEFAULT_LIST_PAGE,
-        )
+        let settings = Settings {
+            prefix: String::new(),
+            part_size: DEFAULT_PART_SIZE,
+            list_page: DEFAULT_LIST_PAGE,
+            recursive_dir_rename: false,
+        };
+        Self::with_parts(op, None, settings)
     }
 
     /// A view rooted at `home` (below the prefix), whose directory marker
@@ -257,6 +264,27 @@ impl ObjectStorage {
             }
         }
         Ok(out)
+    }
+
+    /// Renames the directory `from_key` to `to_key`, whose parent exists.
+    async fn rename_dir(&self, from_key: &str, to_key: &str) -> StorageResult<()> {
+        if !self.shared.recursive_dir_rename {
+            return Err(rename::refused());
+        }
+        let (from_dir, to_dir) = (format!("{from_key}/"), format!("{to_key}/"));
+        if to_dir.starts_with(&from_dir) {
+            return Err(StorageError::new(
+                ErrorKind::PermissionDenied,
+                "A directory cannot move into itself.".to_owned(),
+            ));
+        }
+        if self.stat_file(to_key).await?.is_some() {
+            return Err(ErrorKind::NotADirectory.into());
+        }
+        if self.dir_exists(&to_dir).await? {
+            return Err(ErrorKind::AlreadyExists.into());
+        }
+        rename::move_dir(self.op(), &from_dir, &to_dir, self.shared.list_page).await
     }
 
     /// `Ok` if the parent of `path` is a directory; `NotFound` if missing,
@@ -476,12 +504,7 @@ impl Storage for ObjectStorage {
         }
         self.check_parent(to).await?;
         if !is_file {
-            return Err(StorageError::new(
-                ErrorKind::Unsupported,
-                "Directories cannot be renamed on object storage (every object below would be \
-                 copied)."
-                    .to_owned(),
-            ));
+            return self.rename_dir(&from_key, &to_key).await;
         }
         if self.dir_exists(&format!("{to_key}/")).await? {
             return Err(ErrorKind::IsADirectory.into());

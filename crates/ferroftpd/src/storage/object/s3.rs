@@ -90,9 +90,10 @@ impl S3Client {
             .body(())
             .map_err(|e| other(format!("S3 request to {url}: {e}")))?
             .into_parts();
-        self.signer.sign(&mut parts, None).await.map_err(|e| {
-            StorageError::new(ErrorKind::PermissionDenied, format!("S3 signing: {e}"))
-        })?;
+        self.signer
+            .sign(&mut parts, None)
+            .await
+            .map_err(|e| logged(ErrorKind::PermissionDenied, format!("S3 signing: {e}")))?;
         // reqwest sets Host itself (as OpenDAL's S3 service lets it).
         parts.headers.remove(http::header::HOST);
         let request = reqwest::Request::try_from(http::Request::from_parts(parts, body))
@@ -226,12 +227,19 @@ fn part_query(number: u32, upload: &str) -> String {
     format!("partNumber={number}&uploadId={}", encode(upload, false))
 }
 
-fn other(message: String) -> StorageError {
-    StorageError::new(ErrorKind::Other, message)
+/// An error of `kind` whose details (they name the endpoint, bucket and
+/// keys) go to the log; the client gets the kind's reply.
+fn logged(kind: ErrorKind, detail: String) -> StorageError {
+    tracing::warn!(error = %detail, "object storage");
+    StorageError::new(kind, None)
 }
 
-fn busy(message: String) -> StorageError {
-    StorageError::new(ErrorKind::Busy, message)
+fn other(detail: String) -> StorageError {
+    logged(ErrorKind::Other, detail)
+}
+
+fn busy(detail: String) -> StorageError {
+    logged(ErrorKind::Busy, detail)
 }
 
 /// The storage error for an S3 error answer.
@@ -255,7 +263,7 @@ fn status_error(status: StatusCode, body: &[u8]) -> StorageError {
         (408 | 409 | 429, _) | (500..=599, _) | (_, "SlowDown") => ErrorKind::Busy,
         _ => ErrorKind::Other,
     };
-    StorageError::new(kind, text)
+    logged(kind, text)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -328,7 +336,7 @@ mod tests {
         let body = b"<Error><Code>NoSuchKey</Code><Message>gone</Message></Error>";
         let e = status_error(StatusCode::NOT_FOUND, body);
         assert_eq!(e.kind(), ErrorKind::NotFound);
-        assert_eq!(e.message(), Some("S3: NoSuchKey (404 Not Found): gone"));
+        assert_eq!(e.message(), None);
         assert_eq!(
             status_error(StatusCode::SERVICE_UNAVAILABLE, b"").kind(),
             ErrorKind::Busy
