@@ -1,5 +1,6 @@
-//! A whole ferroftpd session (`ferroftpd::Server::serve_connection`),
-//! plain and FTPS, over `MemoryStorage`, through real loopback sockets.
+//! A whole ferroftpd session, plain and FTPS, over `MemoryStorage`: the
+//! control connection is an in-memory pipe (`ferroftpd::Server::serve_stream`,
+//! the client at 127.0.0.1), data connections real loopback sockets.
 //!
 //! The input's first byte chooses the set-up (bits, low first): start with
 //! `AUTH TLS` and a TLS handshake; latin1 as the clients' character set;
@@ -38,7 +39,7 @@
 //! - every command gets its final reply within `REPLY_TIMEOUT` (the
 //!   server's own timeouts are set to a few seconds);
 //! - after the input, `QUIT` ends the session: the connection closes and
-//!   `serve_connection` returns within `END_TIMEOUT`, with no session left.
+//!   `serve_stream` returns within `END_TIMEOUT`, with no session left.
 #![no_main]
 
 use std::io;
@@ -57,7 +58,7 @@ use libfuzzer_sys::fuzz_target;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
@@ -88,13 +89,18 @@ const PAYLOAD: &[u8] = b"ferroftpd\r\nfuzz\n\rdata\xff\x00\r\n";
 const MODE_TLS: u8 = 1;
 const MODE_LATIN1: u8 = 2;
 const MODE_TLS_REQUIRED: u8 = 4;
+/// The addresses the control pipe stands for: passive listeners open on
+/// the server's, and data connections must come from the client's.
+const CLIENT: (Ipv4Addr, u16) = (Ipv4Addr::LOCALHOST, 40000);
+const SERVER: (Ipv4Addr, u16) = (Ipv4Addr::LOCALHOST, 21);
+/// Bytes the control pipe buffers each way.
+const CONTROL_PIPE_BYTES: usize = 64 * 1024;
 const MODE_STRICT_LOGIN: u8 = 8;
 const MODE_TLS12: u8 = 16;
 const MODE_REUSE_OPTIONAL: u8 = 32;
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
-    control: TcpListener,
     tls: TlsConfig,
     client_tls13: rustls::ClientConfig,
     client_tls12: rustls::ClientConfig,
@@ -119,9 +125,6 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("runtime");
-        let control = runtime
-            .block_on(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-            .expect("control listener");
         let tls = TlsConfig::self_signed(&["localhost".into()]).expect("certificate");
         let client = |versions: &[&'static rustls::SupportedProtocolVersion]| {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -136,7 +139,6 @@ fn harness() -> &'static Harness {
         };
         Harness {
             runtime,
-            control,
             tls,
             client_tls13: client(&[&rustls::version::TLS13]),
             client_tls12: client(&[&rustls::version::TLS12]),
@@ -194,13 +196,14 @@ fn server(h: &Harness, mode: u8) -> Server {
 
 async fn session(h: &'static Harness, mode: u8, input: &[u8]) {
     let server = server(h, mode);
-    let addr = h.control.local_addr().expect("control address");
-    let (connected, accepted) = tokio::join!(TcpStream::connect(addr), h.control.accept());
-    let stream = connected.expect("connect");
-    let (accepted, _) = accepted.expect("accept");
+    let (stream, server_end) = tokio::io::duplex(CONTROL_PIPE_BYTES);
     let serving = tokio::spawn({
         let server = server.clone();
-        async move { server.serve_connection(accepted).await }
+        async move {
+            server
+                .serve_stream(server_end, CLIENT.into(), SERVER.into())
+                .await
+        }
     });
     let active = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
@@ -287,8 +290,8 @@ async fn session(h: &'static Harness, mode: u8, input: &[u8]) {
 }
 
 enum Conn {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Plain(DuplexStream),
+    Tls(Box<tokio_rustls::client::TlsStream<DuplexStream>>),
     Closed,
 }
 
@@ -415,13 +418,9 @@ impl Client {
         }
     }
 
+    /// The server's address as the control connection gives it.
     fn peer_ip(&self) -> IpAddr {
-        let peer = match &self.conn {
-            Conn::Plain(s) => s.peer_addr(),
-            Conn::Tls(s) => s.get_ref().0.peer_addr(),
-            Conn::Closed => return IpAddr::V4(Ipv4Addr::LOCALHOST),
-        };
-        peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip())
+        SERVER.0.into()
     }
 
     /// Connects to a passive port, never off this host.

@@ -14,20 +14,22 @@
 //! - a loaded file reports `ftp` and `anonymous` as the same user, and
 //!   `len() == 0` exactly when `is_empty()`.
 //!
-//! Known issues, skipped so that fuzzing can go on past them (see
-//! `known_issue`; delete each skip once the users file refuses the input
-//! with an error, and the corpus file named after it then tests the fix):
+//! Skipped (see `known_issue`):
 //!
 //! - a SHA-256-crypt hash (`$5$`) whose hash part is not canonical crypt
-//!   base64 panics inside `sha-crypt` 0.5 (`decode_sha256` unwraps) when
-//!   load times it (corpus: `crash-sha256-crypt-non-canonical-base64`);
-//! - load times one check of each hash cost, so a large cost takes that
-//!   long, or that much memory, at load: argon2id `m=4000000` asks for
-//!   4 GB (corpus: `slow-argon2id-4gb.toml`), bcrypt cost 20 takes over a
-//!   minute. The skip is wider than the issue, to keep runs fast: argon2id
-//!   with `m` > 1024 KiB, `t` > 1 or `p` > 1, bcrypt cost above 8,
-//!   SHA-crypt rounds above 5000. (A file with no password at all is still
-//!   timed against the default argon2id: those runs are slow.)
+//!   base64. `sha-crypt` 0.5 panics on it (`decode_sha256` unwraps); the
+//!   users file tries such a hash once at load inside `catch_unwind` and
+//!   refuses the file with an error, but libFuzzer's panic hook aborts on
+//!   any panic, caught or not (corpus:
+//!   `crash-sha256-crypt-non-canonical-base64`; the unit test
+//!   `auth::users_file::tests::hash_forms` checks the refusal);
+//! - costly hashes, to keep runs fast: load times one check of each
+//!   hash's cost, and the users file accepts costs up to argon2id
+//!   `m=262144` KiB, bcrypt 15 and SHA-crypt 1,000,000 rounds (seconds
+//!   each; above those it refuses the file). Skipped: argon2id with `m` >
+//!   1024 KiB, `t` > 1 or `p` > 1, bcrypt cost above 8, SHA-crypt rounds
+//!   above 5000. (A file with no password at all is still timed against
+//!   the default argon2id: those runs are slow.)
 #![no_main]
 
 use std::path::{Path, PathBuf};
