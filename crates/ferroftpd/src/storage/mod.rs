@@ -40,7 +40,9 @@
 //!
 //! [`LocalStorage`] serves directories of the local filesystem, confined by
 //! the kernel. [`MemoryStorage`] keeps a whole tree in memory, bounded in
-//! size (the counterpart of aioftp's `MemoryPathIO`). A layer is a
+//! size (the counterpart of aioftp's `MemoryPathIO`). With the `s3`
+//! feature, `ObjectStorage` keeps files in an S3 bucket (or another
+//! OpenDAL service), saying per verb what it can promise there. A layer is a
 //! [`Storage`] that wraps another one and forwards to it:
 //! [`QuotaStorage`] and [`MountStorage`] here, a hashing layer in
 //! `examples/hashing_layer.rs`. Implementors get [`macro@async_trait`] from

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqsign_aws_v4::{DefaultCredentialProvider, RequestSigner, StaticCredentialProvider};
@@ -24,6 +25,17 @@ pub const DEFAULT_LIST_PAGE: usize = 1000;
 /// The region unless set (SeaweedFS, MinIO and most S3-compatible stores
 /// accept any).
 pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// How long connecting to the store may take: a dead endpoint fails the
+/// command (450) instead of holding it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the store may send nothing while a request waits on it: a
+/// stalled connection fails the transfer (450) rather than hold a blocking
+/// thread forever. Long, as a large `UploadPartCopy` or
+/// `CompleteMultipartUpload` answers only when done (S3 sends spaces
+/// meanwhile, which count as data).
+const READ_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where an [`ObjectStorageFactory`] keeps files: a bucket, a prefix
 /// inside it, and how to reach it.
@@ -228,6 +240,8 @@ impl ObjectStorageConfig {
         // Ignored when one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
             .build()
             .map_err(|e| config_error(format!("HTTP client for S3: {e}")))?;
         let path_style = self.path_style.unwrap_or(self.endpoint.is_some());
