@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use ferroftpd::auth::UsersFile;
 use ferroftpd::sandbox::{Access, Sandbox};
 use serde::Deserialize;
 
@@ -90,7 +91,11 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
     if args.system_users {
         sandbox = system_users(sandbox, args);
     }
-    if matches!(args.storage, Some(StorageKind::S3(_))) {
+    let users_in_s3 = settings
+        .users_file
+        .as_ref()
+        .is_some_and(|u| u.uses_object_storage());
+    if matches!(args.storage, Some(StorageKind::S3(_))) || users_in_s3 {
         sandbox = object_storage(sandbox);
     }
     // Passive listeners (on the range, or a port the kernel picks) and the
@@ -100,7 +105,8 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
     Ok(sandbox.bind_ports(std::iter::once(0).chain(range)))
 }
 
-/// `--storage s3://...`: the S3 client resolves the endpoint's name (NSS
+/// `--storage s3://...`, or S3 storage in the users file: the S3 client
+/// resolves the endpoint's name (NSS
 /// and the resolver's files), checks an https endpoint's certificate
 /// against the system's roots, and may read the AWS credential files.
 /// Only paths that exist now are added.
@@ -265,9 +271,10 @@ fn is_dir(path: &str) -> bool {
 }
 
 /// The directories a users file serves, as `UsersFile` finds them: each
-/// user's `home` and the local `storage` of each `[[user.mount]]`,
-/// relative to the file's directory, made canonical. The file was loaded
-/// already, so it parses.
+/// user's `home` (unless the user's `storage` is an object store, where
+/// the home is a path inside it) and the local `storage` of each
+/// `[[user.mount]]`, relative to the file's directory, made canonical.
+/// The file was loaded already, so it parses.
 fn users_file_dirs(path: &Path) -> Result<BTreeSet<PathBuf>> {
     #[derive(Deserialize)]
     struct File {
@@ -277,6 +284,7 @@ fn users_file_dirs(path: &Path) -> Result<BTreeSet<PathBuf>> {
     #[derive(Deserialize)]
     struct User {
         home: PathBuf,
+        storage: Option<String>,
         #[serde(default)]
         mount: Vec<Mount>,
     }
@@ -296,7 +304,9 @@ fn users_file_dirs(path: &Path) -> Result<BTreeSet<PathBuf>> {
             // "memory" is not on disk.
             .filter(|m| m.storage != "memory" && !m.storage.contains("://"))
             .map(|m| PathBuf::from(m.storage));
-        for dir in std::iter::once(user.home).chain(mounts) {
+        // A home in S3 is no directory here ("/" would open everything).
+        let home = user.storage.is_none().then_some(user.home);
+        for dir in home.into_iter().chain(mounts) {
             if let Ok(dir) = base.join(dir).canonicalize() {
                 dirs.insert(dir);
             }
@@ -306,11 +316,25 @@ fn users_file_dirs(path: &Path) -> Result<BTreeSet<PathBuf>> {
 }
 
 /// Warns about homes (and mounted folders) of a reloaded users file that
-/// the sandbox, made at startup, does not open fully. Their users still log in (the home is
+/// the sandbox, made at startup, does not open fully, and about S3 storage
+/// the sandbox was not made for. Their users still log in (the home is
 /// opened with `O_PATH`, which Landlock does not check), but what the
 /// sandbox does not allow there fails until the server restarts.
-pub fn check_homes(sandbox: &Sandbox, users_file: &Path) {
-    let homes = match users_file_dirs(users_file) {
+pub fn check_homes(sandbox: &Sandbox, users_file: &UsersFile) {
+    if users_file.uses_object_storage() {
+        let missing = object_storage(Sandbox::new())
+            .paths()
+            .iter()
+            .any(|(path, _)| !sandbox.allows(path, Access::Read));
+        if missing {
+            tracing::warn!(
+                "users file: S3 storage, but the sandbox made at startup was made without it: \
+                 the S3 client may fail to resolve its endpoint, check certificates or read \
+                 the AWS files until the server restarts"
+            );
+        }
+    }
+    let homes = match users_file_dirs(users_file.path()) {
         Ok(homes) => homes,
         Err(e) => {
             tracing::warn!("sandbox: cannot check the homes of the reloaded file: {e:#}");

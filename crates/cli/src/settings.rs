@@ -72,7 +72,7 @@ pub fn build(args: &Args) -> Result<Settings> {
                 bail!(
                     "--storage {} serves the users of --user, --username and --anonymous; \
                      --system-users and --users name directories on disk (a users file can \
-                     mount memory and s3:// folders)",
+                     give its users s3:// storage and mount memory and s3:// folders)",
                     if storage == StorageKind::Memory {
                         "memory"
                     } else {

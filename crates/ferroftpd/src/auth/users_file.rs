@@ -342,8 +342,21 @@ fn dummy_password() -> &'static StoredPassword {
 struct RawFile {
     #[serde(default)]
     allow_plaintext: bool,
+    /// Settings of every `s3://` address in the file.
+    #[serde(default)]
+    s3: RawS3,
     #[serde(default)]
     user: Vec<Spanned<RawUser>>,
+}
+
+/// The `[s3]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawS3 {
+    endpoint: Option<Spanned<String>>,
+    region: Option<Spanned<String>>,
+    virtual_host: Option<bool>,
+    part_size: Option<Spanned<RawSize>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -352,6 +365,8 @@ struct RawUser {
     name: Option<Spanned<String>>,
     password: Option<Spanned<String>>,
     home: Spanned<PathBuf>,
+    /// `s3://BUCKET[/PREFIX]`: the home is a path in that location.
+    storage: Option<Spanned<String>>,
     perms: Option<Spanned<String>>,
     #[serde(default)]
     overrides: Vec<Spanned<RawOverride>>,
@@ -379,7 +394,7 @@ struct RawUser {
 #[serde(deny_unknown_fields)]
 struct RawMount {
     path: String,
-    storage: String,
+    storage: Spanned<String>,
     perms: Option<String>,
     size: Option<RawSize>,
 }
@@ -449,6 +464,8 @@ struct Users {
     /// The slowest of the file's hashes: what an unknown user's password
     /// is checked against.
     stand_in: Option<StoredPassword>,
+    /// True if a user's storage or a mount is an `s3://` address.
+    object_storage: bool,
 }
 
 impl Users {
@@ -515,7 +532,10 @@ const DEFAULT_MEMORY_FOLDER_SIZE: u64 = 64 << 20;
 
 impl UsersFile {
     /// Reads and checks the file: every home must be an existing
-    /// directory (relative homes are relative to the file's directory).
+    /// directory (relative homes are relative to the file's directory),
+    /// except the homes of users whose `storage` is an `s3://` address,
+    /// which are paths in that location. Makes no request to an object
+    /// store: a wrong endpoint or key shows at the first login.
     pub fn load(path: impl AsRef<Path>) -> Result<UsersFile, UsersFileError> {
         let path = path.as_ref().to_path_buf();
         let memory_folders = MemoryFolders::default();
@@ -550,6 +570,14 @@ impl UsersFile {
     /// True if the file has no users.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// True if a user's storage or a mounted folder is an `s3://` address
+    /// (the server then reaches an object store over the network: name
+    /// resolution, TLS roots and the AWS files are needed). Follows
+    /// reloads.
+    pub fn uses_object_storage(&self) -> bool {
+        self.snapshot().object_storage
     }
 
     /// True if `username` is in the file (`ftp` and `anonymous` are the
@@ -605,14 +633,146 @@ fn at<T>(spanned: &Spanned<T>, message: impl Into<String>) -> Problem {
 fn parse_users(text: &str, base: &Path, memory: &MemoryFolders) -> Result<Users, Problem> {
     let raw: RawFile = toml::from_str(text).map_err(|e| (e.span(), e.message().to_owned()))?;
     let mut users = Users::default();
+    let mut stores = ObjectStores::new(&raw.s3)?;
     for entry in &raw.user {
-        let user = parse_user(entry, raw.allow_plaintext, base, memory)?;
+        let user = parse_user(entry, raw.allow_plaintext, base, memory, &mut stores)?;
         if users.by_name.contains_key(&user.name) {
             return Err(at(entry, format!("user {:?} appears twice", user.name)));
         }
         users.by_name.insert(user.name.clone(), Arc::new(user));
     }
+    users.object_storage = stores.used();
     Ok(users)
+}
+
+/// The object stores of one load of the file: the `[s3]` settings,
+/// checked, and one factory per `s3://` location, shared by every user
+/// and mount that names it (so one HTTP connection pool each).
+#[derive(Debug)]
+#[cfg_attr(not(feature = "s3"), allow(dead_code))]
+struct ObjectStores {
+    endpoint: Option<String>,
+    region: Option<String>,
+    virtual_host: bool,
+    part_size: Option<usize>,
+    /// By bucket and key prefix.
+    #[cfg(feature = "s3")]
+    made: HashMap<(String, String), Arc<crate::storage::ObjectStorageFactory>>,
+}
+
+impl ObjectStores {
+    /// Checks the `[s3]` table.
+    fn new(raw: &RawS3) -> Result<ObjectStores, Problem> {
+        let endpoint = match &raw.endpoint {
+            Some(e) => match e.get_ref().split_once("://") {
+                Some(("http" | "https", rest)) if !rest.is_empty() => Some(e.get_ref().clone()),
+                _ => {
+                    return Err(at(
+                        e,
+                        format!(
+                            "endpoint {:?}: expected an http:// or https:// address",
+                            e.get_ref()
+                        ),
+                    ))
+                }
+            },
+            None => None,
+        };
+        let region = match &raw.region {
+            Some(r) => {
+                let text = r.get_ref();
+                if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(at(
+                        r,
+                        format!("region {text:?}: expected a name such as us-east-1"),
+                    ));
+                }
+                Some(text.clone())
+            }
+            None => None,
+        };
+        let part_size = match &raw.part_size {
+            Some(p) => {
+                let bytes = p
+                    .get_ref()
+                    .bytes()
+                    .map_err(|m| at(p, format!("part_size: {m}")))?;
+                #[cfg(feature = "s3")]
+                crate::storage::check_part_size(bytes).map_err(|m| at(p, m))?;
+                Some(usize::try_from(bytes).unwrap_or(usize::MAX))
+            }
+            None => None,
+        };
+        Ok(ObjectStores {
+            endpoint,
+            region,
+            virtual_host: raw.virtual_host.unwrap_or(false),
+            part_size,
+            #[cfg(feature = "s3")]
+            made: HashMap::new(),
+        })
+    }
+
+    /// True if a factory was made.
+    fn used(&self) -> bool {
+        #[cfg(feature = "s3")]
+        return !self.made.is_empty();
+        #[cfg(not(feature = "s3"))]
+        false
+    }
+
+    /// The factory of `url` (`s3://BUCKET[/PREFIX]`), made with the
+    /// `[s3]` settings, or the one made for the same location before.
+    #[cfg(feature = "s3")]
+    fn open(
+        &mut self,
+        url: &Spanned<String>,
+    ) -> Result<Arc<dyn crate::storage::StorageFactory>, Problem> {
+        use crate::storage::ObjectStorageConfig;
+        let text = url.get_ref();
+        let problem = |e: crate::Error| {
+            let message = match e {
+                crate::Error::Config(m) => m,
+                other => other.to_string(),
+            };
+            at(url, format!("storage {text:?}: {message}"))
+        };
+        let config = ObjectStorageConfig::from_url(text).map_err(problem)?;
+        let key = (
+            config.bucket_name().to_owned(),
+            config.prefix_path().to_owned(),
+        );
+        if let Some(made) = self.made.get(&key) {
+            return Ok(made.clone());
+        }
+        let mut config = config;
+        if let Some(endpoint) = &self.endpoint {
+            config = config.endpoint(endpoint);
+        }
+        if let Some(region) = &self.region {
+            config = config.region(region);
+        }
+        if self.virtual_host {
+            config = config.path_style(false);
+        }
+        if let Some(size) = self.part_size {
+            config = config.part_size(size).map_err(problem)?;
+        }
+        let factory = Arc::new(config.build().map_err(problem)?);
+        self.made.insert(key, factory.clone());
+        Ok(factory)
+    }
+
+    #[cfg(not(feature = "s3"))]
+    fn open(
+        &mut self,
+        url: &Spanned<String>,
+    ) -> Result<Arc<dyn crate::storage::StorageFactory>, Problem> {
+        Err(at(
+            url,
+            "s3:// storage needs ferroftpd built with the s3 feature",
+        ))
+    }
 }
 
 fn parse_user(
@@ -620,6 +780,7 @@ fn parse_user(
     allow_plaintext: bool,
     base: &Path,
     memory: &MemoryFolders,
+    stores: &mut ObjectStores,
 ) -> Result<FileUser, Problem> {
     let raw = entry.get_ref();
     let name = match (&raw.name, raw.anonymous) {
@@ -661,21 +822,24 @@ fn parse_user(
         }
         (None, true) => None,
     };
-    let home_path = raw.home.get_ref();
-    let home_path = if home_path.is_absolute() {
-        home_path.clone()
-    } else {
-        base.join(home_path)
+    let home_storage = match &raw.storage {
+        Some(url) if url.get_ref().starts_with("s3://") => Some(stores.open(url)?),
+        Some(other) => {
+            return Err(at(
+                other,
+                format!(
+                    "storage {:?}: a user's storage is an s3://BUCKET[/PREFIX] address \
+                     (leave it out for the server's storage)",
+                    other.get_ref()
+                ),
+            ))
+        }
+        None => None,
     };
-    let home = home_path
-        .canonicalize()
-        .map_err(|e| at(&raw.home, format!("home {}: {e}", home_path.display())))?;
-    if !home.is_dir() {
-        return Err(at(
-            &raw.home,
-            format!("home {} is not a directory", home.display()),
-        ));
-    }
+    let home = match home_storage {
+        Some(_) => object_home(&raw.home)?,
+        None => local_home(&raw.home, base)?,
+    };
     let perms = |s: &str| s.parse::<Permissions>().map_err(|e| e.to_string());
     let base_perms = match &raw.perms {
         Some(p) => perms(p.get_ref()).map_err(|m| at(p, m))?,
@@ -706,7 +870,8 @@ fn parse_user(
         let p = perms(&letters).map_err(|m| at(r, m))?;
         rules.override_dir(d, p, true);
     }
-    let storage_settings = parse_storage(raw, &name, base, memory, &mut rules)?;
+    let storage_settings =
+        parse_storage(raw, &name, base, memory, stores, home_storage, &mut rules)?;
     if raw.anonymous
         && (base_perms.has_write() || !raw.overrides.is_empty() || !raw.rules.is_empty())
     {
@@ -755,13 +920,50 @@ fn parse_user(
     })
 }
 
-/// The user's mounted folders (each with its permissions as a recursive
+/// A home on the local filesystem: an existing directory, relative to the
+/// users file's directory, made canonical.
+fn local_home(home: &Spanned<PathBuf>, base: &Path) -> Result<PathBuf, Problem> {
+    let path = home.get_ref();
+    let path = if path.is_absolute() {
+        path.clone()
+    } else {
+        base.join(path)
+    };
+    let dir = path
+        .canonicalize()
+        .map_err(|e| at(home, format!("home {}: {e}", path.display())))?;
+    if !dir.is_dir() {
+        return Err(at(
+            home,
+            format!("home {} is not a directory", dir.display()),
+        ));
+    }
+    Ok(dir)
+}
+
+/// A home in an object store: a path below the location's prefix (`/`
+/// for all of it, `/alice` for `PREFIX/alice/`), not looked for on disk.
+fn object_home(home: &Spanned<PathBuf>) -> Result<PathBuf, Problem> {
+    let text = home.get_ref().to_string_lossy();
+    let path = VirtualPath::root().resolve(text.as_bytes()).map_err(|_| {
+        at(
+            home,
+            format!("bad home {text:?}: expected a path such as /alice"),
+        )
+    })?;
+    Ok(PathBuf::from(path.to_string_lossy().into_owned()))
+}
+
+/// Where the user's home is served from (`home_storage`, from `storage`),
+/// the user's mounted folders (each with its permissions as a recursive
 /// override) and quota.
 fn parse_storage(
     raw: &RawUser,
     user: &str,
     base: &Path,
     memory: &MemoryFolders,
+    stores: &mut ObjectStores,
+    home_storage: Option<Arc<dyn crate::storage::StorageFactory>>,
     rules: &mut PermissionRules,
 ) -> Result<Option<Arc<StorageSettings>>, Problem> {
     let quota_bytes = match &raw.quota_bytes {
@@ -788,7 +990,8 @@ fn parse_storage(
         if mounts.iter().any(|other| other.path == path) {
             return Err(at(m, format!("two folders are mounted at {path}")));
         }
-        let (factory, home) = if spec.storage == "memory" {
+        let storage = spec.storage.get_ref();
+        let (factory, home) = if storage == "memory" {
             let size = match &spec.size {
                 Some(size) => size.bytes().map_err(|e| at(m, format!("size: {e}")))?,
                 None => DEFAULT_MEMORY_FOLDER_SIZE,
@@ -807,7 +1010,12 @@ fn parse_storage(
             if spec.size.is_some() {
                 return Err(at(m, "size is for storage = \"memory\""));
             }
-            mount_source(&spec.storage, base).map_err(|e| at(m, e))?
+            if storage.starts_with("s3://") {
+                // The folder is the location itself, from its prefix.
+                (stores.open(&spec.storage)?, PathBuf::from("/"))
+            } else {
+                mount_source(storage, base).map_err(|e| at(&spec.storage, e))?
+            }
         };
         if let Some(p) = &spec.perms {
             let perms = p.parse::<Permissions>().map_err(|e| at(m, e.to_string()))?;
@@ -819,10 +1027,14 @@ fn parse_storage(
             home,
         });
     }
-    if quota.is_none() && mounts.is_empty() {
+    if home_storage.is_none() && quota.is_none() && mounts.is_empty() {
         return Ok(None);
     }
-    Ok(Some(Arc::new(StorageSettings { mounts, quota })))
+    Ok(Some(Arc::new(StorageSettings {
+        home_storage,
+        mounts,
+        quota,
+    })))
 }
 
 /// What serves a mounted folder whose `storage` is a local directory
@@ -833,7 +1045,8 @@ fn mount_source(
 ) -> Result<(Arc<dyn crate::storage::StorageFactory>, PathBuf), String> {
     if storage.contains("://") {
         return Err(format!(
-            "storage {storage:?}: a local directory or \"memory\" can be mounted"
+            "storage {storage:?}: a local directory, \"memory\" or an s3://BUCKET[/PREFIX] \
+             address can be mounted"
         ));
     }
     let dir = base.join(storage);
@@ -971,6 +1184,171 @@ mod tests {
         assert!(network_allows(&nets, "::ffff:10.1.2.3".parse().unwrap()));
         assert!(!network_allows(&nets, "11.1.2.3".parse().unwrap()));
         assert!(network_allows(&[], "11.1.2.3".parse().unwrap()));
+    }
+
+    /// Writes `text` as a users file in a fresh directory (with a `home`
+    /// directory in it) and loads it.
+    fn load_text(text: &str) -> (tempfile::TempDir, Result<UsersFile, UsersFileError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("home")).unwrap();
+        let path = dir.path().join("users.toml");
+        std::fs::write(&path, text).unwrap();
+        let loaded = UsersFile::load(&path);
+        (dir, loaded)
+    }
+
+    const USER: &str =
+        "allow_plaintext = true\n[[user]]\nname = \"alice\"\npassword = \"plain:pw\"\n";
+
+    /// The line of a load error, after checking that its text has `needle`
+    /// and is one line that starts with the file.
+    fn error_line(text: &str, needle: &str) -> usize {
+        let (dir, loaded) = load_text(text);
+        let e = loaded.expect_err(text);
+        let shown = e.to_string();
+        assert!(shown.contains(needle), "{shown}");
+        assert!(!shown.contains('\n'), "{shown}");
+        assert!(
+            shown.starts_with(&dir.path().join("users.toml").display().to_string()),
+            "{shown}"
+        );
+        e.location.expect("a line").0
+    }
+
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn s3_storage_needs_the_feature() {
+        let needle = "s3:// storage needs ferroftpd built with the s3 feature";
+        let user = format!("{USER}home = \"/\"\nstorage = \"s3://bucket\"\n");
+        assert_eq!(error_line(&user, needle), 6);
+        let mount = format!(
+            "{USER}home = \"home\"\n[[user.mount]]\npath = \"/a\"\nstorage = \"s3://bucket/x\"\n"
+        );
+        assert_eq!(error_line(&mount, needle), 8);
+        // An [s3] table alone is no error; its values are still checked.
+        let (_dir, loaded) = load_text(&format!(
+            "{USER}home = \"home\"\n[s3]\nregion = \"eu-west-1\"\n"
+        ));
+        assert!(!loaded.unwrap().uses_object_storage());
+        assert_eq!(error_line("[s3]\nendpoint = \"ftp://x\"\n", "http://"), 2);
+    }
+
+    #[cfg(feature = "s3")]
+    mod s3 {
+        use super::*;
+
+        fn settings(users: &UsersFile, name: &str) -> Arc<StorageSettings> {
+            users.snapshot().by_name[name]
+                .storage_settings
+                .clone()
+                .expect("storage settings")
+        }
+
+        fn same(
+            a: &Arc<dyn crate::storage::StorageFactory>,
+            b: &Arc<dyn crate::storage::StorageFactory>,
+        ) -> bool {
+            std::ptr::eq(Arc::as_ptr(a) as *const (), Arc::as_ptr(b) as *const ())
+        }
+
+        #[test]
+        fn users_and_mounts_in_s3() {
+            let text = format!(
+                "{USER}home = \"/alice\"\nstorage = \"s3://bucket/ftp\"\nquota_bytes = \"1M\"\n\
+                 [[user.mount]]\npath = \"/archive\"\nstorage = \"s3://bucket/archive\"\n\
+                 perms = \"elr\"\n\
+                 [[user]]\nname = \"bob\"\npassword = \"plain:pw\"\nhome = \"/\"\n\
+                 storage = \"s3://bucket/ftp/\"\n\
+                 [[user]]\nname = \"carol\"\npassword = \"plain:pw\"\nhome = \"home\"\n\
+                 [[user.mount]]\npath = \"/archive\"\nstorage = \"s3://bucket/archive\"\n\
+                 [s3]\nendpoint = \"http://127.0.0.1:8333\"\nregion = \"eu-west-1\"\n\
+                 virtual_host = false\npart_size = \"16M\"\n"
+            );
+            let (dir, loaded) = load_text(&text);
+            let users = loaded.unwrap();
+            assert!(users.uses_object_storage());
+            let snapshot = users.snapshot();
+            // A home in S3 is a path there, not a directory on disk.
+            assert_eq!(snapshot.by_name["alice"].home, Path::new("/alice"));
+            assert_eq!(snapshot.by_name["bob"].home, Path::new("/"));
+            assert_eq!(
+                snapshot.by_name["carol"].home,
+                dir.path().join("home").canonicalize().unwrap()
+            );
+            let alice = settings(&users, "alice");
+            let bob = settings(&users, "bob");
+            let carol = settings(&users, "carol");
+            assert!(alice.quota.is_some() && carol.home_storage.is_none());
+            // One factory per location: "ftp" and "ftp/" are the same.
+            let (a, b) = (
+                alice.home_storage.as_ref().unwrap(),
+                bob.home_storage.as_ref().unwrap(),
+            );
+            assert!(same(a, b));
+            assert!(same(&alice.mounts[0].factory, &carol.mounts[0].factory));
+            assert!(!same(a, &alice.mounts[0].factory));
+            assert_eq!(alice.mounts[0].home, Path::new("/"));
+            // The mount's perms are an override at its path.
+            let rules = &snapshot.by_name["alice"].rules;
+            let archive = VirtualPath::root()
+                .join(b"archive")
+                .unwrap()
+                .join(b"f")
+                .unwrap();
+            assert!(!rules.at(&archive).has_write());
+            // A reload makes the stores again.
+            assert_eq!(users.reload().unwrap(), 3);
+            assert!(users.uses_object_storage());
+            std::fs::write(users.path(), format!("{USER}home = \"home\"\n")).unwrap();
+            users.reload().unwrap();
+            assert!(!users.uses_object_storage());
+        }
+
+        #[test]
+        fn bad_s3_values_name_their_line() {
+            for (text, needle, line) in [
+                ("[s3]\nendpoint = \"ftp://x\"\n".to_owned(), "http:// or https://", 2),
+                ("[s3]\nregion = \"\"\n".to_owned(), "region", 2),
+                ("[s3]\n\npart_size = \"1M\"\n".to_owned(), "5 MiB to 5 GiB", 3),
+                ("[s3]\npart_size = \"lots\"\n".to_owned(), "part_size", 2),
+                ("[s3]\nbucket = \"x\"\n".to_owned(), "unknown field", 2),
+                (
+                    format!("{USER}home = \"/\"\nstorage = \"s3://Bad_Bucket\"\n"),
+                    "not an S3 bucket name",
+                    6,
+                ),
+                (
+                    format!("{USER}home = \"/\"\nstorage = \"s3://bucket/a/../b\"\n"),
+                    "not a usable key prefix",
+                    6,
+                ),
+                (
+                    format!("{USER}home = \"/\"\nstorage = \"memory\"\n"),
+                    "a user's storage is an s3://",
+                    6,
+                ),
+                (
+                    format!("{USER}home = \"home\"\n[[user.mount]]\npath = \"/a\"\nstorage = \"s3://x\"\n"),
+                    "not an S3 bucket name",
+                    8,
+                ),
+                (
+                    format!(
+                        "{USER}home = \"home\"\n[[user.mount]]\npath = \"/a\"\n\
+                         storage = \"s3://bucket\"\nsize = \"1M\"\n"
+                    ),
+                    "size is for storage",
+                    6,
+                ),
+                (
+                    format!("{USER}home = \"home\"\n[[user.mount]]\npath = \"/a\"\nstorage = \"ftp://host\"\n"),
+                    "s3://BUCKET[/PREFIX] address can be mounted",
+                    8,
+                ),
+            ] {
+                assert_eq!(error_line(&text, needle), line, "{text}");
+            }
+        }
     }
 
     #[test]

@@ -178,7 +178,11 @@ impl Session {
         use crate::storage::{MountStorage, QuotaStorage};
         let config = &self.shared.config;
         let settings = account.storage_settings.as_deref();
-        let mut home = config.storage.open(account).await?;
+        let home_storage = settings.and_then(|s| s.home_storage.as_ref());
+        let mut home = home_storage
+            .unwrap_or(&config.storage)
+            .open(account)
+            .await?;
         let quota = settings
             .and_then(|s| s.quota)
             .unwrap_or(config.default_quota);

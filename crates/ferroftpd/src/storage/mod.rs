@@ -73,6 +73,8 @@ pub use error::{ErrorKind, StorageError};
 pub use local::{LocalStorage, LocalStorageFactory};
 pub use memory::{MemoryStorage, MemoryStorageFactory};
 pub use mount::MountStorage;
+#[cfg(all(feature = "s3", feature = "users-file"))]
+pub(crate) use object::check_part_size;
 #[cfg(feature = "s3")]
 pub use object::{
     ObjectStorage, ObjectStorageConfig, ObjectStorageFactory, DEFAULT_LIST_PAGE, DEFAULT_PART_SIZE,
@@ -478,10 +480,17 @@ pub struct Mount {
     pub home: std::path::PathBuf,
 }
 
-/// How a user's tree is put together beyond the home: mounted folders and
-/// a quota. See [`Account::storage_settings`](crate::auth::Account).
+/// How a user's tree is put together beyond the home: where the home is,
+/// mounted folders and a quota. See
+/// [`Account::storage_settings`](crate::auth::Account).
 #[derive(Debug, Clone, Default)]
 pub struct StorageSettings {
+    /// What serves the user's home, opened with the account (so with
+    /// [`Account::home`] as its home) instead of the server's
+    /// [`StorageFactory`]: an S3 bucket for this user while the others
+    /// are on disk, for example. The quota and the mounts apply on top of
+    /// it as on any home. `None` uses the server's.
+    pub home_storage: Option<std::sync::Arc<dyn StorageFactory>>,
     /// Folders mounted in the tree.
     pub mounts: Vec<Mount>,
     /// Limits on the home (mounted folders are not counted). `None` uses

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferroftpd::auth::{Account, AuthError, Authorizer, LoginContext, MemoryAuthorizer};
 use ferroftpd::proto::command::Password;
-use ferroftpd::storage::{LocalStorageFactory, Mount, QuotaLimits, StorageSettings};
+use ferroftpd::storage::{
+    LocalStorageFactory, MemoryStorageFactory, Mount, QuotaLimits, StorageSettings,
+};
 
 use crate::common::{read, TestServer};
 
@@ -176,6 +178,7 @@ async fn folders_mount_other_storage_in_one_tree() {
     let shared = tempfile::tempdir().unwrap();
     std::fs::write(shared.path().join("doc.txt"), b"shared doc").unwrap();
     let settings = StorageSettings {
+        home_storage: None,
         mounts: vec![Mount {
             path: ferroftpd::proto::path::VirtualPath::root()
                 .join(b"shared")
@@ -219,4 +222,47 @@ async fn folders_mount_other_storage_in_one_tree() {
     c.expect("RNFR /shared/doc.txt", 350).await;
     c.expect("RNTO /shared/renamed.txt", 250).await;
     assert!(shared.path().join("renamed.txt").exists());
+}
+
+#[tokio::test]
+async fn home_storage_serves_the_home_instead_of_the_servers() {
+    let shared = tempfile::tempdir().unwrap();
+    let settings = StorageSettings {
+        home_storage: Some(Arc::new(MemoryStorageFactory::new(1 << 20))),
+        mounts: vec![Mount {
+            path: ferroftpd::proto::path::VirtualPath::root()
+                .join(b"shared")
+                .unwrap(),
+            factory: Arc::new(LocalStorageFactory),
+            home: PathBuf::from(shared.path()),
+        }],
+        quota: Some(QuotaLimits {
+            max_bytes: Some(10),
+            max_files: None,
+        }),
+    };
+    let srv = server(settings).await;
+    // On the server's storage (the disk), not in the user's.
+    srv.write("on-disk.txt", b"disk");
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    let ((code, _), _) = c.upload("STOR mine.txt", b"memory").await;
+    assert_eq!(code, 226);
+    let (listing, _) = c.download("NLST").await;
+    let names = String::from_utf8(listing).unwrap();
+    assert!(
+        names.contains("mine.txt") && names.contains("shared") && !names.contains("on-disk"),
+        "{names}"
+    );
+    assert!(!srv.root.path().join("mine.txt").exists());
+    // The quota applies to that home, the mount on top of it.
+    let ((code, _), _) = c.upload("STOR big.bin", &[1; 20]).await;
+    assert_eq!(code, 552);
+    let ((code, _), _) = c.upload("STOR /shared/big.bin", &[1; 20]).await;
+    assert_eq!(code, 226);
+    assert!(shared.path().join("big.bin").exists());
+    // The same tree at the next login.
+    let mut again = srv.user().await;
+    let (content, _) = again.download("RETR mine.txt").await;
+    assert_eq!(content, b"memory");
 }

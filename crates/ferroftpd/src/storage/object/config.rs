@@ -89,6 +89,18 @@ fn config_error(text: String) -> Error {
     Error::Config(text)
 }
 
+/// Checks an upload part size against S3's limits (5 MiB to 5 GiB), for
+/// settings read before any [`ObjectStorageConfig`] is made.
+pub(crate) fn check_part_size(bytes: u64) -> Result<(), String> {
+    if (MIN_PART..=MAX_PART).contains(&bytes) {
+        Ok(())
+    } else {
+        Err(format!(
+            "part size {bytes} is outside S3's limits (5 MiB to 5 GiB)"
+        ))
+    }
+}
+
 impl ObjectStorageConfig {
     /// The bucket `bucket`, from its root. Errors for a name S3 refuses
     /// (3 to 63 lowercase letters, digits, dots and hyphens).
@@ -188,11 +200,7 @@ impl ObjectStorageConfig {
     /// upload holds about one part in memory. Default:
     /// [`DEFAULT_PART_SIZE`] (8 MiB).
     pub fn part_size(mut self, bytes: usize) -> Result<Self, Error> {
-        if !(MIN_PART..=MAX_PART).contains(&(bytes as u64)) {
-            return Err(config_error(format!(
-                "part size {bytes} is outside S3's limits (5 MiB to 5 GiB)"
-            )));
-        }
+        check_part_size(bytes as u64).map_err(config_error)?;
         self.part_size = bytes;
         Ok(self)
     }

@@ -29,6 +29,8 @@ use super::{
 };
 use crate::auth::Account;
 
+#[cfg(feature = "users-file")]
+pub(crate) use config::check_part_size;
 pub use config::{ObjectStorageConfig, DEFAULT_LIST_PAGE, DEFAULT_PART_SIZE, DEFAULT_REGION};
 
 /// What the factory takes from an [`ObjectStorageConfig`].
