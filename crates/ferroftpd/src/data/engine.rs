@@ -60,6 +60,8 @@ pub(crate) enum Job {
         throttle: Throttle,
         /// The guard to ask before the commit, if the server has one.
         commit_check: Option<Box<crate::guard::CommitCheck>>,
+        /// The control connection, looked at before the commit.
+        control: Option<ControlProbe>,
     },
     /// LIST, NLST, MLSD of a directory.
     Listing {
@@ -252,8 +254,9 @@ pub(crate) fn run(
             writer,
             ascii,
             commit_check,
+            control,
             ..
-        } => receive_file(&mut sock, writer, ascii, commit_check, &flow),
+        } => receive_file(&mut sock, writer, ascii, commit_check, control, &flow),
         Job::Listing {
             entries,
             format,
@@ -348,6 +351,7 @@ fn receive_file(
     mut writer: Box<dyn FileWriter>,
     ascii: bool,
     commit_check: Option<Box<crate::guard::CommitCheck>>,
+    control: Option<ControlProbe>,
     flow: &Flow<'_>,
 ) -> Result<(), TransferError> {
     let received = receive_into(sock, &mut writer, ascii, flow);
@@ -371,6 +375,16 @@ fn receive_file(
     // End of stream also comes from ABOR's shutdown: never commit then, so
     // an aborted upload leaves the previous file in place.
     if flow.aborted.load(Ordering::SeqCst) {
+        return Err(TransferError::Network(
+            io::ErrorKind::ConnectionAborted.into(),
+        ));
+    }
+    // A client that dies mid-upload (killed, crashed) closes both of its
+    // connections: the end of the data looks like the end of the file. A
+    // live client keeps its control connection open for the 226, so if
+    // that one has ended too, the data may be cut short: no commit, and
+    // what the upload would have replaced stays.
+    if control.is_some_and(|c| c.client_gone()) {
         return Err(TransferError::Network(
             io::ErrorKind::ConnectionAborted.into(),
         ));
@@ -653,4 +667,52 @@ pub(crate) fn format_entry(out: &mut Vec<u8>, entry: &DirEntry, format: &ListFor
             listing::format_mlsd_line(out, info, &entry.name, *facts, perms, MlsxType::Entry);
         }
     }
+}
+
+/// A second descriptor of the control connection's socket, for the data
+/// engine to look at without taking anything from the session.
+pub(crate) struct ControlProbe {
+    socket: socket2::Socket,
+    /// Set by the session when the client sends QUIT during the transfer.
+    said_quit: std::sync::Arc<AtomicBool>,
+}
+
+impl ControlProbe {
+    pub(crate) fn new(socket: &tokio::net::TcpStream) -> Option<Self> {
+        let socket = socket2::SockRef::from(socket).try_clone().ok()?;
+        Some(ControlProbe {
+            socket,
+            said_quit: Default::default(),
+        })
+    }
+
+    pub(crate) fn said_quit(&self) -> std::sync::Arc<AtomicBool> {
+        self.said_quit.clone()
+    }
+
+    /// True if the client has closed or reset the control connection
+    /// without a QUIT: nothing unread is left on it (a command sent after
+    /// the data is still there to read), and the session has not read a
+    /// QUIT from it.
+    fn client_gone(&self) -> bool {
+        if self.said_quit.load(Ordering::SeqCst) {
+            return false;
+        }
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+        let flags = libc_flags();
+        match self.socket.recv_with_flags(&mut byte, flags) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+        }
+    }
+}
+
+/// MSG_PEEK | MSG_DONTWAIT: look, take nothing, never wait.
+fn libc_flags() -> i32 {
+    let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+    i32::try_from(flags.bits()).unwrap_or_default()
 }

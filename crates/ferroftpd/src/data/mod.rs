@@ -11,6 +11,7 @@
 //! socket down, which ends any call the worker is blocked in.
 
 pub(crate) mod engine;
+pub(crate) use engine::ControlProbe;
 mod stream;
 
 use std::io;
@@ -251,6 +252,8 @@ pub(crate) struct Transfer {
     /// Bytes moved so far, for STAT and logs.
     pub bytes: Arc<AtomicU64>,
     pub started: Instant,
+    /// An upload's: set when the client sends QUIT before its end.
+    said_quit: Option<Arc<AtomicBool>>,
 }
 
 impl Transfer {
@@ -266,6 +269,13 @@ impl Transfer {
     ) -> Transfer {
         let cancel = CancellationToken::new();
         let bytes = Arc::new(AtomicU64::new(0));
+        let said_quit = match &job {
+            Job::Upload {
+                control: Some(probe),
+                ..
+            } => Some(probe.said_quit()),
+            _ => None,
+        };
         let task = run(
             setup,
             params,
@@ -280,6 +290,15 @@ impl Transfer {
             cancel,
             bytes,
             started: Instant::now(),
+            said_quit,
+        }
+    }
+
+    /// The client sent QUIT while this runs: it is there, and its
+    /// control connection may end before the upload's commit.
+    pub fn client_said_quit(&self) {
+        if let Some(flag) = &self.said_quit {
+            flag.store(true, Ordering::SeqCst);
         }
     }
 

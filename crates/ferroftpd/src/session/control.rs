@@ -65,6 +65,20 @@ impl Control {
         }
     }
 
+    /// A look at the TCP socket from the data engine's thread (`None`
+    /// for a stream of [`crate::Server::serve_stream`]).
+    pub fn probe(&self) -> Option<crate::data::ControlProbe> {
+        let socket = match &self.stream {
+            Stream::Plain(socket) => socket,
+            Stream::Tls(tls) => tls.get_ref().0,
+            Stream::Broken => return None,
+        };
+        match socket {
+            Socket::Tcp(tcp) => crate::data::ControlProbe::new(tcp),
+            Socket::Other(_) => None,
+        }
+    }
+
     /// True once the control connection is encrypted.
     pub fn is_tls(&self) -> bool {
         matches!(self.stream, Stream::Tls(_))

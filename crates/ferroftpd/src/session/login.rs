@@ -282,8 +282,9 @@ impl Session {
     }
 
     pub(super) async fn quit(&mut self) -> Flow {
-        if self.running.is_some() {
+        if let Some(running) = &self.running {
             // Let the transfer finish and send its reply first.
+            running.transfer.client_said_quit();
             self.quit_after_transfer = true;
             return Flow::Continue;
         }

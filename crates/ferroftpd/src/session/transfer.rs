@@ -429,6 +429,7 @@ impl Session {
             ascii: self.transfer_type == TransferType::Ascii,
             throttle: user.read_throttle.clone(),
             commit_check,
+            control: self.control.probe(),
         })
     }
 

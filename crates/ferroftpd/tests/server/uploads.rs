@@ -216,3 +216,57 @@ async fn temporary_upload_files_are_hidden_and_stale_ones_removed() {
     assert_eq!(read(&srv.path("old.txt")), b"NEW-CONTENT");
     assert_eq!(names(&srv), ["old.txt"]);
 }
+
+/// Waits until the server has no session left.
+async fn wait_for_no_session(srv: &TestServer) {
+    let started = std::time::Instant::now();
+    while srv.server.session_count() != 0 {
+        assert!(
+            started.elapsed() < crate::common::TIMEOUT,
+            "a session stays"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A client killed mid-upload closes its control connection, then its data
+/// connection (the kernel closes them in the order they were opened): the
+/// end of the data is not the end of the file, and the file it would have
+/// replaced stays whole.
+#[tokio::test]
+async fn a_client_that_dies_mid_upload_does_not_replace_the_file() {
+    let srv = TestServer::start().await;
+    srv.write("keep.txt", b"precious, and longer than what comes");
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    let mut data = c.epsv().await;
+    c.expect("STOR keep.txt", 125).await;
+    data.write_all(b"cut").await.unwrap();
+    drop(c);
+    drop(data);
+    wait_for_no_session(&srv).await;
+    assert_eq!(
+        read(&srv.path("keep.txt")),
+        b"precious, and longer than what comes"
+    );
+    assert_eq!(names(&srv), ["keep.txt"]);
+}
+
+/// A client that sends QUIT right after its data, before the 226, and
+/// closes: the QUIT waits unread on the control connection, so the client
+/// finished its upload, which is committed.
+#[tokio::test]
+async fn an_upload_followed_by_quit_and_close_is_committed() {
+    let srv = TestServer::start().await;
+    srv.write("new.txt", b"old");
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    let mut data = c.epsv().await;
+    c.expect("STOR new.txt", 125).await;
+    data.write_all(b"all of it").await.unwrap();
+    c.send("QUIT").await;
+    drop(c);
+    drop(data);
+    wait_for_no_session(&srv).await;
+    assert_eq!(read(&srv.path("new.txt")), b"all of it");
+}
