@@ -14,6 +14,7 @@ import ftplib
 import hashlib
 import io
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -334,3 +335,184 @@ def test_an_unreachable_store_gets_a_short_reply(start_server, prefix):
         text = expect_refused(ftp.sendcmd, "SIZE x.txt", codes=(4, 5))
         assert BUCKET not in text and "http" not in text, text
     assert "object storage" in srv.log
+
+
+# ---- S3 storage in the users file (docs/users.md) ----
+
+
+def s3_table(endpoint: str = ENDPOINT, part_size: str = "5M") -> str:
+    """The users file's ``[s3]`` table; credentials come from the environment."""
+    return (f'[s3]\nendpoint = "{endpoint}"\nregion = "{REGION}"\nvirtual_host = false\n'
+            f'part_size = "{part_size}"\n')
+
+
+def users_server(start_server, path):
+    return start_server("--users", str(path), "--auth-failed-delay", "0", directory=False)
+
+
+def test_users_file_mounts_an_s3_folder_beside_a_local_home(start_server, prefix, layout):
+    """A local home with a quota, an S3 folder at /archive and the same
+    location read-only at /ro: lftp mirrors a tree into /archive and back,
+    the objects are in the bucket, and the quota covers the home only."""
+    from test_users_file import PASSWORDS, user_table
+
+    home = layout.base / "home-alice"
+    home.mkdir()
+    quota = 256 * 1024
+    users = layout.base / "users.toml"
+    users.write_text(
+        user_table("alice", home, f'perms = "elradfmwMT"\nquota_bytes = {quota}\n'
+                   f'[[user.mount]]\npath = "/archive"\nstorage = "s3://{BUCKET}/{prefix}"\n'
+                   f'[[user.mount]]\npath = "/ro"\nstorage = "s3://{BUCKET}/{prefix}"\n'
+                   'perms = "elr"\n')
+        + s3_table())
+    srv = users_server(start_server, users)
+    password = PASSWORDS["alice"][1]
+    tree = layout.clients / "tree"
+    (tree / "sub").mkdir(parents=True)
+    files = {
+        "a.txt": b"alpha\n",
+        "empty.bin": b"",
+        # Larger than the quota and than one 5 MiB part.
+        "sub/big.bin": random_bytes(6 * 1024 * 1024 + 7, seed=20),
+    }
+    for name, content in files.items():
+        (tree / name).write_bytes(content)
+    back = layout.clients / "back"
+    res = run_lftp(srv, f"mirror -R {tree} /archive/up; mirror /archive/up {back}",
+                   user="alice", password=password, timeout=120)
+    assert res.returncode == 0, res.transcript()
+    for name, content in files.items():
+        assert (back / name).read_bytes() == content, name
+        assert s3_get(f"{prefix}/up/{name}") == content, name
+    assert not (home / "up").exists()
+    with ftp_session(srv, "alice", password) as ftp:
+        assert {"archive", "ro"} <= set(ftp.nlst("/"))
+        # The same objects through the read-only mount, which refuses writes.
+        assert retr_bytes(ftp, "/ro/up/a.txt") == b"alpha\n"
+        expect_refused(ftp.storbinary, "STOR /ro/x.txt", io.BytesIO(b"x"), codes=(5,))
+        assert s3_get(f"{prefix}/x.txt") is None
+        # The quota is the home's: the S3 folder holds more than it.
+        ftp.storbinary("STOR fits.bin", io.BytesIO(random_bytes(quota // 2, seed=21)))
+        with pytest.raises(ftplib.error_perm, match="^552"):
+            ftp.storbinary("STOR crosses.bin", io.BytesIO(random_bytes(quota, seed=22)))
+        assert not (home / "crosses.bin").exists()
+        assert (home / "fits.bin").stat().st_size == quota // 2
+        ftp.storbinary("STOR /archive/more.bin", io.BytesIO(random_bytes(quota, seed=22)))
+        assert s3_get(f"{prefix}/more.bin") == random_bytes(quota, seed=22)
+        usage = ftp.sendcmd("SITE QUOTA")
+        assert f"Bytes: {quota // 2} of {quota}" in usage, usage
+    assert pending_uploads(prefix) == []
+
+
+def test_users_file_user_whose_home_is_in_s3(start_server, prefix, layout):
+    """``storage = "s3://..."`` with ``home = "/alice"``: the user's whole
+    tree is PREFIX/alice/ in the bucket, under a quota, with a local folder
+    mounted in it. The endpoint is given by name, so the sandbox must let
+    the S3 client resolve it although no --storage s3:// says so."""
+    from test_users_file import PASSWORDS, user_table
+
+    local = layout.base / "local"
+    local.mkdir()
+    (local / "l.txt").write_bytes(b"on disk\n")
+    quota = 1024 * 1024
+    users = layout.base / "users.toml"
+    users.write_text(
+        user_table("alice", "/alice",
+                   f'storage = "s3://{BUCKET}/{prefix}"\nperms = "elradfmwMT"\n'
+                   f'quota_bytes = {quota}\n'
+                   f'[[user.mount]]\npath = "/local"\nstorage = "{local}"\n')
+        + s3_table(endpoint=f"http://localhost:{ENDPOINT.rsplit(':', 1)[1]}"))
+    srv = users_server(start_server, users)
+    assert "sandbox: landlock" in srv.log, srv.log_tail()
+    password = PASSWORDS["alice"][1]
+    body = random_bytes(700_000, seed=23)
+    with ftp_session(srv, "alice", password) as ftp:
+        assert ftp.pwd() == "/"
+        ftp.mkd("docs")
+        ftp.storbinary("STOR docs/f.bin", io.BytesIO(body))
+        ftp.storbinary("STOR top.txt", io.BytesIO(b"top\n"))
+        assert set(ftp.nlst("/")) >= {"docs", "top.txt", "local"}
+        assert ftp.nlst("docs") in (["f.bin"], ["docs/f.bin"])
+        assert ftp.size("docs/f.bin") == len(body)
+        assert retr_bytes(ftp, "/local/l.txt") == b"on disk\n"
+        with pytest.raises(ftplib.error_perm, match="^552"):
+            ftp.storbinary("STOR over.bin", io.BytesIO(random_bytes(quota, seed=24)))
+    assert s3_get(f"{prefix}/alice/docs/f.bin") == body
+    assert s3_get(f"{prefix}/alice/top.txt") == b"top\n"
+    assert s3_get(f"{prefix}/alice/over.bin") is None
+    assert s3_get(f"{prefix}/top.txt") is None
+    assert not any(p.name == "top.txt" for p in local.rglob("*"))
+    # lftp sees the same tree.
+    res = run_lftp(srv, "cls -1 /docs", user="alice", password=password)
+    assert res.returncode == 0, res.transcript()
+    assert res.out.split() == ["/docs/f.bin"] or res.out.split() == ["f.bin"], res.out
+    assert pending_uploads(prefix) == []
+
+
+def test_users_file_users_sharing_an_s3_location(start_server, prefix, layout):
+    """alice and bob name the same location and home: each sees the
+    other's files; carol's home beside them does not. A reload that adds
+    dave at the same home keeps serving everyone."""
+    from test_users_file import PASSWORDS, user_table
+
+    storage = f'storage = "s3://{BUCKET}/{prefix}"\nperms = "elradfmwMT"\n'
+    users = layout.base / "users.toml"
+    text = (user_table("alice", "/team", storage)
+            + user_table("bob", "/team", storage)
+            + user_table("carol", "/carol", storage))
+    users.write_text(text + s3_table())
+    srv = users_server(start_server, users)
+
+    def pw(name: str) -> str:
+        return PASSWORDS[name][1]
+
+    with ftp_session(srv, "alice", pw("alice")) as ftp:
+        ftp.storbinary("STOR from-alice.txt", io.BytesIO(b"alice\n"))
+    with ftp_session(srv, "bob", pw("bob")) as ftp:
+        assert retr_bytes(ftp, "from-alice.txt") == b"alice\n"
+        ftp.storbinary("STOR from-bob.txt", io.BytesIO(b"bob\n"))
+    with ftp_session(srv, "carol", pw("carol")) as ftp:
+        assert ftp.nlst() == []
+        ftp.storbinary("STOR carol.txt", io.BytesIO(b"carol\n"))
+    with ftp_session(srv, "alice", pw("alice")) as ftp:
+        assert sorted(ftp.nlst()) == ["from-alice.txt", "from-bob.txt"]
+    assert s3_get(f"{prefix}/team/from-bob.txt") == b"bob\n"
+    assert s3_get(f"{prefix}/carol/carol.txt") == b"carol\n"
+
+    users.write_text(text + user_table("dave", "/team", storage) + s3_table())
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "users file reloaded" not in srv.log and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "users file reloaded" in srv.log, srv.log_tail()
+    with ftp_session(srv, "dave", pw("dave")) as ftp:
+        assert sorted(ftp.nlst()) == ["from-alice.txt", "from-bob.txt"]
+    with ftp_session(srv, "bob", pw("bob")) as ftp:
+        assert retr_bytes(ftp, "from-alice.txt") == b"alice\n"
+
+
+def test_users_file_s3_values_are_checked_at_startup(layout):
+    """A bad s3:// value or [s3] key stops the server with one line naming
+    the file and the line."""
+    from support import ferroftpd_bin
+    from test_users_file import user_table
+
+    home = layout.base / "home"
+    home.mkdir()
+    cases = [
+        (user_table("alice", "/", 'storage = "s3://Bad_Bucket"'), 5, "not an S3 bucket name"),
+        (user_table("alice", home, f'[[user.mount]]\npath = "/a"\nstorage = "s3://{BUCKET}"\n'
+                    'size = "1M"'), 5, "size is for storage"),
+        (user_table("alice", home) + '[s3]\npart_size = "1M"\n', 7, "5 MiB to 5 GiB"),
+        (user_table("alice", home) + '[s3]\nendpoint = "ftp://x"\n', 7, "http://"),
+    ]
+    path = layout.base / "users.toml"
+    for text, line, needle in cases:
+        path.write_text(text)
+        res = subprocess.run([str(ferroftpd_bin()), "--users", str(path), "-p", "0"],
+                             capture_output=True, text=True, timeout=30, cwd=layout.root)
+        assert res.returncode != 0, (text, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{path}:{line}:" in lines[0] and needle in lines[0], \
+            (text, res.stderr)

@@ -223,3 +223,45 @@ def test_mounted_folders_of_a_users_file_are_inside_the_sandbox(start_server, la
         ftp.storbinary("STOR home.txt", io.BytesIO(b"home\n"))
     assert (shared / "up.txt").read_bytes() == b"up\n"
     assert (home / "home.txt").read_bytes() == b"home\n"
+
+
+def test_s3_storage_in_a_users_file_opens_the_s3_clients_files(start_server, layout):
+    """A user whose storage is s3:// has a home in the bucket, not on disk:
+    the sandbox opens no directory for it (``home = "/"`` would be the
+    whole filesystem), and opens what the S3 client reads (the resolver's
+    files, the system's certificates) as with --storage s3://. A reload
+    that brings the first S3 storage to a sandbox made without it is
+    refused with the reason (the certificates cannot be read), and the
+    old users stay. No store is contacted."""
+    home = layout.base / "home-alice"
+    home.mkdir()
+    s3_user = ('[[user]]\nname = "bob"\npassword = "plain:bob-pw"\nhome = "/"\n'
+               'storage = "s3://some-bucket/ftp"\n'
+               '[s3]\nendpoint = "http://127.0.0.1:9"\n')
+    files = {}
+    for name in ("with-s3", "without"):
+        (layout.base / name).mkdir()
+        files[name] = layout.base / name / "users.toml"
+    files["with-s3"].write_text(users_toml({"alice": home}) + s3_user)
+    files["without"].write_text(users_toml({"alice": home}))
+
+    def rules(srv) -> list[tuple[str, str]]:
+        return re.findall(r"sandbox rule path=(\S+) access=(\S+)", srv.log)
+
+    srv = start_server("--users", str(files["with-s3"]), "--auth-failed-delay", "0",
+                       directory=False)
+    assert SANDBOX_ON.search(srv.log), srv.log_tail()
+    assert ("/etc/hosts", "read") in rules(srv), rules(srv)
+    assert not any(path == "/" for path, _ in rules(srv)), rules(srv)
+
+    plain = start_server("--users", str(files["without"]), "--auth-failed-delay", "0",
+                         directory=False)
+    assert ("/etc/hosts", "read") not in rules(plain), rules(plain)
+    files["without"].write_text(users_toml({"alice": home}) + s3_user)
+    os.kill(plain.proc.pid, signal.SIGHUP)
+    wait_for_log(plain, "users file not reloaded")
+    assert f'{files["without"]}:11:' in plain.log, plain.log_tail()
+    assert "No CA certificates were loaded" in plain.log, plain.log_tail()
+    with ftp_session(plain, "alice", "alice-pw") as ftp:
+        ftp.storbinary("STOR a.txt", io.BytesIO(b"alice\n"))
+    assert (home / "a.txt").read_bytes() == b"alice\n"

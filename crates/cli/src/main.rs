@@ -136,7 +136,7 @@ async fn serve(
                             "users file reloaded"
                         );
                         if let Some(sandbox) = &sandbox {
-                            sandbox::check_homes(sandbox, &users);
+                            sandbox::check_homes(sandbox, users.path());
                         }
                     }
                     Ok(Err(e)) => {

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ferroftpd::auth::UsersFile;
 use ferroftpd::sandbox::{Access, Sandbox};
 use serde::Deserialize;
 
@@ -316,25 +315,11 @@ fn users_file_dirs(path: &Path) -> Result<BTreeSet<PathBuf>> {
 }
 
 /// Warns about homes (and mounted folders) of a reloaded users file that
-/// the sandbox, made at startup, does not open fully, and about S3 storage
-/// the sandbox was not made for. Their users still log in (the home is
+/// the sandbox, made at startup, does not open fully. Their users still log in (the home is
 /// opened with `O_PATH`, which Landlock does not check), but what the
 /// sandbox does not allow there fails until the server restarts.
-pub fn check_homes(sandbox: &Sandbox, users_file: &UsersFile) {
-    if users_file.uses_object_storage() {
-        let missing = object_storage(Sandbox::new())
-            .paths()
-            .iter()
-            .any(|(path, _)| !sandbox.allows(path, Access::Read));
-        if missing {
-            tracing::warn!(
-                "users file: S3 storage, but the sandbox made at startup was made without it: \
-                 the S3 client may fail to resolve its endpoint, check certificates or read \
-                 the AWS files until the server restarts"
-            );
-        }
-    }
-    let homes = match users_file_dirs(users_file.path()) {
+pub fn check_homes(sandbox: &Sandbox, users_file: &Path) {
+    let homes = match users_file_dirs(users_file) {
         Ok(homes) => homes,
         Err(e) => {
             tracing::warn!("sandbox: cannot check the homes of the reloaded file: {e:#}");

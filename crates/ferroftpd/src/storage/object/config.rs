@@ -251,7 +251,18 @@ impl ObjectStorageConfig {
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
             .build()
-            .map_err(|e| config_error(format!("HTTP client for S3: {e}")))?;
+            .map_err(|e| {
+                // reqwest's own text is "builder error": the cause (such
+                // as the system's certificates that could not be read) is
+                // in its sources.
+                let mut text = format!("HTTP client for S3: {e}");
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    text.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                config_error(text)
+            })?;
         let path_style = self.path_style.unwrap_or(self.endpoint.is_some());
         let endpoint = self
             .endpoint
