@@ -350,7 +350,7 @@ fn storage_kind(text: &str) -> Result<StorageKind, String> {
         "local" => Ok(StorageKind::Local),
         "memory" => Ok(StorageKind::Memory),
         url if url.starts_with("s3://") => {
-            ferroftpd::storage::ObjectStorageConfig::from_url(url).map_err(config_message)?;
+            ferroftpd::storage::S3Address::parse(url).map_err(config_message)?;
             Ok(StorageKind::S3(url.to_owned()))
         }
         other => Err(format!(

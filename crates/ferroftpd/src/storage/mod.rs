@@ -68,6 +68,7 @@ mod mount;
 #[cfg(feature = "s3")]
 mod object;
 mod quota;
+mod s3_address;
 pub(crate) mod user_thread;
 pub use error::{ErrorKind, StorageError};
 pub use local::{LocalStorage, LocalStorageFactory};
@@ -82,6 +83,7 @@ pub use object::{
 };
 pub(crate) use quota::QuotaUsages;
 pub use quota::{parse_size, QuotaLimits, QuotaStorage, QuotaUsage};
+pub use s3_address::S3Address;
 
 /// Result of a storage operation.
 pub type StorageResult<T> = Result<T, StorageError>;

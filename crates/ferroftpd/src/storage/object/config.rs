@@ -105,18 +105,7 @@ impl ObjectStorageConfig {
     /// The bucket `bucket`, from its root. Errors for a name S3 refuses
     /// (3 to 63 lowercase letters, digits, dots and hyphens).
     pub fn new(bucket: &str) -> Result<Self, Error> {
-        let valid = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-            && !bucket.starts_with(['.', '-'])
-            && !bucket.ends_with(['.', '-']);
-        if !valid {
-            return Err(config_error(format!(
-                "{bucket:?} is not an S3 bucket name (3 to 63 lowercase letters, digits, dots \
-                 and hyphens)"
-            )));
-        }
+        crate::storage::s3_address::check_bucket(bucket)?;
         Ok(ObjectStorageConfig {
             bucket: bucket.to_owned(),
             prefix: String::new(),
@@ -133,29 +122,15 @@ impl ObjectStorageConfig {
     /// `s3://BUCKET` or `s3://BUCKET/PREFIX`: the bucket, and the key
     /// prefix under which everything is kept (homes are below it).
     pub fn from_url(url: &str) -> Result<Self, Error> {
-        let rest = url.strip_prefix("s3://").ok_or_else(|| {
-            config_error(format!("{url:?} is not an s3://BUCKET[/PREFIX] address"))
-        })?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        Self::new(bucket)?.prefix(prefix)
+        let address = crate::storage::S3Address::parse(url)?;
+        Self::new(address.bucket())?.prefix(address.prefix())
     }
 
     /// The key prefix everything is kept under, like a directory: `ftp`
     /// or `ftp/` keep `/a.txt` as `ftp/a.txt`. Default: none (the
     /// bucket's root). Errors for empty components (`a//b`) and `.` or `..`.
     pub fn prefix(mut self, prefix: &str) -> Result<Self, Error> {
-        let parts: Vec<&str> = prefix
-            .trim_matches('/')
-            .split('/')
-            .filter(|p| !p.is_empty())
-            .collect();
-        if prefix.trim_matches('/').contains("//") || parts.iter().any(|p| *p == "." || *p == "..")
-        {
-            return Err(config_error(format!(
-                "{prefix:?} is not a usable key prefix"
-            )));
-        }
-        self.prefix = parts.iter().map(|p| format!("{p}/")).collect();
+        self.prefix = crate::storage::s3_address::normalize_prefix(prefix)?;
         Ok(self)
     }
 
