@@ -55,6 +55,20 @@ impl std::fmt::Debug for S3Client {
 /// A part of a multipart upload: its number and the ETag S3 gave it.
 pub(super) type Part = (u32, String);
 
+/// CompleteMultipartUpload and UploadPartCopy can fail after a 200 has
+/// been sent: the error is then in the body, perhaps after the spaces sent
+/// to keep the connection open. No successful answer has an `<Error>`
+/// element (keys are escaped).
+fn failed_after_200(body: &[u8]) -> bool {
+    tag(body, "Error").is_some()
+}
+
+/// Whether CompleteMultipartUpload's answer is its result: an empty or cut
+/// body after the 200 is not a completed upload.
+fn completed(body: &[u8]) -> bool {
+    find(body, b"<CompleteMultipartUploadResult").is_some() && !failed_after_200(body)
+}
+
 impl S3Client {
     fn url(&self, key: &str, query: &str) -> String {
         let key = encode(key, true);
@@ -112,9 +126,7 @@ impl S3Client {
         if !status.is_success() {
             return Err(status_error(status, &body));
         }
-        // CompleteMultipartUpload and UploadPartCopy can fail after a 200
-        // has been sent: the error is then in the body.
-        if body.starts_with(b"<?xml") && tag(&body, "Error").is_some() {
+        if failed_after_200(&body) {
             return Err(status_error(StatusCode::INTERNAL_SERVER_ERROR, &body));
         }
         Ok((headers, body))
@@ -190,9 +202,13 @@ impl S3Client {
         }
         xml.push_str("</CompleteMultipartUpload>");
         let length = [("content-length", xml.len().to_string())];
-        self.send(Method::POST, &url, &length, Bytes::from(xml))
-            .await
-            .map(drop)
+        let (_, body) = self
+            .send(Method::POST, &url, &length, Bytes::from(xml))
+            .await?;
+        if !completed(&body) {
+            return Err(status_error(StatusCode::INTERNAL_SERVER_ERROR, &body));
+        }
+        Ok(())
     }
 
     /// AbortMultipartUpload: the parts are freed; nothing appears.
@@ -321,6 +337,21 @@ mod tests {
     fn keys_are_uri_encoded() {
         assert_eq!(encode("a b/ü+%.txt", true), "a%20b/%C3%BC%2B%25.txt");
         assert_eq!(encode("a/b", false), "a%2Fb");
+    }
+
+    #[test]
+    fn errors_after_a_200_are_seen_whatever_comes_first() {
+        let late = b"  \n  <?xml version=\"1.0\"?><Error><Code>InternalError</Code></Error>";
+        assert!(failed_after_200(late));
+        assert!(!completed(late));
+        assert!(!completed(b""));
+        assert!(!completed(b"    "));
+        let ok = b"<?xml version=\"1.0\"?>\n<CompleteMultipartUploadResult><Key>k</Key>\
+                   <ETag>&quot;x-2&quot;</ETag></CompleteMultipartUploadResult>";
+        assert!(completed(ok) && !failed_after_200(ok));
+        assert!(!failed_after_200(
+            b"<ListBucketResult><Key>&lt;Error&gt;</Key></ListBucketResult>"
+        ));
     }
 
     #[test]
