@@ -56,6 +56,21 @@ fn io_error(e: opendal::Error) -> io::Error {
     io::Error::from(map_error(e))
 }
 
+/// An error of a download's byte stream, which OpenDAL gives as an
+/// `io::Error` around its own: mapped like the others, so that a changed
+/// object (412) or throttling gets 450 and not a generic failure.
+pub(super) fn stream_error(e: io::Error) -> StorageError {
+    if e.get_ref()
+        .is_some_and(|inner| inner.is::<opendal::Error>())
+    {
+        if let Some(Ok(inner)) = e.into_inner().map(|b| b.downcast::<opendal::Error>()) {
+            return map_error(*inner);
+        }
+        return StorageError::Io(io::ErrorKind::Other.into());
+    }
+    StorageError::Io(e)
+}
+
 /// Seconds since the epoch of an object's last modification.
 pub(super) fn modified(meta: &Metadata) -> Option<i64> {
     meta.last_modified().map(|t| t.into_inner().as_second())
@@ -95,7 +110,7 @@ impl Read for ObjectReader {
                 return Ok(0);
             };
             match self.rt.block_on(stream.next()) {
-                Some(chunk) => self.chunk = chunk?,
+                Some(chunk) => self.chunk = chunk.map_err(|e| io::Error::from(stream_error(e)))?,
                 None => self.stream = None,
             }
         }

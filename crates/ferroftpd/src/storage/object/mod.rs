@@ -231,8 +231,8 @@ impl ObjectStorage {
         }
     }
 
-    /// Whether the directory `dir_key` exists: its marker, or any key
-    /// below it. One listing request of at most two keys.
+    /// Whether the directory `dir_key` exists: any key below it (a
+    /// listing of one key), else its marker (a HEAD).
     async fn dir_exists(&self, dir_key: &str) -> StorageResult<bool> {
         if dir_key == self.shared.prefix {
             return Ok(true);
@@ -384,7 +384,7 @@ impl Storage for ObjectStorage {
         // Send the GET now: the download reads the version there at open.
         use futures_util::StreamExt;
         if let Some(first) = stream.next().await {
-            reader.chunk = first.map_err(StorageError::Io)?;
+            reader.chunk = first.map_err(io::stream_error)?;
             reader.stream = Some(stream);
         }
         Ok(Box::new(reader))
@@ -424,10 +424,22 @@ impl Storage for ObjectStorage {
                 "Appending and resuming uploads need S3 storage.".to_owned(),
             ));
         };
-        let source = self.stat_file(&key).await?.map(|meta| Source {
-            size: meta.content_length(),
-            etag: meta.etag().unwrap_or_default().to_owned(),
-        });
+        let source = match self.stat_file(&key).await? {
+            // The copies are tied to the ETag, so that a changed object
+            // fails the upload instead of mixing versions: a store that
+            // gives none cannot offer that.
+            Some(meta) if meta.etag().is_none_or(str::is_empty) && meta.content_length() > 0 => {
+                return Err(StorageError::new(
+                    ErrorKind::Unsupported,
+                    "This storage gives no ETag: appending and resuming uploads are off."
+                        .to_owned(),
+                ))
+            }
+            meta => meta.map(|meta| Source {
+                size: meta.content_length(),
+                etag: meta.etag().unwrap_or_default().to_owned(),
+            }),
+        };
         let start = match (offset, &source) {
             (Some(_), None) => return Err(ErrorKind::NotFound.into()),
             (Some(n), Some(s)) if n > s.size => {
