@@ -455,11 +455,7 @@ async fn object_storage_mounted_in_a_local_tree_conforms() {
     let factory = config.build().unwrap();
     let dirs = Arc::new(std::sync::Mutex::new(Vec::new()));
     let n = AtomicUsize::new(0);
-    // MountStorage answers `can_set_modified` for the whole tree from its
-    // root storage (local, which can), not from the S3 folder mounted over
-    // all of it (which cannot): MFMT is refused with 502 there either way.
     s3_suite()
-        .skip(Check::SetModified)
         .run(|| {
             let home = path(&format!("/check{}", n.fetch_add(1, Ordering::Relaxed)));
             let (factory, dirs) = (factory.clone(), dirs.clone());

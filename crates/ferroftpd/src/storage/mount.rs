@@ -213,10 +213,11 @@ impl Storage for MountStorage {
         storage.set_modified(&inner, secs).await
     }
 
-    /// The root's answer: FEAT speaks for the tree the user starts in (a
-    /// folder mounted from a store without times still refuses MFMT).
+    /// True only if every part of the tree can: FEAT speaks for the whole
+    /// tree, and a client that is offered MFMT uses it everywhere (rclone
+    /// fails its uploads into a folder that refuses it).
     fn can_set_modified(&self) -> bool {
-        self.root.can_set_modified()
+        self.root.can_set_modified() && self.mounts.iter().all(|(_, s)| s.can_set_modified())
     }
 
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> StorageResult<()> {
