@@ -381,10 +381,10 @@ fn receive_file(
     }
     // A client that dies mid-upload (killed, crashed) closes both of its
     // connections: the end of the data looks like the end of the file. A
-    // live client keeps its control connection open for the 226, so if
-    // that one has ended too, the data may be cut short: no commit, and
-    // what the upload would have replaced stays.
-    if control.is_some_and(|c| c.client_gone()) {
+    // live client keeps its control connection open for the 226, or says
+    // QUIT first; if that one has ended without QUIT, the data may be cut
+    // short: no commit, and what the upload would have replaced stays.
+    if control.is_some_and(|c| !c.client_stays(flow.aborted)) {
         return Err(TransferError::Network(
             io::ErrorKind::ConnectionAborted.into(),
         ));
@@ -690,19 +690,33 @@ impl ControlProbe {
         self.said_quit.clone()
     }
 
-    /// True if the client has closed or reset the control connection
-    /// without a QUIT: nothing unread is left on it (a command sent after
-    /// the data is still there to read), and the session has not read a
-    /// QUIT from it.
-    fn client_gone(&self) -> bool {
-        if self.said_quit.load(Ordering::SeqCst) {
-            return false;
+    /// False if the client has closed or reset the control connection
+    /// without a QUIT. When the socket has ended with nothing unread, the
+    /// session, which reads it during the transfer, may have just taken a
+    /// QUIT off it: its verdict is awaited (it marks the QUIT, or ends and
+    /// aborts the transfer on the end of the connection), for at most
+    /// `VERDICT_WAIT`.
+    fn client_stays(&self, aborted: &AtomicBool) -> bool {
+        if self.said_quit.load(Ordering::SeqCst) || !self.socket_ended() {
+            return true;
         }
+        let deadline = Instant::now() + VERDICT_WAIT;
+        loop {
+            if self.said_quit.load(Ordering::SeqCst) {
+                return true;
+            }
+            if aborted.load(Ordering::SeqCst) || Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(VERDICT_POLL);
+        }
+    }
+
+    /// True if the socket is at its end (or reset) with nothing unread.
+    fn socket_ended(&self) -> bool {
         let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
-        let flags = libc_flags();
-        match self.socket.recv_with_flags(&mut byte, flags) {
-            Ok(0) => true,
-            Ok(_) => false,
+        match self.socket.recv_with_flags(&mut byte, libc_flags()) {
+            Ok(n) => n == 0,
             Err(e) => !matches!(
                 e.kind(),
                 io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
@@ -710,6 +724,11 @@ impl ControlProbe {
         }
     }
 }
+
+/// How long an upload whose control connection has ended waits for the
+/// session to say whether a QUIT came first.
+const VERDICT_WAIT: Duration = Duration::from_secs(5);
+const VERDICT_POLL: Duration = Duration::from_millis(1);
 
 /// MSG_PEEK | MSG_DONTWAIT: look, take nothing, never wait.
 fn libc_flags() -> i32 {
