@@ -111,10 +111,14 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
 /// Only paths that exist now are added.
 fn object_storage(mut sandbox: Sandbox) -> Sandbox {
     let home = std::env::var_os("HOME").map(PathBuf::from);
+    // The AWS files, and an https endpoint's roots where the environment
+    // puts them (rustls' platform verifier reads these too).
     let aws_files = [
         "AWS_SHARED_CREDENTIALS_FILE",
         "AWS_CONFIG_FILE",
         "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
     ]
     .into_iter()
     .filter_map(std::env::var_os)

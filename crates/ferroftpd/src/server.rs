@@ -176,7 +176,10 @@ impl Server {
     /// the connection limits, bans and logs, and passive data connections
     /// listen on `local`'s address and must come from `peer`'s. Data
     /// connections are TCP. Explicit TLS (AUTH TLS) and CCC work as over
-    /// TCP.
+    /// TCP. One thing does not: over TCP, an upload whose client has closed
+    /// its control connection without QUIT by the end of the data is not
+    /// committed (a killed client); here the stream cannot be looked at
+    /// from the transfer's thread, so such an upload commits.
     pub async fn serve_stream<S>(&self, mut stream: S, peer: SocketAddr, local: SocketAddr)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
