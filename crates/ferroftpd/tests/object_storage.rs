@@ -288,6 +288,12 @@ async fn aborted_uploads_leave_the_old_object() {
                 }
             })
             .await;
+            if discard {
+                // `discard` aborts before it returns (`Drop` in the
+                // background, waited for below).
+                let pending = factory.pending_uploads().await.unwrap();
+                assert!(pending.is_empty(), "{mode:?} discarded: {pending:?}");
+            }
             no_pending_uploads(&factory).await;
             same(
                 &download(&s, "/f").await,

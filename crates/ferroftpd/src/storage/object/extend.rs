@@ -235,6 +235,16 @@ impl FileWriter for ExtendWriter {
         // On error, Drop aborts the upload: the old object stays.
         rt.block_on(self.finish())
     }
+
+    /// Aborts the upload before returning (on the blocking thread, as
+    /// `discard` is called), rather than in the background as `Drop` must.
+    fn discard(mut self: Box<Self>) {
+        if let Some(upload) = self.upload.take() {
+            if let Err(e) = self.rt.block_on(self.s3.abort(&self.key, &upload)) {
+                tracing::warn!(key = self.key, error = %e, "could not abort a multipart upload");
+            }
+        }
+    }
 }
 
 impl Drop for ExtendWriter {

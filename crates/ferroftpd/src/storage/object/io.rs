@@ -178,6 +178,16 @@ impl FileWriter for ObjectWriter {
             }
         }
     }
+
+    /// Aborts the upload before returning (on the blocking thread, as
+    /// `discard` is called), rather than in the background as `Drop` must.
+    fn discard(mut self: Box<Self>) {
+        if let Some(mut writer) = self.writer.take() {
+            if let Err(e) = self.rt.block_on(writer.abort()) {
+                tracing::warn!(key = self.key, error = %e, "could not abort an object upload");
+            }
+        }
+    }
 }
 
 impl Drop for ObjectWriter {
