@@ -230,6 +230,25 @@ async fn appe_and_rest_stor_grow_large_objects() {
     want.extend_from_slice(&resumed);
     same(&download(&s, "/big").await, &want, "REST+STOR at the end");
 
+    // REST+STOR of whole parts inside a 20 MiB object, a tail left after
+    // them: 6 MiB (one full part and a short one before the tail) and
+    // 12 MiB (the written bytes cross two part boundaries).
+    let mut want = pattern(6, 20 * MIB + 11);
+    upload(&s, "/mid", WriteMode::Replace, &want).await;
+    for (i, (at, len)) in [(3 * MIB + 5, 6 * MIB), (MIB + 1, 12 * MIB)]
+        .into_iter()
+        .enumerate()
+    {
+        let written = pattern(7 + i as u8, len);
+        upload(&s, "/mid", WriteMode::At(at as u64), &written).await;
+        want[at..at + len].copy_from_slice(&written);
+        same(
+            &download(&s, "/mid").await,
+            &want,
+            &format!("REST+STOR of {len} bytes at {at} inside 20 MiB"),
+        );
+    }
+
     // A small object grows past 5 MiB.
     upload(&s, "/small", WriteMode::Replace, b"0123456789").await;
     upload(&s, "/small", WriteMode::Append, &added).await;
