@@ -360,10 +360,8 @@ fn storage_kind(text: &str) -> Result<StorageKind, String> {
 }
 
 fn endpoint(text: &str) -> Result<String, String> {
-    match text.split_once("://") {
-        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(text.to_owned()),
-        _ => Err(format!("{text:?}: expected an http:// or https:// address")),
-    }
+    ferroftpd::storage::check_s3_endpoint(text).map_err(config_message)?;
+    Ok(text.to_owned())
 }
 
 /// `--log-format`.

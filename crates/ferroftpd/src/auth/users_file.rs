@@ -664,17 +664,10 @@ impl ObjectStores {
     /// Checks the `[s3]` table.
     fn new(raw: &RawS3) -> Result<ObjectStores, Problem> {
         let endpoint = match &raw.endpoint {
-            Some(e) => match e.get_ref().split_once("://") {
-                Some(("http" | "https", rest)) if !rest.is_empty() => Some(e.get_ref().clone()),
-                _ => {
-                    return Err(at(
-                        e,
-                        format!(
-                            "endpoint {:?}: expected an http:// or https:// address",
-                            e.get_ref()
-                        ),
-                    ))
-                }
+            Some(e) => match crate::storage::check_s3_endpoint(e.get_ref()) {
+                Ok(()) => Some(e.get_ref().clone()),
+                Err(crate::Error::Config(text)) => return Err(at(e, format!("endpoint {text}"))),
+                Err(other) => return Err(at(e, format!("endpoint: {other}"))),
             },
             None => None,
         };

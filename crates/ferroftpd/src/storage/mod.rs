@@ -83,7 +83,7 @@ pub use object::{
 };
 pub(crate) use quota::QuotaUsages;
 pub use quota::{parse_size, QuotaLimits, QuotaStorage, QuotaUsage};
-pub use s3_address::S3Address;
+pub use s3_address::{check_s3_endpoint, S3Address};
 
 /// Result of a storage operation.
 pub type StorageResult<T> = Result<T, StorageError>;

@@ -48,6 +48,17 @@ impl S3Address {
     }
 }
 
+/// Errors unless `url` is an `http://` or `https://` address with
+/// something after the scheme: the forms an S3 endpoint can take.
+pub fn check_s3_endpoint(url: &str) -> Result<(), Error> {
+    match url.split_once("://") {
+        Some(("http" | "https", rest)) if !rest.is_empty() => Ok(()),
+        _ => Err(Error::Config(format!(
+            "{url:?}: expected an http:// or https:// address"
+        ))),
+    }
+}
+
 /// Errors for a name S3 refuses as a bucket.
 pub(crate) fn check_bucket(bucket: &str) -> Result<(), Error> {
     let valid = (3..=63).contains(&bucket.len())

@@ -220,6 +220,9 @@ impl ObjectStorageConfig {
     /// `CryptoProvider` yet, ring's is installed as the default (reqwest
     /// needs one).
     pub fn build(self) -> Result<ObjectStorageFactory, Error> {
+        if let Some(endpoint) = &self.endpoint {
+            crate::storage::check_s3_endpoint(endpoint)?;
+        }
         // Ignored when one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
