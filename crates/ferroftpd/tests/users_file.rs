@@ -548,8 +548,8 @@ size = "1M"
             "mounted at /",
         ),
         (
-            "[[user.mount]]\npath = \"/x\"\nstorage = \"s3://bucket\"\n",
-            "a local directory or",
+            "[[user.mount]]\npath = \"/x\"\nstorage = \"ftp://host/dir\"\n",
+            "a local directory,",
         ),
         (
             "[[user.mount]]\npath = \"/x\"\nstorage = \"/tmp\"\nsize = \"1M\"\n",
