@@ -112,6 +112,15 @@ struct Harness {
 fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
+        // As a Rust program's `main` does (libFuzzer's `main` does not):
+        // a write, sendfile or splice to a connection the peer has closed
+        // then fails with EPIPE instead of killing the process with
+        // SIGPIPE. The server relies on it, as documented on `Server`.
+        // SAFETY: setting a signal's disposition to SIG_IGN, once, before
+        // any thread of the harness starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
         // A panic in any task, the server's included, is a crash: tokio
         // would otherwise catch it and only end that task.
         let default_hook = std::panic::take_hook();

@@ -34,6 +34,11 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// threads (tokio's default is 512), or a server full of stalled transfers
 /// can leave no thread for other sessions' file operations.
 ///
+/// The process must ignore `SIGPIPE`, as every Rust program does from its
+/// `main`: `sendfile` and `splice` to a data connection the client has
+/// closed raise it, and only then fail with `EPIPE`. A host whose `main` is
+/// not Rust's (a C program, a fuzzer) sets it to `SIG_IGN` first.
+///
 /// ```no_run
 /// use std::sync::Arc;
 /// use ferroftpd::{Server, auth::{MemoryAuthorizer, Permissions}};
