@@ -232,8 +232,20 @@ def test_write_flag_gives_anonymous_write(start_server):
     assert (srv.root / "anon-dir" / "w.txt").read_bytes() == b"anon wrote"
 
 
-def test_username_password_flags_disable_anonymous(start_server):
+def test_username_is_read_only_without_write(start_server):
+    """As ``python -m pyftpdlib -u alice -P x``: elr unless -w."""
     srv = start_server("-u", "alice", "-P", "s3cret", "--auth-failed-delay", "0")
+    with ftp_session(srv, "alice", "s3cret") as ftp:
+        assert retr_bytes(ftp, "root-marker.txt") == b"inside the root\n"
+        expect_refused(ftp.storbinary, "STOR a.txt", io.BytesIO(b"alice"), codes=(550, 553))
+        expect_refused(ftp.mkd, "d", codes=(550,))
+        expect_refused(ftp.delete, "root-marker.txt", codes=(550,))
+    assert not (srv.root / "a.txt").exists()
+    assert (srv.root / "root-marker.txt").exists()
+
+
+def test_username_password_flags_disable_anonymous(start_server):
+    srv = start_server("-u", "alice", "-P", "s3cret", "-w", "--auth-failed-delay", "0")
     with ftp_session(srv, "alice", "s3cret") as ftp:
         ftp.storbinary("STOR a.txt", io.BytesIO(b"alice"))
         ftp.mkd("d")
