@@ -112,8 +112,11 @@ pub(crate) enum Direction {
 pub(crate) struct SharedBuckets {
     total_read: Option<Arc<Bucket>>,
     total_write: Option<Arc<Bucket>>,
-    users: Arc<Mutex<HashMap<(String, Direction), Weak<Bucket>>>>,
+    users: Arc<Mutex<UserBuckets>>,
 }
+
+/// Each user's bucket per direction, while a transfer holds it.
+type UserBuckets = HashMap<(String, Direction), Weak<Bucket>>;
 
 impl SharedBuckets {
     pub(crate) fn new(read_total: Option<Rate>, write_total: Option<Rate>) -> Self {

@@ -16,6 +16,7 @@ mod login;
 mod malformed;
 mod permissions;
 mod quotas_and_folders;
+mod reconfigure;
 mod storage;
 mod streams;
 mod transfers;
