@@ -18,5 +18,6 @@ mod permissions;
 mod quotas_and_folders;
 mod storage;
 mod streams;
+mod tls;
 mod transfers;
 mod uploads;
