@@ -408,9 +408,8 @@ impl Session {
                     }
                     // Login first, then arguments (pyftpdlib and vsftpd
                     // answer a malformed PORT before login with 530 too).
-                    let verb = line.split(|&b| b == b' ').next().unwrap_or_default();
                     if !matches!(e, ParseError::NotImplemented(_))
-                        && !Command::verb_allowed_before_login(&verb.to_ascii_uppercase())
+                        && !Command::line_allowed_before_login(line)
                     {
                         return self.reply(not_logged_in()).await;
                     }

@@ -92,6 +92,8 @@ async fn bad_arguments_before_login_get_530() {
         "RETR",
         "PWD extra",
         "XCRC",
+        "SITE CHMOD 999 a",
+        "SITE CHMOD 644",
     ] {
         assert_eq!(
             c.cmd(cmd).await,
