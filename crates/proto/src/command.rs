@@ -762,16 +762,30 @@ mod tests {
         // Some form of each of these is allowed; their bad arguments get
         // the argument's reply, not 530.
         for verb in ["USER", "FEAT", "OPTS", "SITE", "STAT", "AUTH", "PBSZ"] {
-            assert!(Command::verb_allowed_before_login(verb.as_bytes()), "{verb}");
+            assert!(
+                Command::verb_allowed_before_login(verb.as_bytes()),
+                "{verb}"
+            );
         }
-        for verb in ["PORT", "EPRT", "TYPE", "REST", "MFMT", "RETR", "XCRC", "MODE"] {
-            assert!(!Command::verb_allowed_before_login(verb.as_bytes()), "{verb}");
+        for verb in [
+            "PORT", "EPRT", "TYPE", "REST", "MFMT", "RETR", "XCRC", "MODE",
+        ] {
+            assert!(
+                !Command::verb_allowed_before_login(verb.as_bytes()),
+                "{verb}"
+            );
         }
         for line in ["SITE HELP", "site help CHMOD", "SITE", "OPTS", "user"] {
-            assert!(Command::line_allowed_before_login(line.as_bytes()), "{line}");
+            assert!(
+                Command::line_allowed_before_login(line.as_bytes()),
+                "{line}"
+            );
         }
         for line in ["SITE CHMOD 999 x", "SITE FOO", "PORT 1,2"] {
-            assert!(!Command::line_allowed_before_login(line.as_bytes()), "{line}");
+            assert!(
+                !Command::line_allowed_before_login(line.as_bytes()),
+                "{line}"
+            );
         }
     }
 }
