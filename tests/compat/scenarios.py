@@ -47,7 +47,10 @@ COMMON = [
     "RETR file.txt", "RETR nope", "RETR", "LIST", "NLST", "MLSD", "STOR up.txt", "APPE up.txt",
     "STOR", "APPE", "STOU x",
     "ABOR", "ABOR x", "HOST localhost", "HOST", "CLNT tester", "LANG EN", "LANG xx", "ACCT x",
-    "HASH file.txt", "XCRC file.txt", "XMD5 file.txt", "XSHA1 file.txt", "XCRC",
+    "HASH file.txt", "HASH nope", "OPTS HASH SHA-256", "OPTS HASH FOO", "XCRC file.txt",
+    "XMD5 file.txt", "XSHA file.txt", "XSHA1 file.txt", "XSHA256 file.txt", "XSHA512 file.txt",
+    "XCRC nope", "XCRC",
+    "STAT /", "STAT file.txt", "STAT nope", "HELP FOO", "MLST dir",
     "PBSZ 0", "PROT P", "CCC", "AUTH FOO", "AUTH", "SMNT x", "BOGUS", "QUIT x",
 ]
 
@@ -65,7 +68,8 @@ SCENARIOS: dict[str, list] = {
         ("data", "PASV", "RETR file.txt"), ("data", "EPSV", "RETR file.txt"),
         ("data", "PORT", "RETR file.txt"), ("data", "EPRT", "RETR file.txt"),
         ("data", "PASV", "LIST"), ("data", "PASV", "LIST dir"), ("data", "PASV", "LIST nope"),
-        ("data", "PASV", "NLST"), ("data", "PASV", "MLSD"), ("data", "PASV", "MLSD dir"),
+        ("data", "PASV", "LIST -la"), ("data", "PASV", "NLST"), ("data", "PASV", "NLST nope"),
+        ("data", "PASV", "MLSD"), ("data", "PASV", "MLSD dir"),
         ("data", "PASV", "MLSD file.txt"), ("data", "PASV", "MLSD nope"),
         ("data", "PASV", "RETR nope"), ("data", "PASV", "RETR dir"),
         ("data", "PASV", "STOR up.txt"), ("data", "PASV", "APPE up.txt"),
