@@ -20,7 +20,9 @@ from client import TIMEOUT, Client
 
 USER = "compat"
 PASSWORD = "Compat-pw-1"
-BIG = 8 * 1024 * 1024
+# Larger than what loopback socket buffers hold while the client does not
+# read, so that a download is still under way when ABOR arrives.
+BIG = 16 * 1024 * 1024
 FIXTURES = {"file.txt": b"hello\nworld\n", "big.bin": b"\0" * BIG, "dir/inner.txt": b"inside\n"}
 
 # Verbs with good and bad arguments, as sent before and after login.

@@ -74,7 +74,11 @@ class Server:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, env=self.env)
-        wait_for_port(self.port, self.proc, self.name, self.log)
+        try:
+            wait_for_port(self.port, self.proc, self.name, self.log)
+        except SetupError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
