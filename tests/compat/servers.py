@@ -5,7 +5,6 @@ Every process is stopped by its PID."""
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
 import signal
