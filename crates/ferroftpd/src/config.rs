@@ -301,8 +301,10 @@ impl Builder {
     }
 
     /// Failed logins on one connection after which the client is
-    /// disconnected with 421; successful logins in between (REIN, USER
-    /// again) do not reset the count. Default: 3. Must be at least 1.
+    /// disconnected: the last one gets its 530, then the connection
+    /// closes (as in pyftpdlib and vsftpd); successful logins in between
+    /// (REIN, USER again) do not reset the count. Default: 3. Must be at
+    /// least 1.
     pub fn max_login_attempts(mut self, attempts: u32) -> Self {
         self.config.max_login_attempts = attempts;
         self

@@ -19,5 +19,6 @@ mod quotas_and_folders;
 mod reconfigure;
 mod storage;
 mod streams;
+mod tls;
 mod transfers;
 mod uploads;
