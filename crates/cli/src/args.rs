@@ -69,6 +69,22 @@ pub struct Args {
     #[arg(long)]
     pub banner: Option<String>,
 
+    /// Send this text file as the greeting (control characters dropped, at most 4096 bytes and 64 lines); not with --banner
+    #[arg(long, value_name = "FILE", conflicts_with = "banner")]
+    pub banner_file: Option<PathBuf>,
+
+    /// Show the text of the file of this name (e.g. .message) to clients entering its directory, with CWD or at login
+    #[arg(long, value_name = "NAME", value_parser = file_name)]
+    pub dir_message: Option<String>,
+
+    /// Octal umask of uploaded files and created directories on disk, e.g. 022 [default: the process umask]
+    #[arg(long, value_name = "OCTAL", value_parser = umask)]
+    pub umask: Option<u32>,
+
+    /// Refuse active mode (PORT and EPRT) with 550; clients must use PASV or EPSV
+    #[arg(long)]
+    pub no_active: bool,
+
     /// DANGEROUS: allow data connections to and from other hosts than the client (FXP; enables bounce attacks)
     #[arg(long)]
     pub permit_foreign_addresses: bool,
@@ -482,6 +498,29 @@ fn auth_failed_delay(text: &str) -> Result<Duration, String> {
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
         .filter(|d| *d <= MAX_AUTH_FAILED_DELAY)
         .ok_or_else(|| format!("{text:?}: expected 0 to 3600 seconds"))
+}
+
+/// `--dir-message`: one file name.
+fn file_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains('/') || text == "." || text == ".." {
+        return Err(format!("{text:?}: expected a file name, without /"));
+    }
+    Ok(text.to_owned())
+}
+
+/// `--umask`: octal digits, at most 777.
+fn umask(text: &str) -> Result<u32, String> {
+    let digits = text.trim();
+    let digits = digits.strip_prefix("0o").unwrap_or(digits);
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|u| *u <= 0o777 && !digits.starts_with('+'))
+        .ok_or_else(|| {
+            format!(
+                "{text:?}: expected an octal umask from 000 to 777, e.g. 022 \
+                 (in the config file, a string: umask = \"022\")"
+            )
+        })
 }
 
 fn permissions(text: &str) -> Result<Permissions, String> {

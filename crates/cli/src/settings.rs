@@ -158,6 +158,7 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
     if let Some(banner) = &args.banner {
         builder = builder.banner(banner);
     }
+    builder = session_features(builder, args)?;
     if let Some(nat) = &args.nat_address {
         builder = builder.masquerade_address(resolve_nat_address(nat)?);
     }
@@ -242,6 +243,24 @@ fn resolve_nat_address(nat: &NatAddress) -> Result<std::net::Ipv4Addr> {
             Ok(ip)
         }
     }
+}
+
+/// The banner file, directory messages, the umask and active mode.
+fn session_features(mut builder: Builder, args: &Args) -> Result<Builder> {
+    if let Some(path) = &args.banner_file {
+        // Set in different layers, the two would hide each other.
+        if args.banner.is_some() {
+            bail!("--banner and --banner-file cannot be combined: choose one");
+        }
+        builder = builder.banner_file(path).context("--banner-file")?;
+    }
+    if let Some(name) = &args.dir_message {
+        builder = builder.dir_message(name.as_bytes());
+    }
+    if let Some(umask) = args.umask {
+        builder = builder.umask(umask);
+    }
+    Ok(builder.active_mode(!args.no_active))
 }
 
 /// True if any option of `--system-users` is set.

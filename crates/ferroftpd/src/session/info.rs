@@ -12,7 +12,12 @@ impl Session {
     pub(super) fn feat(&self) -> Reply {
         let mut lines = vec!["Features supported:".to_owned()];
         let features = [
-            "EPRT".to_owned(),
+            // Not offered when active mode is off.
+            if self.shared.config.active_mode {
+                "EPRT".to_owned()
+            } else {
+                String::new()
+            },
             "EPSV".to_owned(),
             HashAlgorithm::feat_line(self.hash_algorithm),
             "HOST".to_owned(),
@@ -154,6 +159,11 @@ impl Session {
     }
 }
 
+/// PORT and EPRT, the verbs of active mode.
+fn is_active_verb(verb: &str) -> bool {
+    verb == "PORT" || verb == "EPRT"
+}
+
 /// LANG (RFC 2640): replies are in English only.
 pub(super) fn lang(tag: Option<&str>) -> Reply {
     match tag.map(str::trim) {
@@ -172,6 +182,12 @@ impl Session {
         match topic {
             Some(verb) => {
                 let verb = verb.trim().to_ascii_uppercase();
+                if is_active_verb(&verb) && !self.shared.config.active_mode {
+                    return Reply::new(
+                        214,
+                        format!("{verb} is refused here: active mode is off; use PASV or EPSV."),
+                    );
+                }
                 let custom = commands.verbs().find(|(v, _)| *v == verb);
                 let syntax = match custom {
                     Some((name, help)) => Some(help.unwrap_or(name).to_owned()),
@@ -184,6 +200,9 @@ impl Session {
             }
             None => {
                 let mut verbs: Vec<&str> = VERBS.to_vec();
+                if !self.shared.config.active_mode {
+                    verbs.retain(|v| !is_active_verb(v));
+                }
                 verbs.extend(commands.verbs().map(|(v, _)| v));
                 verbs.sort_unstable();
                 verbs.dedup();

@@ -13,6 +13,7 @@ mod files;
 mod info;
 mod listing;
 mod login;
+mod messages;
 mod security;
 mod transfer;
 

@@ -112,8 +112,16 @@ impl Session {
 
     /// PORT and EPRT.
     pub(super) fn port(&mut self, verb: &str, addr: SocketAddr) -> Result {
-        self.refuse_after_epsv_all(verb)?;
         let config = &self.shared.config;
+        if !config.active_mode {
+            // vsftpd's code for `port_enable=NO`.
+            return Err(Reply::new(
+                550,
+                format!("{verb} refused: active mode is off on this server; use PASV or EPSV."),
+            )
+            .into());
+        }
+        self.refuse_after_epsv_all(verb)?;
         let target = SocketAddr::new(
             ferroftpd_proto::address::canonical_ip(addr.ip()),
             addr.port(),
