@@ -615,4 +615,37 @@ mod tests {
             assert!(build(&args(bad)).is_err(), "{bad:?}");
         }
     }
+
+    #[test]
+    fn banner_and_banner_file_exclude_each_other_across_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let banner = dir.path().join("banner");
+        std::fs::write(&banner, "Hello\n").unwrap();
+        let d = dir.path().to_str().unwrap();
+        let file = dir.path().join("ferroftpd.toml");
+        std::fs::write(&file, "banner = \"Hi\"\n").unwrap();
+        let layered = crate::layers::parse(
+            [
+                "ferroftpd",
+                "-d",
+                d,
+                "--config",
+                file.to_str().unwrap(),
+                "--banner-file",
+                banner.to_str().unwrap(),
+            ],
+            |_| None,
+        )
+        .unwrap()
+        .args;
+        let err = build(&layered).err().unwrap().to_string();
+        assert!(err.contains("--banner and --banner-file"), "{err}");
+        assert!(build(&args(&["-d", d, "--banner-file", banner.to_str().unwrap()])).is_ok());
+        let err = build(&args(&["-d", d, "--banner-file", "/nonexistent/banner"]))
+            .err()
+            .unwrap();
+        let err = format!("{err:#}");
+        assert!(err.starts_with("--banner-file: "), "{err}");
+        assert!(err.contains("/nonexistent/banner"), "{err}");
+    }
 }
