@@ -304,7 +304,11 @@ impl Builder {
     /// process umask. An upload that replaces a file keeps that file's
     /// mode. It applies to [`LocalStorage`](crate::storage::LocalStorage)
     /// (system users included), through [`Account::umask`], which may set
-    /// one per user; other backends keep no Unix modes and ignore it.
+    /// one per user; other backends ignore it ([`MemoryStorage`] creates
+    /// files `0o644` and directories `0o755`, object storage keeps no
+    /// modes).
+    ///
+    /// [`MemoryStorage`]: crate::storage::MemoryStorage
     /// Default: none, the process umask decides (`022` makes files `644`
     /// and directories `755`).
     ///
