@@ -1,7 +1,8 @@
 """Options operators set daily, seen by real clients: --banner-file (the
 220 greeting), --dir-message (text before the 250 of CWD and the 230 of a
 login), --umask (modes of uploads and new directories on disk) and
---no-active (PORT and EPRT refused), with curl and Python's ftplib."""
+--no-active and --no-passive (PORT and EPRT, or PASV and EPSV, refused),
+with curl and Python's ftplib."""
 
 from __future__ import annotations
 
@@ -90,6 +91,7 @@ def test_no_active_refuses_curl_active_mode_and_ftplib_port(start_server, layout
     (["--umask", "0888"], '--umask: "0888": expected an octal umask from 000 to 777'),
     (["--dir-message", "../x"], '--dir-message: "../x": expected a file name, without /'),
     (["--banner", "hi", "--banner-file", "/etc/hostname"], None),
+    (["--no-active", "--no-passive"], None),
 ])
 def test_bad_values_are_one_line_errors(layout, argv, needle):
     res = subprocess.run([str(ferroftpd_bin()), "-d", str(layout.root), *argv],
@@ -113,3 +115,20 @@ def test_missing_banner_file_stops_the_server_naming_the_flag(layout):
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("ferroftpd: error: --banner-file: "), res.stderr
     assert "none.txt: No such file or directory" in last, res.stderr
+
+
+def test_no_passive_leaves_curl_and_ftplib_active_mode(start_server, layout):
+    (layout.root / "f.txt").write_text("active still works\n")
+    srv = start_server(*FLAGS, "--no-passive")
+    res = run_curl(f"{srv.url()}/f.txt")
+    assert res.returncode != 0 and res.stdout == b"", res.transcript()
+    assert "< 550 EPSV refused: passive mode is off" in res.stderr, res.transcript()
+    res = run_curl("-P", "-", f"{srv.url()}/f.txt")
+    assert res.returncode == 0 and res.stdout == b"active still works\n", res.transcript()
+    with ftp_session(srv, passive=False) as ftp:
+        data = []
+        ftp.retrbinary("RETR f.txt", data.append)
+        assert b"".join(data) == b"active still works\n"
+        ftp.set_pasv(True)
+        with pytest.raises(ftplib.error_perm, match="^550 PASV refused"):
+            ftp.retrbinary("RETR f.txt", lambda _: None)

@@ -85,6 +85,10 @@ pub struct Args {
     #[arg(long)]
     pub no_active: bool,
 
+    /// Refuse passive mode (PASV and EPSV) with 550; clients must use PORT or EPRT; not with --no-active
+    #[arg(long, conflicts_with = "no_active")]
+    pub no_passive: bool,
+
     /// DANGEROUS: allow data connections to and from other hosts than the client (FXP; enables bounce attacks)
     #[arg(long)]
     pub permit_foreign_addresses: bool,

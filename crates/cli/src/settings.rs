@@ -245,7 +245,7 @@ fn resolve_nat_address(nat: &NatAddress) -> Result<std::net::Ipv4Addr> {
     }
 }
 
-/// The banner file, directory messages, the umask and active mode.
+/// The banner file, directory messages, the umask and the data modes.
 fn session_features(mut builder: Builder, args: &Args) -> Result<Builder> {
     if let Some(path) = &args.banner_file {
         // Set in different layers, the two would hide each other.
@@ -260,7 +260,12 @@ fn session_features(mut builder: Builder, args: &Args) -> Result<Builder> {
     if let Some(umask) = args.umask {
         builder = builder.umask(umask);
     }
-    Ok(builder.active_mode(!args.no_active))
+    if args.no_active && args.no_passive {
+        bail!("--no-active and --no-passive cannot be combined: no transfer could be made");
+    }
+    Ok(builder
+        .active_mode(!args.no_active)
+        .passive_mode(!args.no_passive))
 }
 
 /// True if any option of `--system-users` is set.

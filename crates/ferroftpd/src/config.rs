@@ -80,6 +80,7 @@ pub struct ServerConfig {
     pub(crate) dir_message: Option<Vec<u8>>,
     pub(crate) umask: Option<u32>,
     pub(crate) active_mode: bool,
+    pub(crate) passive_mode: bool,
     pub(crate) passive_ports: Option<PassivePorts>,
     pub(crate) masquerade_address: Option<Ipv4Addr>,
     pub(crate) permit_foreign_addresses: bool,
@@ -210,6 +211,7 @@ impl Default for Builder {
                 dir_message: None,
                 umask: None,
                 active_mode: true,
+                passive_mode: true,
                 passive_ports: None,
                 masquerade_address: None,
                 permit_foreign_addresses: false,
@@ -325,6 +327,15 @@ impl Builder {
     /// active connections fail slowly. Default: true.
     pub fn active_mode(mut self, enabled: bool) -> Self {
         self.config.active_mode = enabled;
+        self
+    }
+
+    /// Accept passive data connections, PASV and EPSV. When false they
+    /// are refused with `550`, as vsftpd's `pasv_enable=NO` does, and FEAT
+    /// and HELP leave them out. [`Self::build`] refuses turning both modes
+    /// off. Default: true.
+    pub fn passive_mode(mut self, enabled: bool) -> Self {
+        self.config.passive_mode = enabled;
         self
     }
 
@@ -645,8 +656,13 @@ impl Builder {
     }
 }
 
-/// Checks the directory message name and the umask.
+/// Checks the directory message name, the umask and the data modes.
 fn check_session_texts(c: &ServerConfig) -> Result<(), Error> {
+    if !c.active_mode && !c.passive_mode {
+        return Err(Error::Config(
+            "active_mode and passive_mode cannot both be off: no transfer could be made".into(),
+        ));
+    }
     if let Some(name) = &c.dir_message {
         if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
             return Err(Error::Config(format!(

@@ -6,19 +6,20 @@ use ferroftpd_proto::help::{help_syntax, VERBS};
 use ferroftpd_proto::listing::FactSet;
 use ferroftpd_proto::reply::Reply;
 
+use super::transfer::mode_off;
 use super::{Login, Session};
 
 impl Session {
     pub(super) fn feat(&self) -> Reply {
         let mut lines = vec!["Features supported:".to_owned()];
+        let offered = |verb: &str| match mode_off(&self.shared.config, verb) {
+            Some(_) => String::new(),
+            None => verb.to_owned(),
+        };
         let features = [
-            // Not offered when active mode is off.
-            if self.shared.config.active_mode {
-                "EPRT".to_owned()
-            } else {
-                String::new()
-            },
-            "EPSV".to_owned(),
+            // Not offered when their data mode is off.
+            offered("EPRT"),
+            offered("EPSV"),
             HashAlgorithm::feat_line(self.hash_algorithm),
             "HOST".to_owned(),
             "LANG EN*".to_owned(),
@@ -159,11 +160,6 @@ impl Session {
     }
 }
 
-/// PORT and EPRT, the verbs of active mode.
-fn is_active_verb(verb: &str) -> bool {
-    verb == "PORT" || verb == "EPRT"
-}
-
 /// LANG (RFC 2640): replies are in English only.
 pub(super) fn lang(tag: Option<&str>) -> Reply {
     match tag.map(str::trim) {
@@ -182,11 +178,8 @@ impl Session {
         match topic {
             Some(verb) => {
                 let verb = verb.trim().to_ascii_uppercase();
-                if is_active_verb(&verb) && !self.shared.config.active_mode {
-                    return Reply::new(
-                        214,
-                        format!("{verb} is refused here: active mode is off; use PASV or EPSV."),
-                    );
+                if let Some(why) = mode_off(&self.shared.config, &verb) {
+                    return Reply::new(214, format!("{verb} is refused: {why}."));
                 }
                 let custom = commands.verbs().find(|(v, _)| *v == verb);
                 let syntax = match custom {
@@ -200,9 +193,7 @@ impl Session {
             }
             None => {
                 let mut verbs: Vec<&str> = VERBS.to_vec();
-                if !self.shared.config.active_mode {
-                    verbs.retain(|v| !is_active_verb(v));
-                }
+                verbs.retain(|v| mode_off(&self.shared.config, v).is_none());
                 verbs.extend(commands.verbs().map(|(v, _)| v));
                 verbs.sort_unstable();
                 verbs.dedup();

@@ -23,6 +23,20 @@ use crate::storage::WriteMode;
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
 
+/// Why `verb` is refused here, if its data connection mode is off
+/// (`verb` in upper case).
+pub(super) fn mode_off(config: &crate::ServerConfig, verb: &str) -> Option<&'static str> {
+    match verb {
+        "PORT" | "EPRT" if !config.active_mode => {
+            Some("active mode is off on this server; use PASV or EPSV")
+        }
+        "PASV" | "EPSV" if !config.passive_mode => {
+            Some("passive mode is off on this server; use PORT or EPRT")
+        }
+        _ => None,
+    }
+}
+
 /// Ports below this are refused for PORT/EPRT unless allowed (RFC 2577).
 const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
@@ -73,7 +87,17 @@ impl Session {
         Ok(port)
     }
 
+    /// Refuses `verb` (PORT, EPRT, PASV, EPSV) when its data mode is off,
+    /// with 550 as vsftpd does for `port_enable=NO` and `pasv_enable=NO`.
+    fn refuse_mode_off(&self, verb: &str) -> Result<()> {
+        match mode_off(&self.shared.config, verb) {
+            Some(why) => Err(Reply::new(550, format!("{verb} refused: {why}.")).into()),
+            None => Ok(()),
+        }
+    }
+
     pub(super) fn pasv(&mut self) -> Result {
+        self.refuse_mode_off("PASV")?;
         self.refuse_after_epsv_all("PASV")?;
         let IpAddr::V4(local) = self.local_ip else {
             return Err(Reply::new(425, "PASV is for IPv4 only; use EPSV.").into());
@@ -88,6 +112,7 @@ impl Session {
     }
 
     pub(super) fn epsv(&mut self, arg: EpsvArg) -> Result {
+        self.refuse_mode_off("EPSV")?;
         let family = if self.local_ip.is_ipv4() { 1 } else { 2 };
         match arg {
             EpsvArg::All => {
@@ -112,16 +137,9 @@ impl Session {
 
     /// PORT and EPRT.
     pub(super) fn port(&mut self, verb: &str, addr: SocketAddr) -> Result {
-        let config = &self.shared.config;
-        if !config.active_mode {
-            // vsftpd's code for `port_enable=NO`.
-            return Err(Reply::new(
-                550,
-                format!("{verb} refused: active mode is off on this server; use PASV or EPSV."),
-            )
-            .into());
-        }
+        self.refuse_mode_off(verb)?;
         self.refuse_after_epsv_all(verb)?;
+        let config = &self.shared.config;
         let target = SocketAddr::new(
             ferroftpd_proto::address::canonical_ip(addr.ip()),
             addr.port(),

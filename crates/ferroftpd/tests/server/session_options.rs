@@ -255,3 +255,40 @@ async fn active_mode_is_on_by_default() {
     assert_eq!(code, 501, "{text}");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn passive_mode_off_refuses_pasv_and_epsv_and_active_transfers_still_work() {
+    let srv = TestServer::start_with(|b| b.passive_mode(false)).await;
+    let mut c = srv.user().await;
+    for command in ["PASV", "EPSV", "EPSV 1", "EPSV ALL"] {
+        let (code, text) = c.cmd(command).await;
+        assert_eq!(code, 550, "{command}: {text}");
+        assert!(text.contains("passive mode is off"), "{text}");
+    }
+    let feat = c.expect("FEAT", 211).await;
+    assert!(feat.contains(" EPRT") && !feat.contains("EPSV"), "{feat}");
+    let help = c.expect("HELP", 214).await;
+    assert!(help.contains("PORT") && !help.contains("PASV") && !help.contains("EPSV"));
+    srv.write("f", b"active data");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    c.expect(format!("EPRT |1|127.0.0.1|{port}|"), 200).await;
+    c.send("RETR f").await;
+    let (mut data, _) = listener.accept().await.unwrap();
+    assert_eq!(c.reply().await.0, 150);
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"active data");
+    assert_eq!(c.reply().await.0, 226);
+    srv.stop().await;
+}
+
+#[test]
+fn active_and_passive_mode_cannot_both_be_off() {
+    let err = Server::builder()
+        .active_mode(false)
+        .passive_mode(false)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot both be off"), "{err}");
+}
