@@ -9,8 +9,10 @@ from __future__ import annotations
 import ftplib
 import io
 import os
+import signal
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -132,3 +134,38 @@ def test_no_passive_leaves_curl_and_ftplib_active_mode(start_server, layout):
         ftp.set_pasv(True)
         with pytest.raises(ftplib.error_perm, match="^550 PASV refused"):
             ftp.retrbinary("RETR f.txt", lambda _: None)
+
+
+def reloaded(srv, before: int) -> str:
+    """Waits for a reload line after the ``before``-th; returns the log."""
+    def count(log):
+        return log.count("configuration reloaded") + log.count("configuration not reloaded")
+    deadline = time.monotonic() + 10
+    while count(srv.log) <= before:
+        assert time.monotonic() < deadline, srv.log_tail()
+        time.sleep(0.05)
+    return srv.log
+
+
+def test_sighup_reads_the_banner_file_again_under_the_sandbox(start_server, layout):
+    motd = layout.base / "motd"
+    motd.mkdir()
+    banner = motd / "banner.txt"
+    banner.write_text("Old news.\n")
+    srv = start_server(*FLAGS, "--banner-file", str(banner))
+    with ftp_session(srv, user=None) as ftp:
+        assert ftp.getwelcome() == "220 Old news."
+    # Replaced by a rename, as editors save files.
+    (motd / "new.txt").write_text("New news.\n")
+    (motd / "new.txt").rename(banner)
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    assert "configuration reloaded" in reloaded(srv, 0)
+    with ftp_session(srv, user=None) as ftp:
+        assert ftp.getwelcome() == "220 New news."
+    # A file that no longer passes keeps the old greeting, and says why.
+    banner.write_bytes(b"\xff\xfe\n")
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    log = reloaded(srv, 1)
+    assert "configuration not reloaded" in log and "--banner-file: " in log, srv.log_tail()
+    with ftp_session(srv, user=None) as ftp:
+        assert ftp.getwelcome() == "220 New news."

@@ -271,7 +271,7 @@ impl Builder {
     }
 
     /// The 220 greeting read from a text file (vsftpd's `banner_file`,
-    /// proftpd's `DisplayConnect`), once, now: it replaces
+    /// proftpd's `DisplayConnect`), now, once: it replaces
     /// [`Self::banner`], and the last of the two called wins. Control
     /// characters are dropped and blank lines at the end left out.
     /// Default: none, the [`Self::banner`] text.
