@@ -97,6 +97,14 @@ pub struct Args {
     #[arg(long)]
     pub permit_privileged_ports: bool,
 
+    /// Read HAProxy's PROXY header (v1 or v2) on connections from --proxy-from: off, optional or required [default: off]
+    #[arg(long, value_name = "MODE", value_parser = proxy_protocol)]
+    pub proxy_protocol: Option<ferroftpd::ProxyProtocol>,
+
+    /// With --proxy-protocol: the load balancers' addresses, comma-separated networks (10.0.0.0/24,192.0.2.7)
+    #[arg(long, value_name = "CIDR,...", value_parser = Networks::from_str)]
+    pub proxy_from: Option<Networks>,
+
     /// Show local time in listings [default: UTC]
     #[arg(long)]
     pub use_localtime: bool,
@@ -562,6 +570,36 @@ impl FromStr for NatAddress {
             return Err(format!("{text:?}: expected an IPv4 address or a host name"));
         }
         Ok(NatAddress::Host(name.to_owned()))
+    }
+}
+
+fn proxy_protocol(text: &str) -> Result<ferroftpd::ProxyProtocol, String> {
+    text.parse()
+}
+
+/// `--proxy-from`: networks, or single addresses, comma-separated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Networks(pub Vec<ipnet::IpNet>);
+
+impl FromStr for Networks {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parse = |item: &str| {
+            let item = item.trim();
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{item:?}: expected an address or a network (10.0.0.0/24)"))
+        };
+        let nets = text
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        if nets.is_empty() {
+            return Err("expected at least one address or network".into());
+        }
+        Ok(Networks(nets))
     }
 }
 

@@ -165,6 +165,7 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
     if let Some(ports) = args.range {
         builder = builder.passive_ports(ports);
     }
+    builder = proxy_protocol(builder, args)?;
     if let Some(n) = args.max_login_attempts {
         builder = builder.max_login_attempts(n);
     }
@@ -220,6 +221,25 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
         roots,
         storage: storage_factory,
     })
+}
+
+/// `--proxy-protocol` with `--proxy-from`.
+fn proxy_protocol(builder: Builder, args: &Args) -> Result<Builder> {
+    use ferroftpd::ProxyProtocol;
+    let mode = args.proxy_protocol.unwrap_or_default();
+    match (mode, &args.proxy_from) {
+        (ProxyProtocol::Off, None) => Ok(builder),
+        (ProxyProtocol::Off, Some(_)) => {
+            bail!("--proxy-from needs --proxy-protocol optional or required")
+        }
+        (mode, None) => {
+            bail!("--proxy-protocol {mode} needs --proxy-from: the balancers' addresses")
+        }
+        (mode, Some(nets)) => {
+            tracing::info!(%mode, from = ?nets.0, "PROXY protocol");
+            Ok(builder.proxy_protocol(mode, nets.0.iter().copied()))
+        }
+    }
 }
 
 /// The address of `--nat-address`; a host name is resolved now (at

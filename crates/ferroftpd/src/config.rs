@@ -112,6 +112,7 @@ pub struct ServerConfig {
     pub(crate) tls_session_reuse: SessionReuse,
     pub(crate) tls_allow_ccc: bool,
     pub(crate) tls_strict_upload_eof: bool,
+    pub(crate) proxy: Arc<crate::proxy::ProxySettings>,
 }
 
 /// Whether a protected data connection must resume the TLS session of its
@@ -243,6 +244,7 @@ impl Default for Builder {
                 tls_session_reuse: SessionReuse::Required,
                 tls_allow_ccc: false,
                 tls_strict_upload_eof: false,
+                proxy: Default::default(),
             },
         }
     }
@@ -586,6 +588,34 @@ impl Builder {
         self
     }
 
+    /// Connections through a load balancer that sends the PROXY protocol
+    /// (HAProxy's, versions 1 and 2): with [`ProxyProtocol::Optional`] or
+    /// [`ProxyProtocol::Required`], a connection from one of `trusted`
+    /// (the balancers' addresses) is read for a header, on the control
+    /// connection, the implicit-TLS one and passive data connections,
+    /// and the client address in it is the client's for everything:
+    /// connection limits and bans, the passive-connection address check,
+    /// active-mode targets, `STAT`, logs, metrics and hooks. A header from
+    /// any other source is refused and the connection closed; with
+    /// `Required`, so is a connection without one. Default:
+    /// [`ProxyProtocol::Off`]. Not for [`Server::serve_stream`], whose
+    /// caller gives the addresses.
+    ///
+    /// [`ProxyProtocol::Optional`]: crate::ProxyProtocol::Optional
+    /// [`ProxyProtocol::Required`]: crate::ProxyProtocol::Required
+    /// [`ProxyProtocol::Off`]: crate::ProxyProtocol::Off
+    pub fn proxy_protocol(
+        mut self,
+        mode: crate::ProxyProtocol,
+        trusted: impl IntoIterator<Item = ipnet::IpNet>,
+    ) -> Self {
+        self.config.proxy = Arc::new(crate::proxy::ProxySettings {
+            mode,
+            trusted: trusted.into_iter().map(|net| net.trunc()).collect(),
+        });
+        self
+    }
+
     /// Checks the settings and builds the server.
     pub fn build(self) -> Result<Server, Error> {
         Ok(Server::from_config(self.into_config()?))
@@ -646,6 +676,11 @@ impl Builder {
                     "ban failures, window and duration must be greater than zero".into(),
                 ));
             }
+        }
+        if c.proxy.is_on() && c.proxy.trusted.is_empty() {
+            return Err(Error::Config(
+                "the PROXY protocol needs the addresses of the trusted proxies".into(),
+            ));
         }
         if c.tls.is_none() && (c.tls_control_required || c.tls_data_required) {
             return Err(Error::Config(

@@ -198,6 +198,7 @@ impl Session {
             accept_timeout: config.passive_accept_timeout,
             connect_timeout: config.active_connect_timeout,
             stall_timeout: config.data_timeout,
+            proxy: config.proxy.clone(),
         };
         let setup = self.take_data_setup().await;
         // 125 when the data connection is already there, 150 when it is
@@ -269,6 +270,10 @@ impl Session {
     /// The client's connection to `passive` if it has made it, else the
     /// listener back.
     fn accept_waiting(&self, passive: Box<PassiveListener>) -> DataSetup {
+        if self.shared.config.proxy.is_on() {
+            // A header to read first: the transfer task accepts.
+            return DataSetup::Passive(passive);
+        }
         // Straight from the kernel's accept queue, without waiting: the
         // runtime may not have seen the connection arrive yet.
         let ready =
