@@ -34,6 +34,7 @@ pub mod hooks;
 mod limits;
 pub mod metrics;
 mod names;
+mod ready;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 mod server;
@@ -46,6 +47,7 @@ pub use config::{Builder, PassivePorts, RateLimits, ServerConfig, SessionReuse};
 pub use error::Error;
 pub use ferroftpd_proto as proto;
 pub use limits::BanPolicy;
+pub use ready::NotReady;
 pub use server::{bind, bind_std, Server};
 pub use throttle::Rate;
 pub use tls::TlsConfig;

@@ -69,7 +69,7 @@ pub(crate) struct Shared {
     next_session_id: AtomicU64,
     pub limits: Limits,
     pub buckets: SharedBuckets,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Each user's quota usage, from the first login on.
     pub quota_usages: crate::storage::QuotaUsages,
 }
@@ -89,7 +89,7 @@ impl Server {
                     config.ban,
                 ),
                 buckets: SharedBuckets::new(config.limits.read_total, config.limits.write_total),
-                metrics: Metrics::new(),
+                metrics: Arc::new(Metrics::new(config.commands.labels())),
                 quota_usages: Default::default(),
                 config,
                 stop_accepting: CancellationToken::new(),
