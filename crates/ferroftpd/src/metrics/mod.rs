@@ -217,6 +217,7 @@ pub(crate) enum TransferOutcome {
 }
 
 impl TransferOutcome {
+    #[cfg(feature = "metrics")]
     const ALL: [TransferOutcome; 4] = [
         TransferOutcome::Success,
         TransferOutcome::Failure,
@@ -265,6 +266,7 @@ impl LoginOutcome {
         LoginOutcome::Refused,
     ];
 
+    #[cfg(feature = "metrics")]
     fn label(self) -> &'static str {
         match self {
             LoginOutcome::Success => "success",
