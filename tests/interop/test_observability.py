@@ -379,6 +379,19 @@ def test_xferlog_and_json_lines_parse(tmp_path):
     assert PASSWORD not in text and "wrong" not in text
 
 
+def test_text_transfer_lines_read_as_the_verb_then_the_fields(start_server):
+    """The text format keeps a line people can read, with the same fields
+    as the JSON one, values escaped."""
+    srv = start_server("--user", f"{USER}:{PASSWORD}", "--auth-failed-delay", "0")
+    (srv.root / "a b.txt").write_bytes(b"hello")
+    res = run_curl("-sS", f"ftp://{USER}:{PASSWORD}@127.0.0.1:{srv.port}/a%20b.txt")
+    assert res.out == "hello", res.transcript()
+    assert wait_for(lambda: "RETR path=" in srv.log)
+    line = next(l for l in srv.log.splitlines() if "RETR path=" in l)
+    assert re.search(r'RETR path=/a b\.txt bytes=5 duration_seconds=[0-9.e-]+ direction="download" '
+                     r'outcome="success" user="user" client=127\.0\.0\.1$', line), line
+
+
 def test_pyftpdlib_style_prefix(start_server):
     srv = start_server("--user", f"{USER}:{PASSWORD}", "--auth-failed-delay", "0",
                        "--log-prefix", "{ip}:{port}-[{user}]")
