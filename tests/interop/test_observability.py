@@ -307,6 +307,24 @@ def test_refused_logins_have_an_outcome_of_their_own(tmp_path):
         srv.stop()
 
 
+def test_logins_refused_for_want_of_tls_count_as_refused(tmp_path):
+    srv = Observed(tmp_path, "--tls-self-signed", "--tls-control-required")
+    try:
+        ftp = ftplib.FTP()
+        ftp.connect("127.0.0.1", srv.port, timeout=10)
+        try:
+            ftp.login(USER, PASSWORD)  # in plain text
+            raise AssertionError("a plain-text login succeeded")
+        except ftplib.error_perm:
+            pass
+        ftp.close()
+        m = srv.metrics()
+        assert m['ferroftpd_logins_total{outcome="refused"}'] == 1
+        assert m['ferroftpd_logins_total{outcome="failure"}'] == 0
+    finally:
+        srv.stop()
+
+
 def test_ready_answers_503_while_the_served_directory_is_unusable(tmp_path):
     """/health is liveness (the process answers); /ready is readiness: 503
     with the reason while the served directory is gone, replaced by a

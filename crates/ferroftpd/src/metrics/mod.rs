@@ -254,8 +254,9 @@ pub(crate) enum LoginOutcome {
     Success,
     /// Wrong user name or password.
     Failure,
-    /// The credentials were good but the login was refused: TLS required,
-    /// the guard, too many sessions, or the home could not be opened.
+    /// Refused for another reason than wrong credentials: TLS required,
+    /// the authorizer refusing the user name, the guard, too many
+    /// sessions, or a home that could not be opened.
     Refused,
 }
 

@@ -20,6 +20,9 @@ impl Session {
         }
         if let Some(refusal) = self.login_needs_tls(&username, None) {
             tracing::info!(user = %username.escape_default(), "login refused: TLS required");
+            self.shared
+                .metrics
+                .login(LoginOutcome::Refused, started.elapsed());
             return self.reply(refusal).await;
         }
         let reply = if self.log_out().await {
@@ -49,6 +52,9 @@ impl Session {
             Lookup::LoggedIn(account) => self.complete_login(account, started).await,
             Lookup::Refused(text) => {
                 tracing::info!(user = %username.escape_default(), "login refused by the authorizer");
+                self.shared
+                    .metrics
+                    .login(LoginOutcome::Refused, started.elapsed());
                 self.reply(Reply::new(530, text)).await
             }
         }
