@@ -277,7 +277,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub xferlog: Option<PathBuf>,
 
-    /// Serve Prometheus metrics (/metrics) and a health check (/health) over HTTP on this address
+    /// Serve Prometheus metrics (/metrics), liveness (/health) and readiness (/ready: 503 while the storage cannot be reached) over HTTP on this address
     #[arg(long, value_name = "ADDRESS:PORT")]
     pub metrics_address: Option<std::net::SocketAddr>,
 
