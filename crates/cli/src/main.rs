@@ -1,8 +1,10 @@
 //! `ferroftpd`: the command-line FTP server.
 
 mod args;
+mod generate;
 mod layers;
 mod logging;
+mod notify;
 mod sandbox;
 mod settings;
 
@@ -39,6 +41,9 @@ fn run(parsed: layers::Parsed) -> Result<()> {
     if let Some(Command::HashPassword { scheme }) = args.command {
         return hash_password::run(scheme);
     }
+    if let Some(Command::Generate { what }) = args.command {
+        return generate::run(what);
+    }
     logging::init(args)?;
     for (option, source) in parsed.sources() {
         tracing::debug!(option, %source, "option set");
@@ -50,6 +55,7 @@ fn run(parsed: layers::Parsed) -> Result<()> {
     // thread the runtime will start.
     let listeners = Listeners::bind(&settings)?;
     let workers = worker_threads();
+    notify::connect();
     let sandbox = sandbox::apply(args, &settings)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = workers {
@@ -166,6 +172,7 @@ async fn serve(
         masquerade = %config.masquerade_address().map_or_else(|| "none".to_owned(), |a| a.to_string()),
         "listening on {addr}"
     );
+    notify::listening(addr);
     if let Some(metrics_listener) = listeners.metrics {
         let metrics_listener = tokio::net::TcpListener::from_std(metrics_listener)?;
         tracing::info!(
@@ -181,6 +188,7 @@ async fn serve(
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!(sessions = server.session_count(), "shutting down");
+        notify::stopping();
         server.abort();
     });
     match implicit {
