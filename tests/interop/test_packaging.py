@@ -7,6 +7,9 @@
 - The bash completion script, sourced into bash, completes flags.
 - The example config (packaging/ferroftpd.toml) is accepted by
   ``ferroftpd --config`` as it is, and the server then serves.
+- The unit's CapabilityBoundingSet and NoNewPrivileges, applied with
+  ``setpriv``, are enough for --system-users and a port below 1024, and
+  CAP_SETUID is needed (as root only: accounts are made with useradd).
 
 The sd_notify protocol itself is tested from Rust
 (crates/cli/tests/notify.rs); the example config's freshness too
@@ -15,12 +18,17 @@ The sd_notify protocol itself is tested from Rust
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
 
-from support import REPO_ROOT, ferroftpd_bin, ftp_session, run
+from support import REPO_ROOT, Server, ferroftpd_bin, ftp_session, run, run_curl
+# Real accounts (useradd), removed afterwards.
+from test_system_users import accounts  # noqa: F401 (a fixture)
 
 PACKAGING = REPO_ROOT / "packaging"
 UNIT = PACKAGING / "systemd" / "ferroftpd.service"
@@ -147,3 +155,72 @@ def test_a_bad_generate_request_is_a_usage_error():
     res = run([str(ferroftpd_bin()), "generate", "completions", "tcsh"])
     assert res.returncode == 2, res.transcript()
     assert "tcsh" in res.stderr and "bash" in res.stderr, res.transcript()
+
+
+def unit_capabilities() -> list[str]:
+    return unit_settings(UNIT.read_text())["CapabilityBoundingSet"][0].split()
+
+
+def confined(tmp_path: Path, caps: list[str]) -> Path:
+    """A wrapper that runs the binary under test as systemd would run the
+    unit: no_new_privs, and a bounding set of ``caps`` only (for root,
+    every capability of the bounding set is permitted, and no other)."""
+    bounding = ",".join(["-all", *(f"+{c.removeprefix('CAP_').lower()}" for c in caps)])
+    wrapper = tmp_path / "ferroftpd-confined"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"exec {tool('setpriv')} --no-new-privs --bounding-set={bounding} --inh-caps=-all "
+        f'{shlex.quote(str(ferroftpd_bin()))} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def free_privileged_port() -> int:
+    for port in range(990, 600, -1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below 1024")
+
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: useradd, and --system-users")
+
+
+@root_only
+def test_system_users_work_within_the_units_capabilities(tmp_path, layout, accounts, monkeypatch):
+    alice = accounts["alice"]
+    monkeypatch.setenv("FERROFTPD_BIN", str(confined(tmp_path, unit_capabilities())))
+    port = free_privileged_port()
+    srv = Server.start(["--system-users", "--auth-failed-delay", "0", "-i", "127.0.0.1",
+                        "-p", str(port)], layout.root, layout.base / "confined.log")
+    try:
+        assert srv.port == port
+        assert "sandbox: landlock" in srv.log, srv.log
+        src = layout.clients / "up.txt"
+        src.write_bytes(b"uploaded as alice\n")
+        res = run_curl("-T", str(src), srv.url("up.txt", user=alice.name, password=alice.password))
+        assert res.returncode == 0, res.transcript() + srv.log
+        st = (alice.home / "up.txt").stat()
+        assert (st.st_uid, st.st_gid) == (alice.pw.pw_uid, alice.pw.pw_gid)
+    finally:
+        srv.stop()
+
+
+@root_only
+def test_system_users_need_cap_setuid(tmp_path, layout, accounts, monkeypatch):
+    alice = accounts["alice"]
+    caps = [c for c in unit_capabilities() if c != "CAP_SETUID"]
+    monkeypatch.setenv("FERROFTPD_BIN", str(confined(tmp_path, caps)))
+    srv = Server.start(["--system-users", "--auth-failed-delay", "0", "-i", "127.0.0.1", "-p", "0"],
+                       layout.root, layout.base / "confined.log")
+    try:
+        with pytest.raises(Exception) as refused:
+            with ftp_session(srv, alice.name, alice.password):
+                pass
+        assert "530 Home directory not available" in str(refused.value)
+    finally:
+        srv.stop()
