@@ -7,6 +7,10 @@
 - The bash completion script, sourced into bash, completes flags.
 - The example config (packaging/ferroftpd.toml) is accepted by
   ``ferroftpd --config`` as it is, and the server then serves.
+- The Docker image's health check script passes against a running server,
+  and fails against a stopped one or a port that is not FTP (the image
+  itself is built and run by packaging/docker/test-image, which needs a
+  Docker daemon).
 - The unit's CapabilityBoundingSet and NoNewPrivileges, applied with
   ``setpriv``, are enough for --system-users and a port below 1024, and
   CAP_SETUID is needed (as root only: accounts are made with useradd).
@@ -34,6 +38,7 @@ PACKAGING = REPO_ROOT / "packaging"
 UNIT = PACKAGING / "systemd" / "ferroftpd.service"
 DROP_IN = PACKAGING / "systemd" / "system-users.conf"
 EXAMPLE_CONFIG = PACKAGING / "ferroftpd.toml"
+HEALTHCHECK = PACKAGING / "docker" / "healthcheck"
 
 
 def tool(name: str) -> str:
@@ -155,6 +160,27 @@ def test_a_bad_generate_request_is_a_usage_error():
     res = run([str(ferroftpd_bin()), "generate", "completions", "tcsh"])
     assert res.returncode == 2, res.transcript()
     assert "tcsh" in res.stderr and "bash" in res.stderr, res.transcript()
+
+
+def healthcheck(port: int) -> int:
+    return run([str(HEALTHCHECK)], env={"FERROFTPD_PORT": str(port)}, timeout=30).returncode
+
+
+def test_docker_healthcheck_passes_while_the_server_serves(start_server):
+    srv = start_server("--anonymous")
+    assert healthcheck(srv.port) == 0
+    assert "NOOP" in srv.log
+    port = srv.port
+    srv.stop()
+    assert healthcheck(port) == 1
+
+
+def test_docker_healthcheck_fails_on_a_port_that_is_not_ftp():
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        # Accepted by the kernel, never greeted: the 5 s read times out.
+        assert healthcheck(silent.getsockname()[1]) == 1
 
 
 def unit_capabilities() -> list[str]:
