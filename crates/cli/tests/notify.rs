@@ -5,6 +5,10 @@
 //! sandbox on (the default), for a socket path and for an abstract socket
 //! (`@name`), and with the sandbox off.
 
+// The helpers outside the #[test] functions unwrap too: a failure is the
+// test's.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
