@@ -14,7 +14,8 @@ COPY . .
 RUN cargo build --release --locked -p ferroftpd-cli \
     && mkdir -p /out \
     && cp target/release/ferroftpd /out/ \
-    && /out/ferroftpd generate man > /out/ferroftpd.1
+    && /out/ferroftpd generate man > /out/ferroftpd.1 \
+    && /out/ferroftpd generate man hash-password > /out/ferroftpd-hash-password.1
 
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim
@@ -28,7 +29,7 @@ RUN apt-get update \
     && mkdir -p /srv/ftp \
     && chown ferroftpd:ferroftpd /srv/ftp
 COPY --from=build /out/ferroftpd /usr/bin/ferroftpd
-COPY --from=build /out/ferroftpd.1 /usr/share/man/man1/ferroftpd.1
+COPY --from=build /out/ferroftpd.1 /out/ferroftpd-hash-password.1 /usr/share/man/man1/
 COPY packaging/ferroftpd.toml /usr/share/doc/ferroftpd/examples/ferroftpd.toml
 COPY packaging/docker/healthcheck /usr/lib/ferroftpd/healthcheck
 

@@ -54,9 +54,12 @@ def generate(*what: str) -> str:
 
 
 def man_dir(base: Path) -> Path:
-    """A MANPATH holding the generated ferroftpd(1)."""
+    """A MANPATH holding the generated ferroftpd(1) and
+    ferroftpd-hash-password(1)."""
     (base / "man" / "man1").mkdir(parents=True)
     (base / "man" / "man1" / "ferroftpd.1").write_text(generate("man"))
+    (base / "man" / "man1" / "ferroftpd-hash-password.1").write_text(
+        generate("man", "hash-password"))
     return base / "man"
 
 
@@ -114,14 +117,26 @@ def test_systemd_analyze_verify_catches_a_bad_key(tmp_path):
     assert "Unknown key" in res.stderr and "PrivateTemp" in res.stderr, res.transcript()
 
 
-def test_man_page_renders_without_warnings(tmp_path):
-    page = man_dir(tmp_path) / "man1" / "ferroftpd.1"
-    res = run([tool("man"), "--warnings", "-l", str(page)], env={"MANPAGER": "cat", "MANWIDTH": "100"})
+@pytest.mark.parametrize("page, texts", [
+    ("ferroftpd", ["--max-cons", "Turn --tls off", "FERROFTPD_PORT", "ferroftpd-hash-password(1)"]),
+    ("ferroftpd-hash-password", ["ferroftpd hash-password [--scheme]", "argon2id"]),
+])
+def test_man_pages_render_without_warnings(tmp_path, page, texts):
+    res = run([tool("man"), "--warnings", page],
+              env={"MANPATH": str(man_dir(tmp_path)), "MANPAGER": "cat", "MANWIDTH": "100"})
     assert res.returncode == 0, res.transcript()
     assert not res.stderr.strip(), res.transcript()
-    out = res.out
-    for text in ("--max-cons", "--no-tls", "FERROFTPD_PORT", "--config"):
-        assert text in out, f"{text} not in the man page"
+    for text in texts:
+        assert text in res.out, f"{text!r} not in {page}(1)"
+    # Pages exist only for what can be run.
+    assert "ferroftpd-help" not in res.out and "ferroftpd-generate" not in res.out
+
+
+def test_man_page_of_an_unknown_subcommand_is_refused():
+    res = run([str(ferroftpd_bin()), "generate", "man", "nope"])
+    assert res.returncode == 1, res.transcript()
+    assert res.stderr.strip() == ('ferroftpd: error: generate man: no subcommand "nope" '
+                                  'with a page (there are: hash-password)'), res.transcript()
 
 
 @pytest.mark.parametrize("partial, expected", [

@@ -519,10 +519,10 @@ pub enum Command {
 }
 
 /// `ferroftpd generate WHAT` (generate.rs).
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Generated {
-    /// The man page ferroftpd(1), in roff
-    Man,
+    /// The man page ferroftpd(1), in roff; with a subcommand's name, that subcommand's page (ferroftpd-hash-password(1))
+    Man { subcommand: Option<String> },
     /// The completion script of SHELL
     Completions { shell: clap_complete::Shell },
     /// A config file with every key and its default (packaging/ferroftpd.toml)

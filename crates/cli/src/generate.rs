@@ -7,7 +7,7 @@
 use std::ffi::OsStr;
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Arg;
 
 use crate::args::Generated;
@@ -21,20 +21,52 @@ const WIDTH: usize = 78;
 /// setting it alone is refused.
 const DEPENDENT: &str = "With --";
 
-pub fn run(what: Generated) -> Result<()> {
+pub fn run(what: &Generated) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match what {
-        Generated::Man => clap_mangen::Man::new(layers::command())
+        Generated::Man { subcommand } => man_page(subcommand.as_deref())?
             .render(&mut out)
             .context("writing the man page")?,
         Generated::Completions { shell } => {
-            clap_complete::generate(shell, &mut layers::command(), "ferroftpd", &mut out)
+            clap_complete::generate(*shell, &mut layers::command(), "ferroftpd", &mut out)
         }
         Generated::Config => out
             .write_all(example_config().as_bytes())
             .context("writing the config file")?,
     }
     out.flush().context("writing to standard output")
+}
+
+/// The page of `ferroftpd`, or of one of its subcommands
+/// (`ferroftpd-hash-password`), which the first lists.
+fn man_page(subcommand: Option<&str>) -> Result<clap_mangen::Man> {
+    // The --no- opposites hide their help from -h only: a man page shows
+    // it. `help` is no subcommand with a page.
+    let cmd = layers::command()
+        .disable_help_subcommand(true)
+        .mut_args(|a| a.hide_short_help(false));
+    let Some(name) = subcommand else {
+        return Ok(clap_mangen::Man::new(cmd));
+    };
+    let pages = || {
+        cmd.get_subcommands()
+            .filter(|s| !s.is_hide_set())
+            .map(|s| s.get_name().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let Some(sub) = cmd.find_subcommand(name).filter(|s| !s.is_hide_set()) else {
+        bail!(
+            "generate man: no subcommand {name:?} with a page (there are: {})",
+            pages().join(", ")
+        );
+    };
+    // Its page is ferroftpd-NAME(1); it is run as `ferroftpd NAME`.
+    let sub = sub
+        .clone()
+        .name(format!("ferroftpd-{name}"))
+        .bin_name(format!("ferroftpd {name}"));
+    let source = format!("ferroftpd {}", env!("CARGO_PKG_VERSION"));
+    Ok(clap_mangen::Man::new(sub).source(source))
 }
 
 /// The example config file: every key, in the order of `--help`, with its

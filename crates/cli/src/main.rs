@@ -41,7 +41,7 @@ fn run(parsed: layers::Parsed) -> Result<()> {
     if let Some(Command::HashPassword { scheme }) = args.command {
         return hash_password::run(scheme);
     }
-    if let Some(Command::Generate { what }) = args.command {
+    if let Some(Command::Generate { what }) = &args.command {
         return generate::run(what);
     }
     logging::init(args)?;
