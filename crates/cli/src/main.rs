@@ -5,6 +5,8 @@ mod generate;
 mod layers;
 mod logging;
 mod notify;
+mod pidfile;
+mod reload;
 mod sandbox;
 mod settings;
 
@@ -19,7 +21,9 @@ use args::{Args, Command};
 const USAGE_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let parsed = match layers::parse(std::env::args_os(), |name| std::env::var_os(name)) {
+    // Kept for SIGHUP, which reads the options again.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match layers::parse(argv.iter().cloned(), |name| std::env::var_os(name)) {
         Ok(parsed) => parsed,
         Err(layers::Error::Clap(e)) => e.exit(),
         Err(layers::Error::Invalid(text)) => {
@@ -27,7 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE_ERROR);
         }
     };
-    match run(parsed) {
+    match run(parsed, argv) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ferroftpd: error: {e:#}");
@@ -36,7 +40,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(parsed: layers::Parsed) -> Result<()> {
+fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     let args: &Args = &parsed.args;
     if let Some(Command::HashPassword { scheme }) = args.command {
         return hash_password::run(scheme);
@@ -44,12 +48,18 @@ fn run(parsed: layers::Parsed) -> Result<()> {
     if let Some(Command::Generate { what }) = &args.command {
         return generate::run(what);
     }
-    logging::init(args)?;
+    let log = logging::init(args)?;
     for (option, source) in parsed.sources() {
         tracing::debug!(option, %source, "option set");
     }
     raise_open_file_limit();
     let settings = settings::build(args)?;
+    // Held to the end of `run`: emptied and removed when it returns.
+    let _pidfile = args
+        .pidfile
+        .as_deref()
+        .map(pidfile::PidFile::create)
+        .transpose()?;
     // Everything that opens a file or binds a port happens above and here,
     // before the sandbox; no thread runs yet, so the sandbox covers every
     // thread the runtime will start.
@@ -66,7 +76,8 @@ fn run(parsed: layers::Parsed) -> Result<()> {
         .max_blocking_threads(settings.server.config().blocking_threads_needed())
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(settings, listeners, sandbox))
+    let reloader = reload::Reloader::new(argv, args.clone(), settings.clone(), sandbox, log);
+    runtime.block_on(serve(settings, listeners, reloader))
 }
 
 /// tokio's default number of workers, one per CPU the process may use,
@@ -123,36 +134,50 @@ impl Listeners {
 async fn serve(
     settings: settings::Settings,
     listeners: Listeners,
-    sandbox: Option<ferroftpd::sandbox::Sandbox>,
+    mut reloader: reload::Reloader,
 ) -> Result<()> {
-    if let Some(users) = settings.users_file.clone() {
-        // Registered before the listening line, so a SIGHUP sent once the
-        // server is up never hits the default action (exit).
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                let reload = users.clone();
-                let result = tokio::task::spawn_blocking(move || reload.reload()).await;
-                match result {
-                    Ok(Ok(count)) => {
-                        tracing::info!(
-                            file = %users.path().display(),
-                            users = count,
-                            "users file reloaded"
-                        );
-                        if let Some(sandbox) = &sandbox {
-                            sandbox::check_homes(sandbox, users.path());
+    // Registered before the listening line, so a SIGHUP sent once the
+    // server is up never hits the default action (exit).
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    // Likewise, so that a stop right after READY=1 (systemd) or the
+    // listening line shuts down cleanly rather than killing the process.
+    let shutdown = shutdown_signals()?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            notify::reloading();
+            // Reads files and may resolve a name: off the runtime's
+            // threads. One reload at a time; signals that come meanwhile
+            // make one more.
+            let result = tokio::task::spawn_blocking(move || {
+                let result = reloader.reload();
+                (reloader, result)
+            })
+            .await;
+            match result {
+                Ok((back, outcome)) => {
+                    reloader = back;
+                    match outcome {
+                        Ok(()) => {
+                            tracing::info!("configuration reloaded");
+                            notify::ready();
+                        }
+                        Err(e) => {
+                            tracing::error!(
+                                "configuration not reloaded, keeping the old settings: {e:#}"
+                            );
+                            notify::reload_failed(format_args!("{e:#}"));
                         }
                     }
-                    Ok(Err(e)) => {
-                        tracing::error!("users file not reloaded, keeping the old users: {e}")
-                    }
-                    Err(e) => tracing::error!("users file reload failed: {e}"),
+                }
+                Err(e) => {
+                    tracing::error!("reload failed, no more reloads until restart: {e}");
+                    notify::reload_failed(e);
+                    return;
                 }
             }
-        });
-    }
+        }
+    });
     let listener = tokio::net::TcpListener::from_std(listeners.control)?;
     // Logged before the main listener's line, which says the server is
     // ready.
@@ -186,7 +211,7 @@ async fn serve(
     }
     let server = settings.server.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        shutdown.await;
         tracing::info!(sessions = server.session_count(), "shutting down");
         notify::stopping();
         server.abort();
@@ -203,19 +228,18 @@ async fn serve(
     Ok(())
 }
 
-/// SIGINT or SIGTERM.
-async fn wait_for_signal() {
+/// SIGINT or SIGTERM: their handlers are registered at once, the future
+/// waits for either.
+fn shutdown_signals() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 /// Each session needs a descriptor or two: use all the process may have.

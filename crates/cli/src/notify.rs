@@ -58,7 +58,6 @@ pub fn listening(address: impl Display) {
 
 /// The server is ready again, after a reload: `READY=1`, and the status
 /// of [`listening`] back.
-#[allow(dead_code)] // Called by the SIGHUP reload path.
 pub fn ready() {
     if let Some(n) = NOTIFIER.get() {
         n.ready();
@@ -66,8 +65,8 @@ pub fn ready() {
 }
 
 /// A reload (SIGHUP) starts: `RELOADING=1`, with the time systemd needs to
-/// tell this reload from an earlier one. [`ready`] ends it.
-#[allow(dead_code)] // Called by the SIGHUP reload path.
+/// tell this reload from an earlier one. [`ready`] or [`reload_failed`]
+/// ends it.
 pub fn reloading() {
     if let Some(n) = NOTIFIER.get() {
         n.reloading();
@@ -81,11 +80,11 @@ pub fn stopping() {
     }
 }
 
-/// A status line for `systemctl status`, without changing the state.
-#[allow(dead_code)] // Called by the SIGHUP reload path, when a reload fails.
-pub fn status(text: impl Display) {
+/// A reload failed and the old settings stay: `READY=1` (the server
+/// serves on), with a status that says why, until the next reload.
+pub fn reload_failed(error: impl Display) {
     if let Some(n) = NOTIFIER.get() {
-        n.send(&[("STATUS", &text.to_string())]);
+        n.reload_failed(error);
     }
 }
 
@@ -135,6 +134,14 @@ impl Notifier {
 
     fn ready(&self) {
         self.send(&[("READY", "1"), ("STATUS", &self.serving())]);
+    }
+
+    fn reload_failed(&self, error: impl Display) {
+        let status = format!(
+            "{}; reload failed, old settings kept: {error}",
+            self.serving()
+        );
+        self.send(&[("READY", "1"), ("STATUS", &status)]);
     }
 
     fn reloading(&self) {
@@ -242,6 +249,14 @@ mod tests {
         assert!(receive(&systemd).starts_with("RELOADING=1\n"));
         notifier.ready();
         assert_eq!(receive(&systemd), ready);
+        notifier.reloading();
+        assert!(receive(&systemd).starts_with("RELOADING=1\n"));
+        notifier.reload_failed("x.toml:4: max_cons: bad\nvalue");
+        assert_eq!(
+            receive(&systemd),
+            "READY=1\nSTATUS=Listening on 127.0.0.1:21; reload failed, old settings kept: \
+             x.toml:4: max_cons: bad value\n"
+        );
     }
 
     #[test]

@@ -177,3 +177,51 @@ fn an_unreachable_socket_is_reported_and_the_server_runs_on() {
         "{warning}"
     );
 }
+
+#[test]
+fn a_reload_says_reloading_then_ready_and_a_failed_one_says_why() {
+    let systemd = Systemd::at_path();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ferroftpd.toml");
+    std::fs::write(&config, "max_cons = 10\n").unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_ferroftpd"))
+        .args(["-i", "127.0.0.1", "-p", "0", "-d"])
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &systemd.address)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = systemd.receive(&mut server);
+    assert_eq!(ready[0], "READY=1", "{ready:?}");
+    let pid = rustix::process::Pid::from_raw(server.id() as i32).unwrap();
+    let signal = |signal| rustix::process::kill_process(pid, signal).unwrap();
+
+    signal(rustix::process::Signal::HUP);
+    let reloading = systemd.receive(&mut server);
+    assert_eq!(reloading[0], "RELOADING=1", "{reloading:?}");
+    assert!(reloading[1].starts_with("MONOTONIC_USEC="), "{reloading:?}");
+    assert_eq!(
+        systemd.receive(&mut server),
+        ready,
+        "ready again, same status"
+    );
+
+    std::fs::write(&config, "max_cons = \"many\"\n").unwrap();
+    signal(rustix::process::Signal::HUP);
+    assert_eq!(systemd.receive(&mut server)[0], "RELOADING=1");
+    let failed = systemd.receive(&mut server);
+    assert_eq!(failed[0], "READY=1", "{failed:?}");
+    assert!(
+        failed[1].contains("; reload failed, old settings kept: ")
+            && failed[1].contains("max_cons"),
+        "{failed:?}"
+    );
+
+    signal(rustix::process::Signal::TERM);
+    assert_eq!(systemd.receive(&mut server)[0], "STOPPING=1");
+    assert!(server.wait().unwrap().success());
+}

@@ -42,7 +42,9 @@ pub mod storage;
 mod throttle;
 pub mod tls;
 
-pub use config::{Builder, PassivePorts, RateLimits, ServerConfig, SessionReuse};
+pub use config::{
+    Builder, PassivePorts, RateLimits, ServerConfig, SessionReuse, DEFAULT_MAX_CONNECTIONS,
+};
 pub use error::Error;
 pub use ferroftpd_proto as proto;
 pub use limits::BanPolicy;
