@@ -113,6 +113,14 @@ pub struct Args {
     #[arg(long)]
     pub disable_sendfile: bool,
 
+    /// How sessions share the CPUs (pyftpdlib's names): async, one thread for every session; multi-thread, a thread per CPU (or --threads) [default: multi-thread]
+    #[arg(long, value_name = "MODEL")]
+    pub concurrency: Option<Concurrency>,
+
+    /// With --concurrency multi-thread: the number of threads running sessions [default: one per CPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+
     /// Failed logins before the client is disconnected [default: 3]
     #[arg(long, value_name = "N")]
     pub max_login_attempts: Option<u32>,
@@ -402,6 +410,17 @@ fn storage_kind(text: &str) -> Result<StorageKind, String> {
 fn endpoint(text: &str) -> Result<String, String> {
     ferroftpd::storage::check_s3_endpoint(text).map_err(config_message)?;
     Ok(text.to_owned())
+}
+
+/// `--concurrency`. File transfers and storage calls run on a pool of
+/// blocking threads in either model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Concurrency {
+    /// One thread runs every session (pyftpdlib's default FTPServer).
+    Async,
+    /// Sessions spread over a thread per CPU (ThreadedFTPServer's use of
+    /// the CPUs, without a thread per session).
+    MultiThread,
 }
 
 /// `--log-format`.
