@@ -32,6 +32,7 @@ mod error;
 pub mod guard;
 pub mod hooks;
 mod limits;
+mod listing_rules;
 pub mod metrics;
 mod names;
 #[cfg(feature = "sandbox")]
@@ -42,7 +43,9 @@ pub mod storage;
 mod throttle;
 pub mod tls;
 
-pub use config::{Builder, PassivePorts, RateLimits, ServerConfig, SessionReuse};
+pub use config::{
+    Builder, HideIds, NamePattern, PassivePorts, RateLimits, ServerConfig, SessionReuse,
+};
 pub use error::Error;
 pub use ferroftpd_proto as proto;
 pub use limits::BanPolicy;
