@@ -124,6 +124,7 @@ pub fn build(args: &Args) -> Result<Settings> {
     if let Some(delay) = args.auth_failed_delay {
         builder = builder.auth_failed_delay(delay);
     }
+    builder = listing_rules(builder, args);
     match &storage {
         StorageKind::Local => {}
         StorageKind::Memory => {
@@ -437,6 +438,34 @@ fn canonical_dir(path: &Path) -> Result<PathBuf> {
         bail!("{} is not a directory", dir.display());
     }
     Ok(dir)
+}
+
+/// What listings show and which names are off limits: `--hide-ids`,
+/// `--fake-owner`, `--fake-group`, `--deny-file`, `--hide-file`,
+/// `--hide-dotfiles`, `--max-list-depth`, `--max-list-entries`.
+fn listing_rules(mut builder: Builder, args: &Args) -> Builder {
+    if let Some(who) = args.hide_ids {
+        builder = builder.hide_ids(who);
+    }
+    if let Some(name) = &args.fake_owner {
+        builder = builder.fake_owner(name);
+    }
+    if let Some(name) = &args.fake_group {
+        builder = builder.fake_group(name);
+    }
+    if let Some(patterns) = &args.deny_file {
+        builder = builder.deny_names(patterns.0.iter().cloned());
+    }
+    if let Some(patterns) = &args.hide_file {
+        builder = builder.hide_names(patterns.0.iter().cloned());
+    }
+    if let Some(depth) = args.max_list_depth {
+        builder = builder.max_list_depth(depth);
+    }
+    if let Some(entries) = args.max_list_entries {
+        builder = builder.max_list_entries(usize::try_from(entries).unwrap_or(usize::MAX));
+    }
+    builder.hide_dotfiles(args.hide_dotfiles)
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::auth::{Authorizer, MemoryAuthorizer};
 use crate::limits::BanPolicy;
-pub use crate::listing_rules::{HideIds, DEFAULT_MAX_LIST_DEPTH, DEFAULT_MAX_LIST_ENTRIES};
+pub use crate::listing_rules::{
+    check_fake_id, HideIds, DEFAULT_MAX_LIST_DEPTH, DEFAULT_MAX_LIST_ENTRIES,
+};
 use crate::server::Server;
 use crate::storage::{LocalStorageFactory, StorageFactory};
 use crate::throttle::Rate;
@@ -298,13 +300,18 @@ impl Builder {
         self
     }
 
-    /// The owner and group names shown where [`Self::hide_ids`] hides the
-    /// real ones: 1 to 32 characters, no spaces (checked by
-    /// [`Self::build`]). Default: `ftp` and `ftp`.
-    pub fn fake_ids(mut self, owner: impl Into<String>, group: impl Into<String>) -> Self {
-        let rules = Arc::make_mut(&mut self.config.listing);
-        rules.fake_ids.owner = owner.into();
-        rules.fake_ids.group = group.into();
+    /// The owner name shown where [`Self::hide_ids`] hides the real one:
+    /// 1 to 32 characters, no spaces ([`check_fake_id`], checked by
+    /// [`Self::build`]). Default: `ftp`.
+    pub fn fake_owner(mut self, name: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.config.listing).fake_ids.owner = name.into();
+        self
+    }
+
+    /// The group name shown where [`Self::hide_ids`] hides the real one,
+    /// as [`Self::fake_owner`]. Default: `ftp`.
+    pub fn fake_group(mut self, name: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.config.listing).fake_ids.group = name.into();
         self
     }
 

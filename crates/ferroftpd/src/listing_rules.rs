@@ -15,7 +15,7 @@ use ferroftpd_proto::path::VirtualPath;
 use crate::Error;
 
 /// Whose listings show `ftp ftp` (or the names set with
-/// [`crate::Builder::fake_ids`]) instead of the real owner and group of
+/// [`crate::Builder::fake_owner`] and [`crate::Builder::fake_group`]) instead of the real owner and group of
 /// each file; for them MLSD and MLST leave out the `unix.uid` and
 /// `unix.gid` facts too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,19 +56,19 @@ pub(crate) struct FakeIds {
 /// Longest fake owner or group name: a LIST column, not a text field.
 const MAX_FAKE_ID_LEN: usize = 32;
 
-impl FakeIds {
-    fn check(what: &str, name: &str) -> Result<(), Error> {
-        let ok = !name.is_empty()
-            && name.len() <= MAX_FAKE_ID_LEN
-            && !name.chars().any(|c| c.is_whitespace() || c.is_control());
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::Config(format!(
-                "fake {what} {name:?}: expected 1 to {MAX_FAKE_ID_LEN} characters, no spaces \
-                 (a LIST line is split at spaces)"
-            )))
-        }
+/// Checks a name for [`crate::Builder::fake_owner`] and [`crate::Builder::fake_group`]: 1 to 32 characters, no
+/// spaces or control characters (a LIST line is split at spaces).
+pub fn check_fake_id(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_FAKE_ID_LEN
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "{name:?}: expected 1 to {MAX_FAKE_ID_LEN} characters, no spaces \
+             (a LIST line is split at spaces)"
+        )))
     }
 }
 
@@ -114,8 +114,11 @@ impl Default for ListingRules {
 impl ListingRules {
     /// Checks what the builder cannot check setter by setter.
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        FakeIds::check("owner", &self.fake_ids.owner)?;
-        FakeIds::check("group", &self.fake_ids.group)?;
+        for (what, name) in [("owner", &self.fake_ids.owner), ("group", &self.fake_ids.group)] {
+            if let Err(Error::Config(text)) = check_fake_id(name) {
+                return Err(Error::Config(format!("fake {what} {text}")));
+            }
+        }
         if self.max_depth > 0 && self.max_entries == 0 {
             return Err(Error::Config(
                 "a recursive listing needs at least 1 entry (or a depth of 0)".into(),

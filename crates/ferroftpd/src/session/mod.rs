@@ -618,9 +618,13 @@ impl Session {
         }
     }
 
-    /// Fails with 550 unless the user has `perm` on the entries of `dir`.
+    /// Fails with 550 unless the user has `perm` on the entries of `dir`,
+    /// a directory the deny patterns leave alone.
     fn check_in(&self, perm: Permission, dir: &VirtualPath) -> Result<(), CommandError> {
         let account = &self.user_ref()?.account;
+        if self.shared.config.listing.denies(dir) {
+            return Err(CommandError::Denied);
+        }
         if self.shared.config.authorizer.permits_in(account, perm, dir) {
             Ok(())
         } else {
