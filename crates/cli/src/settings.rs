@@ -469,6 +469,92 @@ fn listing_rules(mut builder: Builder, args: &Args) -> Builder {
 }
 
 #[cfg(test)]
+mod listing_rules_tests {
+    use crate::layers::parse;
+
+    fn parse_with(argv: &[&str], env: &[(&str, &str)]) -> Result<crate::args::Args, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(
+            std::iter::once("ferroftpd").chain(argv.iter().copied()),
+            |name| {
+                env.iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.into())
+            },
+        )
+        .map(|parsed| parsed.args)
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn listing_rules_from_the_file_the_environment_and_flags() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut file,
+            br#"
+hide_ids = "everyone"
+fake_owner = "nobody"
+fake_group = "nogroup"
+deny_file = ["*.mp3", ".private"]
+hide_file = "{*.bak,core}"
+hide_dotfiles = true
+max_list_depth = 2
+max_list_entries = 100
+"#,
+        )
+        .unwrap();
+        let path = file.path().to_str().unwrap();
+        let args = parse_with(&["--config", path], &[]).unwrap();
+        assert_eq!(args.hide_ids, Some(ferroftpd::HideIds::Everyone));
+        assert_eq!(args.fake_owner.as_deref(), Some("nobody"));
+        let deny: Vec<&str> = args.deny_file.as_ref().unwrap().0.iter().map(|p| p.as_str()).collect();
+        assert_eq!(deny, ["*.mp3", ".private"]);
+        assert_eq!(args.hide_file.as_ref().unwrap().0.len(), 2);
+        assert!(args.hide_dotfiles);
+        assert_eq!((args.max_list_depth, args.max_list_entries), (Some(2), Some(100)));
+        super::build(&args).unwrap();
+        // The environment beats the file, the command line beats both.
+        let args = parse_with(
+            &["--config", path, "--no-hide-dotfiles"],
+            &[("FERROFTPD_DENY_FILE", "*.iso"), ("FERROFTPD_HIDE_IDS", "never")],
+        )
+        .unwrap();
+        assert!(!args.hide_dotfiles);
+        assert_eq!(args.deny_file.unwrap().0[0].as_str(), "*.iso");
+        assert_eq!(args.hide_ids, Some(ferroftpd::HideIds::Never));
+    }
+
+    #[test]
+    fn bad_listing_rules_name_their_source() {
+        let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+            (&["--deny-file", "a/b"], &[], "--deny-file"),
+            // Blank items are skipped: accepted.
+            (&["--hide-file", "ok,"], &[], ""),
+            (&[], &[("FERROFTPD_HIDE_FILE", "x\ty")], "FERROFTPD_HIDE_FILE"),
+            (&["--hide-ids", "yes"], &[], "--hide-ids"),
+            (&[], &[("FERROFTPD_FAKE_OWNER", "two words")], "FERROFTPD_FAKE_OWNER"),
+            (&["--fake-group", ""], &[], "--fake-group"),
+            (&["--max-list-entries", "0"], &[], "--max-list-entries"),
+            (&["--max-list-depth=-1"], &[], "--max-list-depth"),
+        ];
+        for (argv, env, source) in cases {
+            match parse_with(argv, env) {
+                Ok(_) if source.is_empty() => {}
+                Ok(args) => panic!("{argv:?} {env:?}: accepted {args:?}"),
+                Err(e) => {
+                    assert!(!source.is_empty(), "{argv:?}: {e}");
+                    assert!(e.contains(source), "{argv:?} {env:?}: {e}");
+                    assert_eq!(e.trim().lines().count(), 1, "{e}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::args::UserSpec;
