@@ -479,11 +479,7 @@ mod listing_rules_tests {
             .collect();
         parse(
             std::iter::once("ferroftpd").chain(argv.iter().copied()),
-            |name| {
-                env.iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.into())
-            },
+            |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.into()),
         )
         .map(|parsed| parsed.args)
         .map_err(|e| e.to_string())
@@ -510,16 +506,29 @@ max_list_entries = 100
         let args = parse_with(&["--config", path], &[]).unwrap();
         assert_eq!(args.hide_ids, Some(ferroftpd::HideIds::Everyone));
         assert_eq!(args.fake_owner.as_deref(), Some("nobody"));
-        let deny: Vec<&str> = args.deny_file.as_ref().unwrap().0.iter().map(|p| p.as_str()).collect();
+        let deny: Vec<&str> = args
+            .deny_file
+            .as_ref()
+            .unwrap()
+            .0
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
         assert_eq!(deny, ["*.mp3", ".private"]);
         assert_eq!(args.hide_file.as_ref().unwrap().0.len(), 2);
         assert!(args.hide_dotfiles);
-        assert_eq!((args.max_list_depth, args.max_list_entries), (Some(2), Some(100)));
+        assert_eq!(
+            (args.max_list_depth, args.max_list_entries),
+            (Some(2), Some(100))
+        );
         super::build(&args).unwrap();
         // The environment beats the file, the command line beats both.
         let args = parse_with(
             &["--config", path, "--no-hide-dotfiles"],
-            &[("FERROFTPD_DENY_FILE", "*.iso"), ("FERROFTPD_HIDE_IDS", "never")],
+            &[
+                ("FERROFTPD_DENY_FILE", "*.iso"),
+                ("FERROFTPD_HIDE_IDS", "never"),
+            ],
         )
         .unwrap();
         assert!(!args.hide_dotfiles);
@@ -529,13 +538,22 @@ max_list_entries = 100
 
     #[test]
     fn bad_listing_rules_name_their_source() {
-        let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case<'_>] = &[
             (&["--deny-file", "a/b"], &[], "--deny-file"),
             // Blank items are skipped: accepted.
             (&["--hide-file", "ok,"], &[], ""),
-            (&[], &[("FERROFTPD_HIDE_FILE", "x\ty")], "FERROFTPD_HIDE_FILE"),
+            (
+                &[],
+                &[("FERROFTPD_HIDE_FILE", "x\ty")],
+                "FERROFTPD_HIDE_FILE",
+            ),
             (&["--hide-ids", "yes"], &[], "--hide-ids"),
-            (&[], &[("FERROFTPD_FAKE_OWNER", "two words")], "FERROFTPD_FAKE_OWNER"),
+            (
+                &[],
+                &[("FERROFTPD_FAKE_OWNER", "two words")],
+                "FERROFTPD_FAKE_OWNER",
+            ),
             (&["--fake-group", ""], &[], "--fake-group"),
             (&["--max-list-entries", "0"], &[], "--max-list-entries"),
             (&["--max-list-depth=-1"], &[], "--max-list-depth"),

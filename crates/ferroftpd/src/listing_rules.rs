@@ -114,7 +114,10 @@ impl Default for ListingRules {
 impl ListingRules {
     /// Checks what the builder cannot check setter by setter.
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        for (what, name) in [("owner", &self.fake_ids.owner), ("group", &self.fake_ids.group)] {
+        for (what, name) in [
+            ("owner", &self.fake_ids.owner),
+            ("group", &self.fake_ids.group),
+        ] {
             if let Err(Error::Config(text)) = check_fake_id(name) {
                 return Err(Error::Config(format!("fake {what} {text}")));
             }

@@ -106,7 +106,10 @@ async fn denied_names_are_refused_by_every_command_and_never_listed() {
     assert_eq!(nlst(&mut c, "NLST music/*").await, ["music/c.txt"]);
     let (mlsd, _) = c.download("MLSD").await;
     let mlsd = String::from_utf8(mlsd).unwrap();
-    assert!(!mlsd.contains("a.mp3") && !mlsd.contains("secret"), "{mlsd}");
+    assert!(
+        !mlsd.contains("a.mp3") && !mlsd.contains("secret"),
+        "{mlsd}"
+    );
     let stat = c.expect("STAT .", 213).await;
     assert!(!stat.contains("a.mp3") && stat.contains("ok.txt"), "{stat}");
     // Other names still work.
@@ -127,11 +130,17 @@ async fn hidden_names_are_left_out_of_listings_but_usable_by_name() {
     assert_eq!(nlst(&mut c, "NLST *").await, ["notes.txt"]);
     let (mlsd, _) = c.download("MLSD").await;
     let mlsd = String::from_utf8(mlsd).unwrap();
-    assert!(!mlsd.contains(".bak") && !mlsd.contains("private"), "{mlsd}");
+    assert!(
+        !mlsd.contains(".bak") && !mlsd.contains("private"),
+        "{mlsd}"
+    );
     // By name, they are there.
     let (data, _) = c.download("RETR notes.txt.bak").await;
     assert_eq!(data, b"old notes");
-    assert_eq!(list_names(&mut c, "LIST notes.txt.bak").await, ["notes.txt.bak"]);
+    assert_eq!(
+        list_names(&mut c, "LIST notes.txt.bak").await,
+        ["notes.txt.bak"]
+    );
     c.expect("MLST notes.txt.bak", 250).await;
     c.expect("CWD private", 250).await;
     assert_eq!(nlst(&mut c, "NLST").await, ["plan.txt"]);
@@ -196,11 +205,17 @@ async fn owner_names_are_hidden_from_anonymous_users_by_default() {
 
     let mut anon = srv.client().await;
     anon.login("anonymous", "a@b.c").await;
-    assert_eq!(owner_group(&mut anon, "f.txt").await, ("ftp".into(), "ftp".into()));
+    assert_eq!(
+        owner_group(&mut anon, "f.txt").await,
+        ("ftp".into(), "ftp".into())
+    );
     let stat = anon.expect("STAT .", 213).await;
     assert!(stat.contains(" ftp      ftp "), "{stat}");
     let mlst = anon.expect("MLST f.txt", 250).await;
-    assert!(!mlst.contains("unix.uid") && !mlst.contains("unix.gid"), "{mlst}");
+    assert!(
+        !mlst.contains("unix.uid") && !mlst.contains("unix.gid"),
+        "{mlst}"
+    );
     assert!(mlst.contains("unix.mode="), "{mlst}");
     let (mlsd, _) = anon.download("MLSD").await;
     assert!(!String::from_utf8(mlsd).unwrap().contains("unix.uid"));
@@ -222,7 +237,10 @@ async fn hide_ids_everyone_or_never() {
     .await;
     everyone.write("f.txt", b"x");
     let mut c = everyone.user().await;
-    assert_eq!(owner_group(&mut c, "f.txt").await, ("nobody".into(), "nogroup".into()));
+    assert_eq!(
+        owner_group(&mut c, "f.txt").await,
+        ("nobody".into(), "nogroup".into())
+    );
     everyone.stop().await;
 
     let never = TestServer::start_with(|b| b.hide_ids(HideIds::Never)).await;
@@ -236,7 +254,10 @@ async fn hide_ids_everyone_or_never() {
 #[tokio::test]
 async fn bad_fake_names_are_refused_by_build() {
     for bad in ["", "two words", "tab\there"] {
-        let err = ferroftpd::Server::builder().fake_owner(bad).build().unwrap_err();
+        let err = ferroftpd::Server::builder()
+            .fake_owner(bad)
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("fake owner"), "{err}");
     }
 }
@@ -289,14 +310,21 @@ async fn list_r_walks_the_tree_depth_first_with_headings() {
         .filter_map(|l| l.strip_suffix(':'))
         .collect();
     let a = headings.iter().position(|h| *h == "./a").unwrap();
-    assert_eq!(headings[a..a + 3], ["./a", "./a/b", "./a/b/c"], "{headings:?}");
+    assert_eq!(
+        headings[a..a + 3],
+        ["./a", "./a/b", "./a/b/c"],
+        "{headings:?}"
+    );
     // The symbolic link is listed, not followed.
     assert!(text.contains("loop -> ."), "{text}");
 
     // -a shows dot directories and walks into them; a path is named as given.
     let (listing, _) = c.download("LIST -laR a").await;
     let got = sections(&listing);
-    assert_eq!(got.keys().collect::<Vec<_>>(), ["a", "a/.dot", "a/b", "a/b/c"]);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        ["a", "a/.dot", "a/b", "a/b/c"]
+    );
     assert_eq!(got["a/.dot"], ["x"]);
 
     // NLST -R: paths relative to the listed directory, usable in RETR.
@@ -316,7 +344,15 @@ async fn list_r_is_bounded_in_depth_and_entries() {
     let mut c = shallow.user().await;
     assert_eq!(
         nlst(&mut c, "NLST -R").await,
-        ["a", "a/.dot", "a/b", "a/one.txt", "top.txt", "z", "z/last.txt"]
+        [
+            "a",
+            "a/.dot",
+            "a/b",
+            "a/one.txt",
+            "top.txt",
+            "z",
+            "z/last.txt"
+        ]
     );
     shallow.stop().await;
 
