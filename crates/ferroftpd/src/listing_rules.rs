@@ -151,12 +151,14 @@ impl ListingRules {
             .any(|pattern| pattern.matches(name))
     }
 
-    /// The names to show in place of the real ones to `anonymous` or not.
-    pub(crate) fn fake_ids_for(&self, anonymous: bool) -> Option<&FakeIds> {
-        let hide = match self.hide_ids {
-            HideIds::Never => false,
-            HideIds::Anonymous => anonymous,
-            HideIds::Everyone => true,
+    /// The names to show in place of the real ones to an account that is
+    /// `anonymous` or not, and whose own setting is `per_user`.
+    pub(crate) fn fake_ids_for(&self, anonymous: bool, per_user: Option<bool>) -> Option<&FakeIds> {
+        let hide = match (per_user, self.hide_ids) {
+            (Some(hide), _) => hide,
+            (None, HideIds::Never) => false,
+            (None, HideIds::Anonymous) => anonymous,
+            (None, HideIds::Everyone) => true,
         };
         hide.then_some(&self.fake_ids)
     }
@@ -221,11 +223,17 @@ mod tests {
     #[test]
     fn whose_ids_are_hidden() {
         let mut r = ListingRules::default();
-        assert!(r.fake_ids_for(true).is_some() && r.fake_ids_for(false).is_none());
+        assert!(r.fake_ids_for(true, None).is_some() && r.fake_ids_for(false, None).is_none());
+        // An account's own setting wins.
+        assert!(r.fake_ids_for(true, Some(false)).is_none());
+        assert!(r.fake_ids_for(false, Some(true)).is_some());
         r.hide_ids = HideIds::Everyone;
-        assert_eq!(r.fake_ids_for(false).map(|f| f.owner.as_str()), Some("ftp"));
+        assert_eq!(
+            r.fake_ids_for(false, None).map(|f| f.owner.as_str()),
+            Some("ftp")
+        );
         r.hide_ids = HideIds::Never;
-        assert!(r.fake_ids_for(true).is_none());
+        assert!(r.fake_ids_for(true, None).is_none());
         assert_eq!("everyone".parse::<HideIds>().unwrap(), HideIds::Everyone);
         assert!("yes".parse::<HideIds>().is_err());
     }

@@ -72,6 +72,10 @@ pub struct Account {
     /// (the default): the home alone, with the server's default quota.
     /// Shared: every idle session holds its account.
     pub storage_settings: Option<Arc<crate::storage::StorageSettings>>,
+    /// Whether this user's listings show fake owner and group names
+    /// (`Some(true)`) or the real ones (`Some(false)`). `None` (the
+    /// default) follows the server's [`crate::Builder::hide_ids`].
+    pub hide_ids: Option<bool>,
 }
 
 /// "Login successful.", allocated once for every account that uses it.
@@ -103,6 +107,7 @@ impl Account {
             identity: None,
             start_dir: None,
             storage_settings: None,
+            hide_ids: None,
         }
     }
 }

@@ -102,8 +102,9 @@ impl Session {
     /// The names shown in place of real owners and groups, if this user
     /// is not to see the real ones.
     fn fake_ids(&self) -> Result<Option<&crate::listing_rules::FakeIds>> {
-        let anonymous = self.user_ref()?.account.anonymous;
-        Ok(self.shared.config.listing.fake_ids_for(anonymous))
+        let account = &self.user_ref()?.account;
+        let rules = &self.shared.config.listing;
+        Ok(rules.fake_ids_for(account.anonymous, account.hide_ids))
     }
 
     /// The MLSx facts chosen with OPTS MLST, less the owner and group ids
