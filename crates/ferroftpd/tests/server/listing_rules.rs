@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use crate::common::{Client, TestServer};
 use ferroftpd::auth::Permissions;
+use ferroftpd::guard::{Guard, Operation, Request, Verdict};
+use ferroftpd::proto::reply::Reply;
 use ferroftpd::storage::MemoryStorageFactory;
 use ferroftpd::{HideIds, NamePattern};
 
@@ -387,6 +389,37 @@ async fn list_r_skips_what_a_list_of_it_would_refuse() {
     assert!(listed.contains(&"z".to_owned()), "{listed:?}");
     assert!(!listed.contains(&"z/last.txt".to_owned()), "{listed:?}");
     assert!(listed.contains(&"a/b/c/three.txt".to_owned()), "{listed:?}");
+    srv.stop().await;
+}
+
+/// Refuses to list `/a/b`, whatever asks.
+#[derive(Debug)]
+struct NoListingOfAB;
+
+#[async_trait::async_trait]
+impl Guard for NoListingOfAB {
+    async fn check(&self, request: &Request<'_>) -> Verdict {
+        match &request.operation {
+            Operation::List { path } if path.as_bytes() == b"/a/b" => {
+                Verdict::Refuse(Reply::new(550, "Not this one."))
+            }
+            _ => Verdict::Allow,
+        }
+    }
+}
+
+#[tokio::test]
+async fn list_r_asks_the_guard_about_each_subdirectory() {
+    let srv = TestServer::start_with(|b| b.guard(Arc::new(NoListingOfAB))).await;
+    tree(&srv);
+    let mut c = srv.user().await;
+    let data = c.epsv().await;
+    c.expect("LIST a/b", 550).await;
+    drop(data);
+    let listed = nlst(&mut c, "NLST -R a").await;
+    assert!(listed.contains(&"b".to_owned()), "{listed:?}");
+    assert!(!listed.iter().any(|n| n.starts_with("b/")), "{listed:?}");
+    assert!(listed.contains(&"one.txt".to_owned()), "{listed:?}");
     srv.stop().await;
 }
 
