@@ -16,7 +16,7 @@ use ferroftpd::{HideIds, NamePattern, PassivePorts, Rate, SessionReuse};
 
 /// An FTP server: `ferroftpd` serves the current directory read-only to
 /// anonymous users on port 2121.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "ferroftpd",
     version,
@@ -41,13 +41,13 @@ pub struct Args {
     #[arg(short = 'd', long, value_name = "PATH")]
     pub directory: Option<PathBuf>,
 
-    /// Give anonymous users write permissions (elradfmwMT)
+    /// Give write permissions (elradfmwMT) to the anonymous user and the --username user, who get elr without it
     #[arg(short = 'w', long)]
     pub write: bool,
 
-    /// Public IPv4 address to announce in PASV replies (behind NAT)
-    #[arg(short = 'n', long = "nat-address", value_name = "ADDRESS")]
-    pub nat_address: Option<Ipv4Addr>,
+    /// Public IPv4 address or host name to announce in PASV replies (behind NAT); a name is resolved at startup and on SIGHUP
+    #[arg(short = 'n', long = "nat-address", value_name = "ADDRESS", value_parser = NatAddress::from_str)]
+    pub nat_address: Option<NatAddress>,
 
     /// Passive ports to use, inclusive, e.g. 60000-60100 [default: any free port]
     #[arg(short = 'r', long, value_name = "FROM-TO", value_parser = passive_ports)]
@@ -69,6 +69,26 @@ pub struct Args {
     #[arg(long)]
     pub banner: Option<String>,
 
+    /// Send this text file as the greeting (control characters dropped, at most 4096 bytes and 64 lines); not with --banner
+    #[arg(long, value_name = "FILE", conflicts_with = "banner")]
+    pub banner_file: Option<PathBuf>,
+
+    /// Show the text of the file of this name (e.g. .message) to clients entering its directory, with CWD or at login
+    #[arg(long, value_name = "NAME", value_parser = file_name)]
+    pub dir_message: Option<String>,
+
+    /// Octal umask of uploaded files and created directories on disk, e.g. 022 [default: the process umask]
+    #[arg(long, value_name = "OCTAL", value_parser = umask)]
+    pub umask: Option<u32>,
+
+    /// Refuse active mode (PORT and EPRT) with 550; clients must use PASV or EPSV
+    #[arg(long)]
+    pub no_active: bool,
+
+    /// Refuse passive mode (PASV and EPSV) with 550; clients must use PORT or EPRT; not with --no-active
+    #[arg(long, conflicts_with = "no_active")]
+    pub no_passive: bool,
+
     /// DANGEROUS: allow data connections to and from other hosts than the client (FXP; enables bounce attacks)
     #[arg(long)]
     pub permit_foreign_addresses: bool,
@@ -76,6 +96,14 @@ pub struct Args {
     /// DANGEROUS: allow PORT and EPRT to ports below 1024
     #[arg(long)]
     pub permit_privileged_ports: bool,
+
+    /// Read HAProxy's PROXY header (v1 or v2) on connections from --proxy-from: off, optional or required [default: off]
+    #[arg(long, value_name = "MODE", value_parser = proxy_protocol)]
+    pub proxy_protocol: Option<ferroftpd::ProxyProtocol>,
+
+    /// With --proxy-protocol: the load balancers' addresses, comma-separated networks (10.0.0.0/24,192.0.2.7)
+    #[arg(long, value_name = "CIDR,...", value_parser = Networks::from_str)]
+    pub proxy_from: Option<Networks>,
 
     /// Show local time in listings [default: UTC]
     #[arg(long)]
@@ -261,9 +289,21 @@ pub struct Args {
     #[arg(long, value_name = "TEMPLATE")]
     pub log_prefix: Option<String>,
 
-    /// Append logs to this file instead of standard error
+    /// Append logs to this file instead of standard error; SIGHUP reopens it (after logrotate)
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+
+    /// Send logs to the local syslog daemon (facility daemon; journald under systemd) instead of standard error
+    #[arg(long)]
+    pub syslog: bool,
+
+    /// With --syslog: the daemon's socket [default: /dev/log]
+    #[arg(long, value_name = "PATH")]
+    pub syslog_socket: Option<PathBuf>,
+
+    /// Write the server's process id to this file, locked while the server runs (a second server with the same file refuses to start)
+    #[arg(long, value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
 
     /// Append one xferlog(5) line per transfer to this file
     #[arg(long, value_name = "FILE")]
@@ -523,8 +563,95 @@ fn auth_failed_delay(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?}: expected 0 to 3600 seconds"))
 }
 
+/// `--dir-message`: one file name.
+fn file_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains('/') || text == "." || text == ".." {
+        return Err(format!("{text:?}: expected a file name, without /"));
+    }
+    Ok(text.to_owned())
+}
+
+/// `--umask`: octal digits, at most 777.
+fn umask(text: &str) -> Result<u32, String> {
+    let digits = text.trim();
+    let digits = digits.strip_prefix("0o").unwrap_or(digits);
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|u| *u <= 0o777 && !digits.starts_with('+'))
+        .ok_or_else(|| {
+            format!(
+                "{text:?}: expected an octal umask from 000 to 777, e.g. 022 \
+                 (in the config file, a string: umask = \"022\")"
+            )
+        })
+}
+
 fn permissions(text: &str) -> Result<Permissions, String> {
     text.parse().map_err(|e| format!("{e}"))
+}
+
+/// `--nat-address`: an IPv4 address, or a host name resolved to one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NatAddress {
+    Ip(Ipv4Addr),
+    Host(String),
+}
+
+impl FromStr for NatAddress {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Ok(ip) = text.parse::<Ipv4Addr>() {
+            return Ok(NatAddress::Ip(ip));
+        }
+        if text.parse::<IpAddr>().is_ok() {
+            return Err(format!(
+                "{text:?}: PASV replies carry IPv4 addresses only (EPSV gives none)"
+            ));
+        }
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        let name = text.strip_suffix('.').unwrap_or(text);
+        if name.len() > 253 || !name.split('.').all(label_ok) {
+            return Err(format!("{text:?}: expected an IPv4 address or a host name"));
+        }
+        Ok(NatAddress::Host(name.to_owned()))
+    }
+}
+
+fn proxy_protocol(text: &str) -> Result<ferroftpd::ProxyProtocol, String> {
+    text.parse()
+}
+
+/// `--proxy-from`: networks, or single addresses, comma-separated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Networks(pub Vec<ipnet::IpNet>);
+
+impl FromStr for Networks {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parse = |item: &str| {
+            let item = item.trim();
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{item:?}: expected an address or a network (10.0.0.0/24)"))
+        };
+        let nets = text
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        if nets.is_empty() {
+            return Err("expected at least one address or network".into());
+        }
+        Ok(Networks(nets))
+    }
 }
 
 fn passive_ports(text: &str) -> Result<PassivePorts, String> {
@@ -553,7 +680,7 @@ fn config_message(e: ferroftpd::Error) -> String {
 }
 
 /// Subcommands; without one, `ferroftpd` runs the server.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Print a hash of a password for the users file. The password is read from standard input (one line), without echo on a terminal
     HashPassword {

@@ -35,6 +35,7 @@ mod limits;
 mod listing_rules;
 pub mod metrics;
 mod names;
+pub mod proxy;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 mod server;
@@ -45,10 +46,12 @@ pub mod tls;
 
 pub use config::{
     Builder, HideIds, NamePattern, PassivePorts, RateLimits, ServerConfig, SessionReuse,
+    DEFAULT_MAX_CONNECTIONS,
 };
 pub use error::Error;
 pub use ferroftpd_proto as proto;
 pub use limits::BanPolicy;
+pub use proxy::ProxyProtocol;
 pub use server::{bind, bind_std, Server};
 pub use throttle::Rate;
 pub use tls::TlsConfig;

@@ -3,7 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ferroftpd_proto::reply::Reply;
@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::config::{Builder, ServerConfig};
 use crate::limits::{ConnectionSlot, Limits};
 use crate::metrics::Metrics;
+use crate::proxy::Origin;
 use crate::session::{Session, Socket};
 use crate::throttle::SharedBuckets;
 use crate::Error;
@@ -52,13 +53,19 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Server {
-    pub(crate) shared: Arc<Shared>,
+    /// The settings and state new sessions start with; replaced whole by
+    /// [`Server::reconfigure`]. A session keeps the `Shared` it started
+    /// with, so its settings never change under it.
+    current: Arc<RwLock<Arc<Shared>>>,
 }
 
-/// What every session of a server shares.
+/// What the sessions of a server share: its settings, and its state. The
+/// state (counters, bans, buckets, metrics, task trackers) is carried from
+/// one `Shared` to the next by [`Shared::succeed`], so a reconfigured
+/// server counts and stops its old sessions with its new ones.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub config: ServerConfig,
+    pub config: Arc<ServerConfig>,
     /// Cancelled by `shutdown` and `abort`: stop accepting.
     stop_accepting: CancellationToken,
     /// Cancelled by `abort`: close every session.
@@ -66,12 +73,37 @@ pub(crate) struct Shared {
     sessions: TaskTracker,
     /// Transfer tasks, which may outlive their session by a moment.
     pub transfers: TaskTracker,
-    next_session_id: AtomicU64,
-    pub limits: Limits,
-    pub buckets: SharedBuckets,
-    pub metrics: Metrics,
+    next_session_id: Arc<AtomicU64>,
+    pub limits: Arc<Limits>,
+    pub buckets: Arc<SharedBuckets>,
+    pub metrics: Arc<Metrics>,
     /// Each user's quota usage, from the first login on.
-    pub quota_usages: crate::storage::QuotaUsages,
+    pub quota_usages: Arc<crate::storage::QuotaUsages>,
+}
+
+impl Shared {
+    /// The state of `self` under the settings of `config`.
+    fn succeed(&self, config: ServerConfig) -> Shared {
+        Shared {
+            limits: Arc::new(self.limits.reconfigured(
+                config.max_connections,
+                config.max_connections_per_ip,
+                config.ban,
+            )),
+            buckets: Arc::new(
+                self.buckets
+                    .reconfigured(config.limits.read_total, config.limits.write_total),
+            ),
+            metrics: self.metrics.clone(),
+            quota_usages: self.quota_usages.clone(),
+            config: Arc::new(config),
+            stop_accepting: self.stop_accepting.clone(),
+            close_sessions: self.close_sessions.clone(),
+            sessions: self.sessions.clone(),
+            transfers: self.transfers.clone(),
+            next_session_id: self.next_session_id.clone(),
+        }
+    }
 }
 
 impl Server {
@@ -81,29 +113,65 @@ impl Server {
     }
 
     pub(crate) fn from_config(config: ServerConfig) -> Self {
+        let shared = Shared {
+            limits: Arc::new(Limits::new(
+                config.max_connections,
+                config.max_connections_per_ip,
+                config.ban,
+            )),
+            buckets: Arc::new(SharedBuckets::new(
+                config.limits.read_total,
+                config.limits.write_total,
+            )),
+            metrics: Arc::new(Metrics::new()),
+            quota_usages: Default::default(),
+            config: Arc::new(config),
+            stop_accepting: CancellationToken::new(),
+            close_sessions: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+            transfers: TaskTracker::new(),
+            next_session_id: Arc::new(AtomicU64::new(1)),
+        };
         Server {
-            shared: Arc::new(Shared {
-                limits: Limits::new(
-                    config.max_connections,
-                    config.max_connections_per_ip,
-                    config.ban,
-                ),
-                buckets: SharedBuckets::new(config.limits.read_total, config.limits.write_total),
-                metrics: Metrics::new(),
-                quota_usages: Default::default(),
-                config,
-                stop_accepting: CancellationToken::new(),
-                close_sessions: CancellationToken::new(),
-                sessions: TaskTracker::new(),
-                transfers: TaskTracker::new(),
-                next_session_id: AtomicU64::new(1),
-            }),
+            current: Arc::new(RwLock::new(Arc::new(shared))),
         }
     }
 
-    /// The settings the server runs with.
-    pub fn config(&self) -> &ServerConfig {
-        &self.shared.config
+    /// What new sessions start with now.
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The settings new sessions start with.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        self.shared().config.clone()
+    }
+
+    /// Replaces the settings with those of `builder`, checked as
+    /// [`Builder::build`] checks them; on error nothing changes.
+    ///
+    /// Sessions that connect afterwards run with the new settings: users,
+    /// storage, limits, timeouts, the banner, TLS certificate and policies.
+    /// Sessions already connected keep the settings they started with to
+    /// their end, their TLS certificate included. What the server counts
+    /// carries over: connections and each user's sessions (checked against
+    /// the new limits from now on), failed logins and bans (under the new
+    /// ban policy), quota usage, metrics, the server-wide bandwidth buckets
+    /// (a new bucket only if its rate changed) and the sessions that
+    /// [`Self::shutdown`] and [`Self::abort`] end.
+    ///
+    /// A new storage back-end starts as it is made: to keep an in-memory
+    /// tree, give the builder the same [`crate::storage::StorageFactory`]
+    /// (an `Arc` clone) as before.
+    pub fn reconfigure(&self, builder: Builder) -> Result<(), Error> {
+        let config = builder.into_config()?;
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let next = current.succeed(config);
+        *current = Arc::new(next);
+        Ok(())
     }
 
     /// Accepts and serves connections from `listener` until [`Self::shutdown`]
@@ -119,7 +187,7 @@ impl Server {
     /// listeners. Fails at once if the server has no [TLS
     /// configuration](Builder::tls).
     pub async fn serve_implicit_tls(&self, listener: TcpListener) -> Result<(), Error> {
-        if self.shared.config.tls.is_none() {
+        if self.shared().config.tls.is_none() {
             return Err(Error::Config(
                 "an implicit TLS listener needs a TLS configuration".into(),
             ));
@@ -128,18 +196,33 @@ impl Server {
     }
 
     async fn serve_listener(&self, listener: TcpListener, implicit_tls: bool) -> Result<(), Error> {
-        let shared = &self.shared;
+        let shared = self.shared();
+        let (stop_accepting, sessions, transfers) = (
+            shared.stop_accepting.clone(),
+            shared.sessions.clone(),
+            shared.transfers.clone(),
+        );
+        drop(shared);
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        let server = self.clone();
+                        if self.config().proxy.is_on() {
+                            // The client's address comes in a header:
+                            // read in the session's task, so a slow
+                            // proxy holds up no one else.
+                            sessions.spawn(async move {
+                                server.run_proxied_session(stream, peer, implicit_tls).await
+                            });
+                            continue;
+                        }
                         // Checked before anything is spent on the
                         // connection, so a flood costs an accept and a
                         // write each.
                         let Some(slot) = self.admit_tcp(&stream, peer) else { continue };
-                        let server = self.clone();
-                        shared.sessions.spawn(async move {
-                            server.run_session(stream, slot, implicit_tls).await
+                        sessions.spawn(async move {
+                            server.run_session(stream, peer, slot, implicit_tls).await
                         });
                     }
                     Err(e) => {
@@ -147,30 +230,28 @@ impl Server {
                         tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                     }
                 },
-                () = shared.stop_accepting.cancelled() => break,
+                () = stop_accepting.cancelled() => break,
             }
         }
         drop(listener);
-        shared.sessions.close();
-        shared.sessions.wait().await;
-        shared.transfers.close();
-        shared.transfers.wait().await;
+        sessions.close();
+        sessions.wait().await;
+        transfers.close();
+        transfers.wait().await;
         Ok(())
     }
 
     /// Serves one connection that was accepted elsewhere, until it ends.
-    /// It counts against the connection limits like any other.
+    /// It counts against the connection limits like any other, and its
+    /// PROXY header is read as on a listener's.
     pub async fn serve_connection(&self, stream: TcpStream) {
         let Ok(peer) = stream.peer_addr() else { return };
-        let Some(slot) = self.admit_tcp(&stream, peer) else {
-            return;
-        };
         let server = self.clone();
         // Tracked like accepted connections, so shutdown waits for it.
         let task = self
-            .shared
+            .shared()
             .sessions
-            .track_future(async move { server.run_session(stream, slot, false).await });
+            .track_future(async move { server.run_proxied_session(stream, peer, false).await });
         task.await;
     }
 
@@ -199,14 +280,14 @@ impl Server {
         };
         let id = self.next_session_id();
         let session = Session::over(
-            self.shared.clone(),
+            self.shared(),
             Socket::Other(Box::new(stream)),
             (peer, local),
             slot,
             id,
         );
         let task = self
-            .shared
+            .shared()
             .sessions
             .track_future(session.run(false).instrument(session_span(id)));
         task.await;
@@ -216,10 +297,10 @@ impl Server {
     /// connection.
     fn admit(&self, peer: SocketAddr) -> Result<ConnectionSlot, Reply> {
         let ip = ferroftpd_proto::address::canonical_ip(peer.ip());
-        self.shared.limits.admit(ip).map_err(|refusal| {
+        self.shared().limits.admit(ip).map_err(|refusal| {
             tracing::debug!(%peer, ?refusal, "connection refused");
             Metrics::count(
-                &self.shared.metrics.connections_refused,
+                &self.shared().metrics.connections_refused,
                 vec![("reason", refusal.label())],
                 1,
             );
@@ -237,13 +318,39 @@ impl Server {
     }
 
     fn next_session_id(&self) -> u64 {
-        self.shared.next_session_id.fetch_add(1, Ordering::Relaxed)
+        self.shared()
+            .next_session_id
+            .fetch_add(1, Ordering::Relaxed)
     }
 
-    async fn run_session(&self, stream: TcpStream, slot: ConnectionSlot, implicit_tls: bool) {
+    /// A connection that may carry a PROXY header: the client is the one
+    /// the header names, admitted (limits, bans) as that client.
+    async fn run_proxied_session(&self, mut stream: TcpStream, from: SocketAddr, tls: bool) {
+        let proxy = self.config().proxy.clone();
+        let peer = match proxy.origin(&mut stream, from).await {
+            Origin::Direct => from,
+            Origin::Proxied(client) => client,
+            Origin::Refused(why) => {
+                tracing::warn!(%from, "connection closed: {why}");
+                return;
+            }
+        };
+        let Some(slot) = self.admit_tcp(&stream, peer) else {
+            return;
+        };
+        self.run_session(stream, peer, slot, tls).await
+    }
+
+    async fn run_session(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        slot: ConnectionSlot,
+        implicit_tls: bool,
+    ) {
         let id = self.next_session_id();
         let span = session_span(id);
-        match Session::new(self.shared.clone(), stream, slot, id) {
+        match Session::new(self.shared(), stream, peer, slot, id) {
             Ok(session) => session.run(implicit_tls).instrument(span).await,
             Err(e) => {
                 tracing::debug!(parent: &span, error = %e, "connection dropped before greeting")
@@ -255,20 +362,20 @@ impl Server {
     /// leave. [`Self::serve`] returns when the last one has ended
     /// (pyftpdlib's `close()`).
     pub fn shutdown(&self) {
-        self.shared.stop_accepting.cancel();
+        self.shared().stop_accepting.cancel();
     }
 
     /// Stops accepting and closes every session at once, with a 421 reply
     /// (pyftpdlib's `close_all()`).
     pub fn abort(&self) {
-        self.shared.stop_accepting.cancel();
-        self.shared.close_sessions.cancel();
+        self.shared().stop_accepting.cancel();
+        self.shared().close_sessions.cancel();
     }
 
     /// Cancelled when the server stops accepting.
     #[cfg(feature = "metrics")]
     pub(crate) fn stop_token(&self) -> CancellationToken {
-        self.shared.stop_accepting.clone()
+        self.shared().stop_accepting.clone()
     }
 
     /// The server's metrics in the Prometheus text format (what
@@ -276,17 +383,17 @@ impl Server {
     /// `metrics` feature.
     #[cfg(feature = "metrics")]
     pub fn metrics_text(&self) -> String {
-        self.shared.metrics.render()
+        self.shared().metrics.render()
     }
 
     /// Sessions currently running.
     pub fn session_count(&self) -> usize {
-        self.shared.sessions.len()
+        self.shared().sessions.len()
     }
 
     /// Control connections holding a slot of the connection limits now.
     pub fn connection_count(&self) -> usize {
-        self.shared.limits.connections()
+        self.shared().limits.connections()
     }
 }
 

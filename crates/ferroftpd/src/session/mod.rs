@@ -14,6 +14,7 @@ mod info;
 mod list_tree;
 mod listing;
 mod login;
+mod messages;
 mod security;
 mod transfer;
 
@@ -144,6 +145,9 @@ pub(crate) struct Session {
     running: Option<Box<Running>>,
     /// QUIT came during a transfer: close when it ends.
     quit_after_transfer: bool,
+    /// Until the first line: close the connection if it is a PROXY
+    /// header, from a source not trusted to send one.
+    refuse_proxy_line: bool,
     /// Unknown commands received before login.
     unknown_before_login: u32,
     /// The algorithm of HASH, chosen with OPTS HASH.
@@ -178,26 +182,30 @@ struct TlsState {
 
 impl Session {
     /// A session over a TCP connection.
+    /// `peer` is the client: the TCP peer, or the client a PROXY header
+    /// named.
     pub(crate) fn new(
         shared: Arc<Shared>,
         stream: TcpStream,
+        peer: SocketAddr,
         slot: ConnectionSlot,
         id: u64,
     ) -> io::Result<Self> {
-        let peer = stream.peer_addr()?;
+        let tcp_peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
+        // A PROXY header where none was expected: a client reaching the
+        // server around the balancer (a v2 header ends in QUIT, so only
+        // v1's needs looking for).
+        let untrusted_proxy =
+            shared.config.proxy.is_on() && !shared.config.proxy.trusts(tcp_peer.ip());
         // Replies are small and interactive; do not wait to coalesce them.
         let _ = stream.set_nodelay(true);
         // Some clients (Python's ftplib) send ABOR's line as TCP urgent
         // data; read it in line, or the line never ends.
         let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
-        Ok(Self::over(
-            shared,
-            Socket::Tcp(stream),
-            (peer, local),
-            slot,
-            id,
-        ))
+        let mut session = Self::over(shared, Socket::Tcp(stream), (peer, local), slot, id);
+        session.refuse_proxy_line = untrusted_proxy;
+        Ok(session)
     }
 
     /// A session over `socket`, whose ends are `(peer, local)`.
@@ -229,6 +237,7 @@ impl Session {
             facts: FactSet::default(),
             running: None,
             quit_after_transfer: false,
+            refuse_proxy_line: false,
             unknown_before_login: 0,
             hash_algorithm: HashAlgorithm::default(),
             id,
@@ -374,6 +383,7 @@ impl Session {
         if let Login::LoggedIn(user) = &self.login {
             self.shared.config.authorizer.logout(&user.account).await;
         }
+        self.control.close().await;
         self.hook(HookEvent::Disconnect);
         self.shared.metrics.sessions_active.dec();
         tracing::info!("session closed");
@@ -388,6 +398,10 @@ impl Session {
 
     async fn handle_line(&mut self, line: &[u8]) -> Flow {
         self.last_command_at = Instant::now();
+        if std::mem::take(&mut self.refuse_proxy_line) && line.starts_with(b"PROXY ") {
+            tracing::warn!("PROXY header from a source not trusted to send one; connection closed");
+            return Flow::Close;
+        }
         let line = &*crate::charset::from_client(self.control.encoding, line);
         if !self.shared.config.commands.is_empty() {
             if let Some(flow) = self.run_custom(line).await {
@@ -402,9 +416,16 @@ impl Session {
             Err(e) => {
                 Metrics::count(&self.shared.metrics.commands, vec![("verb", "invalid")], 1);
                 tracing::debug!("<- {}", LogSafe(line));
-                if let ParseError::Unknown(_) = e {
-                    if !matches!(self.login, Login::LoggedIn(_)) {
+                if !matches!(self.login, Login::LoggedIn(_)) {
+                    if let ParseError::Unknown(_) = e {
                         return self.unknown_before_login(line).await;
+                    }
+                    // Login first, then arguments (pyftpdlib and vsftpd
+                    // answer a malformed PORT before login with 530 too).
+                    if !matches!(e, ParseError::NotImplemented(_))
+                        && !Command::line_allowed_before_login(line)
+                    {
+                        return self.reply(not_logged_in()).await;
                     }
                 }
                 return self.reply(e.reply()).await;
@@ -416,9 +437,7 @@ impl Session {
             tracing::debug!("<- {}", LogSafe(line));
         }
         if !command.allowed_before_login() && !matches!(self.login, Login::LoggedIn(_)) {
-            return self
-                .reply(Reply::new(530, "Log in with USER and PASS first."))
-                .await;
+            return self.reply(not_logged_in()).await;
         }
         // REST applies to the next transfer command, RNFR only to the very
         // next command.
@@ -561,7 +580,7 @@ impl Session {
     fn user_ref(&self) -> Result<&User, CommandError> {
         match &self.login {
             Login::LoggedIn(user) => Ok(user),
-            _ => Err(Reply::new(530, "Log in with USER and PASS first.").into()),
+            _ => Err(not_logged_in().into()),
         }
     }
 
@@ -657,6 +676,11 @@ impl Session {
     fn client_ip(&self) -> IpAddr {
         self.peer.ip()
     }
+}
+
+/// The reply to a command that needs a login, before login.
+fn not_logged_in() -> Reply {
+    Reply::new(530, "Log in with USER and PASS first.")
 }
 
 /// True for an HTTP request line (`GET / HTTP/1.1`).
