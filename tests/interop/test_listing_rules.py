@@ -164,3 +164,29 @@ def test_bad_patterns_name_their_source(start_server, layout):
     with pytest.raises(ServerStartError) as err:
         start_server(*STANDARD_FLAGS, "--deny-file", "a/b")
     assert 'error: --deny-file: "a/b": a pattern matches one name' in str(err.value), err.value
+
+
+def test_sighup_applies_new_listing_rules_to_new_sessions(start_server, tree, layout):
+    import os
+    import signal
+    import time
+
+    conf = layout.base / "ferroftpd.toml"
+    conf.write_text('user = ["user:12345"]\nauth_failed_delay = 0\ndeny_file = ["*.mp3"]\n')
+    srv = start_server("--config", str(conf))
+    with ftp_session(srv) as old:
+        expect_refused(retr_bytes, old, "song.mp3", codes=(550,))
+        conf.write_text('user = ["user:12345"]\nauth_failed_delay = 0\n'
+                        'deny_file = "*.bak"\nhide_dotfiles = true\n')
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "configuration reloaded" not in srv.log:
+            assert time.monotonic() < deadline, srv.log_tail()
+            time.sleep(0.05)
+        with ftp_session(srv) as new:
+            assert retr_bytes(new, "song.mp3") == b"music"
+            expect_refused(retr_bytes, new, "old.bak", codes=(550,))
+            assert ".profile" not in new.nlst() and ".profile" in new.nlst("-a")
+        # The session from before keeps the rules it started with.
+        expect_refused(retr_bytes, old, "song.mp3", codes=(550,))
+        assert retr_bytes(old, "old.bak") == b"backup\n"
