@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::common::{Client, TestServer};
 use ferroftpd::auth::Permissions;
+use ferroftpd::commands::{CommandContext, CommandHandler, CustomCommand};
 use ferroftpd::guard::{Guard, Operation, Request, Verdict};
+use ferroftpd::proto::perms::Permission;
 use ferroftpd::proto::reply::Reply;
 use ferroftpd::storage::MemoryStorageFactory;
 use ferroftpd::{HideIds, NamePattern};
@@ -420,6 +422,38 @@ async fn list_r_asks_the_guard_about_each_subdirectory() {
     assert!(listed.contains(&"b".to_owned()), "{listed:?}");
     assert!(!listed.iter().any(|n| n.starts_with("b/")), "{listed:?}");
     assert!(listed.contains(&"one.txt".to_owned()), "{listed:?}");
+    srv.stop().await;
+}
+
+/// `SITE PEEK path`: 200 if the user may download `path`, by the checks
+/// `CommandContext` offers commands of an embedder's own.
+#[derive(Debug)]
+struct Peek;
+
+#[async_trait::async_trait]
+impl CommandHandler for Peek {
+    async fn call(&self, ctx: &mut CommandContext<'_>, arg: Option<&[u8]>) -> Reply {
+        let checked = ctx
+            .resolve(arg.unwrap_or_default())
+            .and_then(|path| ctx.check(Permission::Retrieve, &path));
+        match checked {
+            Ok(()) => Reply::new(200, "Allowed."),
+            Err(reply) => reply,
+        }
+    }
+}
+
+#[tokio::test]
+async fn commands_of_ones_own_are_denied_the_same_names() {
+    let srv = TestServer::start_with(|b| {
+        b.deny_names(patterns("secret"))
+            .site_command("PEEK", CustomCommand::new(Peek))
+    })
+    .await;
+    let mut c = srv.user().await;
+    c.expect("SITE PEEK ok.txt", 200).await;
+    c.expect("SITE PEEK secret", 550).await;
+    c.expect("SITE PEEK pub/secret/key", 550).await;
     srv.stop().await;
 }
 
