@@ -13,7 +13,7 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::args::{Args, LogFormat};
+use crate::args::{Args, LogFormat, LogPrefix, PrefixPart, SessionField};
 
 /// Logs go to standard error or `--log-file`, as text or JSON lines; the
 /// transfer log (target `ferroftpd::xferlog`) goes to `--xferlog` alone.
@@ -168,26 +168,30 @@ where
 }
 
 /// pyftpdlib-style lines: `[I 2026-11-22 05:22:09] 127.0.0.1:50532-[bob] message`,
-/// the part after the time made from a template with `{ip}`, `{port}`,
-/// `{user}` and `{id}`.
+/// the part after the time made from the `--log-prefix` template.
 struct PrefixFormat {
-    template: String,
+    template: LogPrefix,
 }
 
 impl PrefixFormat {
-    fn new(template: &str) -> Self {
+    fn new(template: &LogPrefix) -> Self {
         PrefixFormat {
-            template: template.to_owned(),
+            template: template.clone(),
         }
     }
 
     fn prefix(&self, f: &SessionFields) -> String {
-        let user = if f.user.is_empty() { "" } else { &f.user };
-        self.template
-            .replace("{ip}", &f.ip)
-            .replace("{port}", &f.port)
-            .replace("{user}", user)
-            .replace("{id}", &f.id)
+        let mut out = String::new();
+        for part in self.template.parts() {
+            out.push_str(match part {
+                PrefixPart::Text(text) => text,
+                PrefixPart::Field(SessionField::Ip) => &f.ip,
+                PrefixPart::Field(SessionField::Port) => &f.port,
+                PrefixPart::Field(SessionField::User) => &f.user,
+                PrefixPart::Field(SessionField::Id) => &f.id,
+            });
+        }
+        out
     }
 }
 
@@ -221,5 +225,30 @@ where
         }
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_templates() {
+        let fields = SessionFields {
+            id: "7".into(),
+            ip: "::1".into(),
+            port: "50532".into(),
+            user: "bob".into(),
+        };
+        let cases = [
+            ("{ip}:{port}-[{user}]", "::1:50532-[bob]"),
+            ("#{id} {{{user}}}", "#7 {bob}"),
+            ("plain", "plain"),
+            ("", ""),
+        ];
+        for (template, expected) in cases {
+            let format = PrefixFormat::new(&template.parse().unwrap());
+            assert_eq!(format.prefix(&fields), expected, "{template}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 mod args;
 mod layers;
 mod logging;
+mod preflight;
 mod sandbox;
 mod settings;
 
@@ -44,11 +45,20 @@ fn run(parsed: layers::Parsed) -> Result<()> {
         tracing::debug!(option, %source, "option set");
     }
     raise_open_file_limit();
-    let settings = settings::build(args)?;
+    // An error about one option names the flag; `locate` names the
+    // variable or the line of the config file instead when the value came
+    // from there.
+    let located = |e: anyhow::Error| anyhow::anyhow!(parsed.locate(&format!("{e:#}")));
+    let settings = settings::build(args).map_err(located)?;
     // Everything that opens a file or binds a port happens above and here,
     // before the sandbox; no thread runs yet, so the sandbox covers every
     // thread the runtime will start.
     let listeners = Listeners::bind(&settings)?;
+    if let Some(range) = settings.server.config().passive_ports() {
+        let ip = listeners.control.local_addr()?.ip();
+        preflight::passive_ports(range, ip)
+            .map_err(|e| located(anyhow::anyhow!("--range: {e}")))?;
+    }
     let workers = worker_threads();
     let sandbox = sandbox::apply(args, &settings)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();

@@ -42,7 +42,7 @@ pub mod storage;
 mod throttle;
 pub mod tls;
 
-pub use config::{Builder, PassivePorts, RateLimits, ServerConfig, SessionReuse};
+pub use config::{Builder, PassivePorts, RateLimits, ServerConfig, SessionReuse, MAX_DURATION};
 pub use error::Error;
 pub use ferroftpd_proto as proto;
 pub use limits::BanPolicy;
