@@ -409,10 +409,8 @@ fn tls(mut builder: Builder, args: &Args) -> Result<Builder> {
             let key = args.keyfile.as_deref().unwrap_or(cert);
             TlsConfig::from_pem_files(cert, key).map_err(|e| {
                 // The flag of the file at fault, which the message names.
-                let flag = match &e {
-                    TlsError::File { path, .. } if args.keyfile.as_deref() == Some(path) => {
-                        "--keyfile"
-                    }
+                let flag = match e {
+                    TlsError::KeyFile { .. } if args.keyfile.is_some() => "--keyfile",
                     _ => "--certfile",
                 };
                 anyhow::anyhow!("{flag}: {e}")

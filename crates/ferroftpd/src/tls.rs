@@ -27,9 +27,19 @@ mod pem;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
-    /// A PEM file could not be read or holds nothing usable.
+    /// The certificate file could not be read or holds nothing usable.
     #[error("{path}: {reason}")]
     File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it, and what is expected instead.
+        reason: String,
+    },
+    /// The private key file could not be read, holds nothing usable, or
+    /// holds a key that is not the certificate's. (It may be the
+    /// certificate file: this says which role failed.)
+    #[error("{path}: {reason}")]
+    KeyFile {
         /// The file.
         path: std::path::PathBuf,
         /// What is wrong with it, and what is expected instead.
@@ -95,27 +105,28 @@ impl TlsConfig {
     /// convert it where `openssl` can.
     pub fn from_pem_files(certfile: &Path, keyfile: &Path) -> Result<Self, TlsError> {
         let read = |path: &Path| {
-            std::fs::read(path).map_err(|e| TlsError::File {
-                path: path.to_owned(),
-                reason: format!("cannot read: {}", pem::io_reason(&e)),
-            })
+            std::fs::read(path).map_err(|e| format!("cannot read: {}", pem::io_reason(&e)))
         };
-        let cert_bytes = read(certfile)?;
+        let cert_bytes = read(certfile).map_err(|reason| TlsError::File {
+            path: certfile.to_owned(),
+            reason,
+        })?;
         let chain = pem::certificates(&cert_bytes, certfile).map_err(|reason| TlsError::File {
             path: certfile.to_owned(),
             reason,
         })?;
+        let key_error = |reason| TlsError::KeyFile {
+            path: keyfile.to_owned(),
+            reason,
+        };
         let key_bytes = if keyfile == certfile {
             cert_bytes
         } else {
-            read(keyfile)?
+            read(keyfile).map_err(key_error)?
         };
-        let key = pem::private_key(&key_bytes, keyfile).map_err(|reason| TlsError::File {
-            path: keyfile.to_owned(),
-            reason,
-        })?;
+        let key = pem::private_key(&key_bytes, keyfile).map_err(key_error)?;
         Self::from_der(chain, key).map_err(|e| match e {
-            TlsError::KeyMismatch => TlsError::File {
+            TlsError::KeyMismatch => TlsError::KeyFile {
                 path: keyfile.to_owned(),
                 reason: format!(
                     "this private key does not match the certificate of {}",
