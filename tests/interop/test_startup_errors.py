@@ -86,18 +86,18 @@ def test_certificate_and_key_files(pki, layout):
     cases = [
         (["--tls", "--certfile", str(pki / "cert.der"), "--keyfile", str(key)], {},
          f"--certfile: {pki}/cert.der: a DER (binary) certificate; ferroftpd reads PEM: "
-         f"convert it with openssl x509 -inform der -in {pki}/cert.der -out cert.pem"),
+         f"convert it with openssl x509 -inform der -in {pki}/cert.der -out {pki}/cert.pem"),
         (["--tls", "--certfile", str(cert), "--keyfile", str(pki / "key.der")], {},
          f"--keyfile: {pki}/key.der: a DER (binary) private key; ferroftpd reads PEM: "
-         f"convert it with openssl pkey -inform der -in {pki}/key.der -out key.pem"),
+         f"convert it with openssl pkey -inform der -in {pki}/key.der -out {pki}/key.pem"),
         (["--tls", "--certfile", str(cert), "--keyfile", str(pki / "encrypted.pem")], {},
          f"--keyfile: {pki}/encrypted.pem: an encrypted private key; ferroftpd needs it "
-         f"unencrypted: openssl pkey -in {pki}/encrypted.pem -out key.pem "
-         "(asks for the passphrase; keep key.pem mode 0600)"),
+         f"unencrypted: openssl pkey -in {pki}/encrypted.pem -out {pki}/encrypted-unencrypted.pem "
+         f"(asks for the passphrase; keep {pki}/encrypted-unencrypted.pem mode 0600)"),
         (["--tls", "--certfile", str(cert)], {"FERROFTPD_KEYFILE": str(pki / "legacy.pem")},
          f"FERROFTPD_KEYFILE: {pki}/legacy.pem: an encrypted private key; ferroftpd needs it "
-         f"unencrypted: openssl pkey -in {pki}/legacy.pem -out key.pem "
-         "(asks for the passphrase; keep key.pem mode 0600)"),
+         f"unencrypted: openssl pkey -in {pki}/legacy.pem -out {pki}/legacy-unencrypted.pem "
+         f"(asks for the passphrase; keep {pki}/legacy-unencrypted.pem mode 0600)"),
         (["--tls", "--certfile", str(cert), "--keyfile", str(pki / "other.pem")], {},
          f"--keyfile: {pki}/other.pem: this private key does not match the certificate "
          f"of {cert}"),
@@ -111,8 +111,9 @@ def test_certificate_and_key_files(pki, layout):
          f"--certfile: {pki}/none.pem: cannot read: no such file"),
         (["--config", str(config), "--certfile", str(cert)], {},
          f"{config}:4: keyfile: {pki}/encrypted.pem: an encrypted private key; ferroftpd "
-         f"needs it unencrypted: openssl pkey -in {pki}/encrypted.pem -out key.pem "
-         "(asks for the passphrase; keep key.pem mode 0600)"),
+         f"needs it unencrypted: openssl pkey -in {pki}/encrypted.pem -out "
+         f"{pki}/encrypted-unencrypted.pem (asks for the passphrase; keep "
+         f"{pki}/encrypted-unencrypted.pem mode 0600)"),
     ]
     for argv, env, expected in cases:
         assert_refused(["-d", str(layout.root), *argv], env, FAILURE, expected)

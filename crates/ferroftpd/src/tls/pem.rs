@@ -28,7 +28,8 @@ pub(super) fn certificates(
         }
         Contents::Der(Der::Certificate) => format!(
             "a DER (binary) certificate; ferroftpd reads PEM: convert it with \
-             openssl x509 -inform der -in {file} -out cert.pem"
+             openssl x509 -inform der -in {file} -out {}",
+            converted(path, "").display()
         ),
         Contents::Der(Der::Key) => {
             "a DER (binary) private key, not a certificate; expected a PEM certificate \
@@ -59,9 +60,11 @@ pub(super) fn private_key(bytes: &[u8], path: &Path) -> Result<PrivateKeyDer<'st
     } || contains(bytes, b"Proc-Type: 4,ENCRYPTED");
     if encrypted {
         // Checked first: the PEM parser skips encrypted blocks silently.
+        let out = converted(path, "-unencrypted");
         return Err(format!(
             "an encrypted private key; ferroftpd needs it unencrypted: \
-             openssl pkey -in {file} -out key.pem (asks for the passphrase; keep key.pem mode 0600)"
+             openssl pkey -in {file} -out {0} (asks for the passphrase; keep {0} mode 0600)",
+            out.display()
         ));
     }
     match PrivateKeyDer::from_pem_slice(bytes) {
@@ -75,7 +78,8 @@ pub(super) fn private_key(bytes: &[u8], path: &Path) -> Result<PrivateKeyDer<'st
         }
         Contents::Der(Der::Key) => format!(
             "a DER (binary) private key; ferroftpd reads PEM: convert it with \
-             openssl pkey -inform der -in {file} -out key.pem"
+             openssl pkey -inform der -in {file} -out {}",
+            converted(path, "").display()
         ),
         Contents::Der(Der::Certificate) => {
             "a DER (binary) certificate, not a private key; expected a PEM private key \
@@ -93,6 +97,19 @@ pub(super) fn private_key(bytes: &[u8], path: &Path) -> Result<PrivateKeyDer<'st
         ),
         Contents::Other => "not a PEM private key (no -----BEGIN PRIVATE KEY----- line)".to_owned(),
     })
+}
+
+/// Where the `openssl` command of a hint writes the converted file: next
+/// to `path`, named after it with `suffix` and `.pem`, and never `path`
+/// itself (openssl would truncate its input).
+fn converted(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let out = path.with_file_name(format!("{stem}{suffix}.pem"));
+    if out == path {
+        path.with_file_name(format!("{stem}{suffix}-pem.pem"))
+    } else {
+        out
+    }
 }
 
 /// What a file holds, roughly.
@@ -226,6 +243,15 @@ mod tests {
         assert_eq!(der_kind(&[0x30, 0x77, 0x02, 0x01, 0x01]), Some(Der::Key));
         assert_eq!(der_kind(b"hello"), None);
         assert_eq!(der_kind(&[0x30]), None);
+        assert_eq!(
+            converted(Path::new("/etc/c.der"), ""),
+            Path::new("/etc/c.pem")
+        );
+        assert_eq!(converted(Path::new("c.pem"), ""), Path::new("c-pem.pem"));
+        assert_eq!(
+            converted(Path::new("k.pem"), "-unencrypted"),
+            Path::new("k-unencrypted.pem")
+        );
         assert_eq!(Contents::of(b" \n"), Contents::Empty);
         assert_eq!(
             Contents::of(b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"),
