@@ -131,10 +131,12 @@ impl Parsed {
 
 impl Parsed {
     /// `message`, an error about one option that starts with its flag as
-    /// `settings.rs` names it (`--anonymous: ...`, `--user bob: ...`),
-    /// with the flag replaced by where the value came from:
-    /// `FERROFTPD_ANONYMOUS: ...`, `/etc/ferroftpd.toml:4: anonymous: ...`.
-    /// Any other message is returned as it is.
+    /// `settings.rs` names it (`--anonymous: ...`, or with one word,
+    /// `--user bob: ...`), with the flag replaced by where the value came
+    /// from: `FERROFTPD_ANONYMOUS: ...`,
+    /// `/etc/ferroftpd.toml:4: anonymous: ...`. Any other message, such
+    /// as a sentence about how options combine (`--users cannot be
+    /// combined with --user: ...`), is returned as it is.
     pub fn locate(&self, message: &str) -> String {
         let Some(rest) = message.strip_prefix("--") else {
             return message.to_owned();
@@ -143,7 +145,12 @@ impl Parsed {
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
             .unwrap_or(rest.len());
         let (long, after) = rest.split_at(end);
-        if !(after.starts_with(": ") || after.starts_with(' ') && after.contains(": ")) {
+        let about_the_value = after.starts_with(": ")
+            || after
+                .strip_prefix(' ')
+                .and_then(|words| words.split_once(": "))
+                .is_some_and(|(word, _)| !word.is_empty() && !word.contains(' '));
+        if !about_the_value {
             return message.to_owned();
         }
         let source = options()
@@ -1277,6 +1284,10 @@ quota_files = 1000
             (
                 "--encoding and --user go together",
                 "--encoding and --user go together".into(),
+            ),
+            (
+                "--encoding cannot be combined with --user: put it elsewhere",
+                "--encoding cannot be combined with --user: put it elsewhere".into(),
             ),
             (
                 "listening on [::]:21: in use",
