@@ -36,9 +36,9 @@ NOBODY = 65534
 USAGE, FAILURE = 2, 1
 
 
-def run_server(argv: list[str], env: dict[str, str] | None = None,
-               as_uid: int | None = None) -> subprocess.CompletedProcess:
-    cmd = [str(ferroftpd_bin()), *BASE_ARGS, *argv]
+def run_server(argv: list[str], env: dict[str, str] | None = None, as_uid: int | None = None,
+               base: list[str] = BASE_ARGS) -> subprocess.CompletedProcess:
+    cmd = [str(ferroftpd_bin()), *base, *argv]
     if as_uid is not None and os.geteuid() == 0:
         cmd = ["setpriv", f"--reuid={as_uid}", f"--regid={as_uid}", "--clear-groups", *cmd]
     try:
@@ -48,8 +48,8 @@ def run_server(argv: list[str], env: dict[str, str] | None = None,
         pytest.fail(f"{argv}: the server started instead of refusing: {e.stderr!r}")
 
 
-def assert_refused(argv, env, code, expected, as_uid=None):
-    res = run_server(argv, env, as_uid)
+def assert_refused(argv, env, code, expected, as_uid=None, base=BASE_ARGS):
+    res = run_server(argv, env, as_uid, base)
     lines = res.stderr.strip().splitlines()
     assert res.returncode == code, (argv, env, res.stderr)
     assert lines == [f"ferroftpd: error: {expected}"], (argv, env, res.stderr)
@@ -243,6 +243,35 @@ def test_passive_range_that_cannot_be_bound(shared_dir):
     finally:
         for s in holders:
             s.close()
+
+
+def test_listening_address_that_cannot_be_bound(shared_dir, layout):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    config = layout.base / "port.toml"
+    config.write_text(f"# listen\nport = {port}\n")
+    on_loopback, on_port_0 = ["-i", "127.0.0.1"], ["-p", "0"]
+    cases = [
+        (on_loopback, ["-p", str(port)],
+         f"--port: cannot listen on 127.0.0.1:{port}: in use (another server listens there)"),
+        (on_loopback, ["--config", str(config)],
+         f"{config}:2: port: cannot listen on 127.0.0.1:{port}: in use (another server "
+         "listens there)"),
+        (BASE_ARGS, ["--metrics-address", f"127.0.0.1:{port}"],
+         f"--metrics-address: cannot listen on 127.0.0.1:{port}: in use (another server "
+         "listens there)"),
+        # TEST-NET-1 (RFC 5737): no host has it.
+        (on_port_0, ["-i", "192.0.2.1"],
+         "--interface: cannot listen on 192.0.2.1:0: no interface of this host has that "
+         "address"),
+    ]
+    try:
+        for base, argv, expected in cases:
+            assert_refused(["-d", str(shared_dir), *argv], {}, FAILURE, expected, base=base)
+    finally:
+        holder.close()
 
 
 def hold_two_neighbouring_ports() -> list[socket.socket]:

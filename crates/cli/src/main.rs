@@ -53,7 +53,7 @@ fn run(parsed: layers::Parsed) -> Result<()> {
     // Everything that opens a file or binds a port happens above and here,
     // before the sandbox; no thread runs yet, so the sandbox covers every
     // thread the runtime will start.
-    let listeners = Listeners::bind(&settings)?;
+    let listeners = Listeners::bind(&settings).map_err(located)?;
     if let Some(range) = settings.server.config().passive_ports() {
         let ip = listeners.control.local_addr()?.ip();
         preflight::passive_ports(range, ip)
@@ -93,27 +93,34 @@ struct Listeners {
 }
 
 impl Listeners {
+    /// Errors name the flag of the address (`--port: cannot listen on
+    /// [::]:21: ...`).
     fn bind(settings: &settings::Settings) -> Result<Listeners> {
         let listen = settings.listen;
         let control = match ferroftpd::bind_std(listen) {
             Ok(l) => l,
             // No IPv6 on this host: the default "all interfaces" falls back to IPv4.
             Err(_) if listen.ip().is_unspecified() && listen.is_ipv6() => {
-                ferroftpd::bind_std(SocketAddr::from((Ipv4Addr::UNSPECIFIED, listen.port())))
-                    .with_context(|| format!("listening on port {}", listen.port()))?
+                let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, listen.port()));
+                ferroftpd::bind_std(v4)
+                    .map_err(|e| preflight::listen_error("--port", "--interface", v4, &e))?
             }
-            Err(e) => return Err(e).with_context(|| format!("listening on {listen}")),
+            Err(e) => return Err(preflight::listen_error("--port", "--interface", listen, &e)),
         };
         let implicit_tls = settings
             .implicit_tls_listen
             .map(|addr| {
-                ferroftpd::bind_std(addr).with_context(|| format!("implicit TLS address {addr}"))
+                ferroftpd::bind_std(addr).map_err(|e| {
+                    preflight::listen_error("--tls-implicit-port", "--interface", addr, &e)
+                })
             })
             .transpose()?;
         let metrics = settings
             .metrics_address
             .map(|addr| {
-                ferroftpd::bind_std(addr).with_context(|| format!("metrics address {addr}"))
+                ferroftpd::bind_std(addr).map_err(|e| {
+                    preflight::listen_error("--metrics-address", "--metrics-address", addr, &e)
+                })
             })
             .transpose()?;
         Ok(Listeners {

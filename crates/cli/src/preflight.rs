@@ -100,6 +100,37 @@ pub fn passive_ports(range: PassivePorts, ip: IpAddr) -> Result<(), String> {
     ))
 }
 
+/// Why a listening socket could not be bound, naming the flag at fault:
+/// `port_flag` for a port in use or refused, `address_flag` for an
+/// address this host does not have.
+pub fn listen_error(
+    port_flag: &str,
+    address_flag: &str,
+    addr: SocketAddr,
+    e: &std::io::Error,
+) -> anyhow::Error {
+    let (flag, why) = match e.kind() {
+        ErrorKind::AddrInUse => (
+            port_flag,
+            "in use (another server listens there)".to_owned(),
+        ),
+        ErrorKind::PermissionDenied => (
+            port_flag,
+            format!(
+                "permission denied: {} may not bind ports below 1024 \
+                 (run as root, or give it CAP_NET_BIND_SERVICE, or use a port from 1024)",
+                identity()
+            ),
+        ),
+        ErrorKind::AddrNotAvailable => (
+            address_flag,
+            "no interface of this host has that address".to_owned(),
+        ),
+        _ => (port_flag, io_reason(e)),
+    };
+    anyhow::anyhow!("{flag}: cannot listen on {addr}: {why}")
+}
+
 /// An I/O error in words, without "(os error N)".
 fn io_reason(e: &std::io::Error) -> String {
     let text = e.to_string();
