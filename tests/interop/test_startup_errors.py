@@ -224,8 +224,21 @@ def test_served_directories_must_be_readable_and_searchable(shared_dir):
          f"--user bob: home {dirs['locked']}/bob: permission denied: {who} may not search "
          "a directory above it"),
     ]
+    users = shared_dir / "users.toml"
+    users.write_text('allow_plaintext = true\n\n[[user]]\nname = "alice"\n'
+                     f'password = "plain:pw"\nhome = "{dirs["unsearchable"]}"\n')
+    users.chmod(0o644)
+    cases.append((["--users", str(users)], {},
+                  f"--users: {users}: home or folder {dirs['unsearchable']}: permission denied: "
+                  f"{who} may not search (open files in) it"))
     for argv, env, expected in cases:
-        assert_refused(argv, env, FAILURE, expected, as_uid=uid)
+        res = run_server(argv, env, uid)
+        # Startup logs may come first (the users file is loaded and
+        # logged before its homes are checked): the error is the last line.
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == FAILURE, (argv, env, res.stderr)
+        assert lines[-1] == f"ferroftpd: error: {expected}", (argv, env, res.stderr)
+        assert not RUST_NAMES.search(lines[-1]), (argv, env, res.stderr)
 
 
 def test_passive_range_that_cannot_be_bound(shared_dir):

@@ -50,6 +50,18 @@ fn run(parsed: layers::Parsed) -> Result<()> {
     // from there.
     let located = |e: anyhow::Error| anyhow::anyhow!(parsed.locate(&format!("{e:#}")));
     let settings = settings::build(args).map_err(located)?;
+    if let Some(users) = &settings.users_file {
+        // The homes and folders of a users file are served with the
+        // server's own uid, as --directory is (settings.rs checks that).
+        for dir in sandbox::users_file_dirs(users.path())? {
+            preflight::served_dir(&dir).map_err(|e| {
+                located(anyhow::anyhow!(
+                    "--users: {}: home or folder {e}",
+                    users.path().display()
+                ))
+            })?;
+        }
+    }
     // Everything that opens a file or binds a port happens above and here,
     // before the sandbox; no thread runs yet, so the sandbox covers every
     // thread the runtime will start.
