@@ -283,3 +283,38 @@ def test_memory_tree_with_quotas(start_server, layout):
             ftp.storbinary("STOR big.bin", io.BytesIO(random_bytes(200_000)))
         assert ftp.nlst() == []
     assert_disk_untouched(layout)
+
+
+def test_nat_address_takes_a_host_name(start_server):
+    """-n NAME, resolved at startup: PASV announces its address, not the
+    address the client connected to."""
+    srv = start_server("-n", "localhost", "--user", f"{USER}:{PASSWORD}",
+                       "--auth-failed-delay", "0", host="127.0.0.2")
+    with ftp_session(srv, USER, PASSWORD) as ftp:
+        assert "(127,0,0,1," in ftp.sendcmd("PASV")
+    assert "--nat-address resolved" in srv.log, srv.log_tail()
+    for bad, why in (("bad_name!", "expected an IPv4 address or a host name"),
+                     ("::1", "IPv4 addresses only")):
+        res = subprocess.run([str(ferroftpd_bin()), "-n", bad, "-p", "0"], capture_output=True,
+                             text=True, timeout=30, env=CLIENT_ENV)
+        assert res.returncode == 2 and why in res.stderr, res.stderr
+
+
+def test_timeout_covers_data_connections(start_server):
+    """As pyftpdlib's --timeout: a data connection that stalls longer is
+    closed, unless --data-timeout says otherwise."""
+    srv = start_server("--timeout", "2", "--user", f"{USER}:{PASSWORD}",
+                       "--auth-failed-delay", "0")
+    with ftp_session(srv, USER, PASSWORD) as ftp:
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("STOR stalled.bin")
+        try:
+            conn.sendall(b"x" * 1000)
+            # Nothing more: the server gives up after about 2 seconds.
+            ftp.sock.settimeout(15)
+            reply = ftp.getline()
+            assert reply.startswith("426"), reply
+        finally:
+            conn.close()
+        # The session goes on.
+        assert "root-marker.txt" in ftp.nlst()

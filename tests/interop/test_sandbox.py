@@ -259,7 +259,7 @@ def test_s3_storage_in_a_users_file_opens_the_s3_clients_files(start_server, lay
     assert ("/etc/hosts", "read") not in rules(plain), rules(plain)
     files["without"].write_text(users_toml({"alice": home}) + s3_user)
     os.kill(plain.proc.pid, signal.SIGHUP)
-    wait_for_log(plain, "users file not reloaded")
+    wait_for_log(plain, "configuration not reloaded")
     assert f'{files["without"]}:11:' in plain.log, plain.log_tail()
     assert "No CA certificates were loaded" in plain.log, plain.log_tail()
     with ftp_session(plain, "alice", "alice-pw") as ftp:

@@ -232,8 +232,20 @@ def test_write_flag_gives_anonymous_write(start_server):
     assert (srv.root / "anon-dir" / "w.txt").read_bytes() == b"anon wrote"
 
 
-def test_username_password_flags_disable_anonymous(start_server):
+def test_username_is_read_only_without_write(start_server):
+    """As ``python -m pyftpdlib -u alice -P x``: elr unless -w."""
     srv = start_server("-u", "alice", "-P", "s3cret", "--auth-failed-delay", "0")
+    with ftp_session(srv, "alice", "s3cret") as ftp:
+        assert retr_bytes(ftp, "root-marker.txt") == b"inside the root\n"
+        expect_refused(ftp.storbinary, "STOR a.txt", io.BytesIO(b"alice"), codes=(550, 553))
+        expect_refused(ftp.mkd, "d", codes=(550,))
+        expect_refused(ftp.delete, "root-marker.txt", codes=(550,))
+    assert not (srv.root / "a.txt").exists()
+    assert (srv.root / "root-marker.txt").exists()
+
+
+def test_username_password_flags_disable_anonymous(start_server):
+    srv = start_server("-u", "alice", "-P", "s3cret", "-w", "--auth-failed-delay", "0")
     with ftp_session(srv, "alice", "s3cret") as ftp:
         ftp.storbinary("STOR a.txt", io.BytesIO(b"alice"))
         ftp.mkd("d")
@@ -498,18 +510,22 @@ def test_max_login_attempts(start_server):
         ftp.sendcmd(f"USER {USER}")
         expect_refused(ftp.sendcmd, "PASS wrong", codes=(530,))
         ftp.sendcmd(f"USER {USER}")
-        # the last allowed failure: pyftpdlib answers 530 and disconnects;
-        # 421 (closing) is accepted too
-        expect_refused(ftp.sendcmd, "PASS wrong", codes=(530, 421))
+        # the last allowed failure: 530, then the connection closes (as
+        # pyftpdlib and vsftpd do)
+        expect_refused(ftp.sendcmd, "PASS wrong", codes=(530,))
+        closed = False
         try:
             ftp.sendcmd(f"USER {USER}")
             logged_in = ftp.sendcmd(f"PASS {PASSWORD}").startswith("230")
-        except (ftplib.Error, EOFError, OSError):
+        except (EOFError, OSError):
+            closed = True
+        except ftplib.Error:
             pass
     finally:
         ftp.close()
         print(ftp.transcript())
     assert not logged_in, "login succeeded after --max-login-attempts failures on one connection"
+    assert closed, "the connection stayed open after the last allowed failed login"
     # a new connection may log in
     with ftp_session(srv) as ftp:
         assert ftp.pwd() == "/"

@@ -16,7 +16,7 @@ use ferroftpd::{PassivePorts, Rate, SessionReuse};
 
 /// An FTP server: `ferroftpd` serves the current directory read-only to
 /// anonymous users on port 2121.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "ferroftpd",
     version,
@@ -41,13 +41,13 @@ pub struct Args {
     #[arg(short = 'd', long, value_name = "PATH")]
     pub directory: Option<PathBuf>,
 
-    /// Give anonymous users write permissions (elradfmwMT)
+    /// Give write permissions (elradfmwMT) to the anonymous user and the --username user, who get elr without it
     #[arg(short = 'w', long)]
     pub write: bool,
 
-    /// Public IPv4 address to announce in PASV replies (behind NAT)
-    #[arg(short = 'n', long = "nat-address", value_name = "ADDRESS")]
-    pub nat_address: Option<Ipv4Addr>,
+    /// Public IPv4 address or host name to announce in PASV replies (behind NAT); a name is resolved at startup and on SIGHUP
+    #[arg(short = 'n', long = "nat-address", value_name = "ADDRESS", value_parser = NatAddress::from_str)]
+    pub nat_address: Option<NatAddress>,
 
     /// Passive ports to use, inclusive, e.g. 60000-60100 [default: any free port]
     #[arg(short = 'r', long, value_name = "FROM-TO", value_parser = passive_ports)]
@@ -229,9 +229,21 @@ pub struct Args {
     #[arg(long, value_name = "TEMPLATE", value_parser = LogPrefix::from_str)]
     pub log_prefix: Option<LogPrefix>,
 
-    /// Append logs to this file instead of standard error
+    /// Append logs to this file instead of standard error; SIGHUP reopens it (after logrotate)
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+
+    /// Send logs to the local syslog daemon (facility daemon; journald under systemd) instead of standard error
+    #[arg(long)]
+    pub syslog: bool,
+
+    /// With --syslog: the daemon's socket [default: /dev/log]
+    #[arg(long, value_name = "PATH")]
+    pub syslog_socket: Option<PathBuf>,
+
+    /// Write the server's process id to this file, locked while the server runs (a second server with the same file refuses to start)
+    #[arg(long, value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
 
     /// Append one xferlog(5) line per transfer to this file
     #[arg(long, value_name = "FILE")]
@@ -604,6 +616,40 @@ fn permissions(text: &str) -> Result<Permissions, String> {
     text.parse().map_err(|e| format!("{e}"))
 }
 
+/// `--nat-address`: an IPv4 address, or a host name resolved to one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NatAddress {
+    Ip(Ipv4Addr),
+    Host(String),
+}
+
+impl FromStr for NatAddress {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Ok(ip) = text.parse::<Ipv4Addr>() {
+            return Ok(NatAddress::Ip(ip));
+        }
+        if text.parse::<IpAddr>().is_ok() {
+            return Err(format!(
+                "{text:?}: PASV replies carry IPv4 addresses only (EPSV gives none)"
+            ));
+        }
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        let name = text.strip_suffix('.').unwrap_or(text);
+        if name.len() > 253 || !name.split('.').all(label_ok) {
+            return Err(format!("{text:?}: expected an IPv4 address or a host name"));
+        }
+        Ok(NatAddress::Host(name.to_owned()))
+    }
+}
+
 fn passive_ports(text: &str) -> Result<PassivePorts, String> {
     text.parse().map_err(config_message)
 }
@@ -630,7 +676,7 @@ pub fn config_message(e: ferroftpd::Error) -> String {
 }
 
 /// Subcommands; without one, `ferroftpd` runs the server.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Print a hash of a password for the users file. The password is read from standard input (one line), without echo on a terminal
     HashPassword {

@@ -3,7 +3,9 @@
 mod args;
 mod layers;
 mod logging;
+mod pidfile;
 mod preflight;
+mod reload;
 mod sandbox;
 mod settings;
 
@@ -18,7 +20,9 @@ use args::{Args, Command};
 const USAGE_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    let parsed = match layers::parse(std::env::args_os(), |name| std::env::var_os(name)) {
+    // Kept for SIGHUP, which reads the options again.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match layers::parse(argv.iter().cloned(), |name| std::env::var_os(name)) {
         Ok(parsed) => parsed,
         Err(layers::Error::Clap(e)) => e.exit(),
         Err(layers::Error::Invalid(text)) => {
@@ -26,7 +30,7 @@ fn main() -> ExitCode {
             return ExitCode::from(USAGE_ERROR);
         }
     };
-    match run(parsed) {
+    match run(parsed, argv) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ferroftpd: error: {e:#}");
@@ -35,12 +39,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(parsed: layers::Parsed) -> Result<()> {
+fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     let args: &Args = &parsed.args;
     if let Some(Command::HashPassword { scheme }) = args.command {
         return hash_password::run(scheme);
     }
-    logging::init(args)?;
+    let log = logging::init(args)?;
     for (option, source) in parsed.sources() {
         tracing::debug!(option, %source, "option set");
     }
@@ -62,6 +66,12 @@ fn run(parsed: layers::Parsed) -> Result<()> {
             })?;
         }
     }
+    // Held to the end of `run`: emptied and removed when it returns.
+    let _pidfile = args
+        .pidfile
+        .as_deref()
+        .map(pidfile::PidFile::create)
+        .transpose()?;
     // Everything that opens a file or binds a port happens above and here,
     // before the sandbox; no thread runs yet, so the sandbox covers every
     // thread the runtime will start.
@@ -82,7 +92,8 @@ fn run(parsed: layers::Parsed) -> Result<()> {
         .max_blocking_threads(settings.server.config().blocking_threads_needed())
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(serve(settings, listeners, sandbox))
+    let reloader = reload::Reloader::new(argv, args.clone(), settings.clone(), sandbox, log);
+    runtime.block_on(serve(settings, listeners, reloader))
 }
 
 /// tokio's default number of workers, one per CPU the process may use,
@@ -146,36 +157,39 @@ impl Listeners {
 async fn serve(
     settings: settings::Settings,
     listeners: Listeners,
-    sandbox: Option<ferroftpd::sandbox::Sandbox>,
+    mut reloader: reload::Reloader,
 ) -> Result<()> {
-    if let Some(users) = settings.users_file.clone() {
-        // Registered before the listening line, so a SIGHUP sent once the
-        // server is up never hits the default action (exit).
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                let reload = users.clone();
-                let result = tokio::task::spawn_blocking(move || reload.reload()).await;
-                match result {
-                    Ok(Ok(count)) => {
-                        tracing::info!(
-                            file = %users.path().display(),
-                            users = count,
-                            "users file reloaded"
-                        );
-                        if let Some(sandbox) = &sandbox {
-                            sandbox::check_homes(sandbox, users.path());
-                        }
+    // Registered before the listening line, so a SIGHUP sent once the
+    // server is up never hits the default action (exit).
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            // Reads files and may resolve a name: off the runtime's
+            // threads. One reload at a time; signals that come meanwhile
+            // make one more.
+            let result = tokio::task::spawn_blocking(move || {
+                let result = reloader.reload();
+                (reloader, result)
+            })
+            .await;
+            match result {
+                Ok((back, outcome)) => {
+                    reloader = back;
+                    match outcome {
+                        Ok(()) => tracing::info!("configuration reloaded"),
+                        Err(e) => tracing::error!(
+                            "configuration not reloaded, keeping the old settings: {e:#}"
+                        ),
                     }
-                    Ok(Err(e)) => {
-                        tracing::error!("users file not reloaded, keeping the old users: {e}")
-                    }
-                    Err(e) => tracing::error!("users file reload failed: {e}"),
+                }
+                Err(e) => {
+                    tracing::error!("reload failed, no more reloads until restart: {e}");
+                    return;
                 }
             }
-        });
-    }
+        }
+    });
     let listener = tokio::net::TcpListener::from_std(listeners.control)?;
     // Logged before the main listener's line, which says the server is
     // ready.

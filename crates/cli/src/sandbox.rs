@@ -78,14 +78,30 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
         }
     }
     if args.tls {
-        // Read at startup; allowed so that a reload may come later.
+        // Read at startup, and again on SIGHUP: the directories, since
+        // renewal tools write new files (certbot's live/ links point to
+        // new files in archive/), and editors rename new files over old.
         for file in [&args.certfile, &args.keyfile].into_iter().flatten() {
             sandbox = sandbox.read(file);
+            for dir in parent_dirs(file) {
+                sandbox = sandbox.read(dir);
+            }
         }
     }
-    // Opened before the sandbox and kept open; allowed for the same reason.
+    // Read again on SIGHUP.
+    if let Some(file) = &args.config {
+        for dir in parent_dirs(file) {
+            sandbox = sandbox.read(dir);
+        }
+    }
+    // Opened before the sandbox and kept open; SIGHUP opens them again by
+    // name, after log rotation renamed them: the directory, to create a
+    // new file there. Never read, truncated or removed.
     for file in [&args.log_file, &args.xferlog].into_iter().flatten() {
         sandbox = sandbox.append(file);
+        for dir in parent_dirs(file) {
+            sandbox = sandbox.allow(dir, Access::AppendCreate);
+        }
     }
     if args.system_users {
         sandbox = system_users(sandbox, args);
@@ -102,6 +118,53 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
     let passive = settings.server.config().passive_ports();
     let range = passive.into_iter().flat_map(|p| p.start()..=p.end());
     Ok(sandbox.bind_ports(std::iter::once(0).chain(range)))
+}
+
+/// Directories that hold other programs' files: a rule for a file in one
+/// of these stays a rule for that file, never the directory.
+const SHARED_DIRS: [&str; 14] = [
+    "/",
+    "/etc",
+    "/etc/ssl",
+    "/etc/ssl/certs",
+    "/etc/ssl/private",
+    "/etc/pki",
+    "/home",
+    "/root",
+    "/run",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/var/log",
+    "/var/tmp",
+];
+
+/// The directory a file is in, as named and once links are resolved (the
+/// two differ when the file is a symbolic link), for rules that must
+/// outlive the file: a file renamed over, a link pointed elsewhere, a log
+/// file renamed by rotation. Not a directory of [`SHARED_DIRS`]: there a
+/// reload sees a file changed in place only, and the log says so.
+fn parent_dirs(file: &Path) -> Vec<PathBuf> {
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let mut dirs: Vec<PathBuf> = [Some(absolute), file.canonicalize().ok()]
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .filter_map(|d| d.canonicalize().ok())
+        .collect();
+    dirs.dedup();
+    let (shared, own): (Vec<_>, Vec<_>) = dirs
+        .into_iter()
+        .partition(|d| SHARED_DIRS.iter().any(|s| d == Path::new(s)));
+    for dir in shared {
+        tracing::info!(
+            file = %file.display(),
+            dir = %dir.display(),
+            "sandbox: the file is in a shared directory, which stays closed; SIGHUP sees \
+             the file only if changed in place (give it a directory of its own)"
+        );
+    }
+    own
 }
 
 /// `--storage s3://...`, or S3 storage in the users file: the S3 client

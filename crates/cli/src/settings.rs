@@ -10,12 +10,12 @@ use ferroftpd::auth::{
     Authorizer, Confinement, MemoryAuthorizer, Permissions, SystemAuthorizer, UsersFile,
 };
 use ferroftpd::storage::{
-    MemoryStorageFactory, ObjectStorageConfig, ObjectStorageFactory, QuotaLimits,
+    MemoryStorageFactory, ObjectStorageConfig, ObjectStorageFactory, QuotaLimits, StorageFactory,
 };
 use ferroftpd::tls::TlsError;
 use ferroftpd::{BanPolicy, Builder, RateLimits, Server, TlsConfig};
 
-use crate::args::{config_message, Args, StorageKind};
+use crate::args::{config_message, Args, NatAddress, StorageKind};
 
 /// pyftpdlib's default port.
 pub const DEFAULT_PORT: u16 = 2121;
@@ -25,6 +25,7 @@ pub const DEFAULT_PORT: u16 = 2121;
 pub const DEFAULT_MEMORY_SIZE: u64 = 256 << 20;
 
 /// The listening address and the server.
+#[derive(Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
     pub server: Server,
@@ -38,9 +39,46 @@ pub struct Settings {
     /// there: the sandbox opens these. The users file and system users
     /// have their own (`sandbox.rs`). Empty with `--storage memory`.
     pub roots: Vec<(PathBuf, bool)>,
+    /// The tree of `--storage memory` or the bucket of `s3://`, kept by a
+    /// reload; `None` for directories on disk.
+    pub storage: Option<Arc<dyn StorageFactory>>,
+}
+
+/// [`Settings`] before the server is made: what a reload checks before it
+/// hands the builder to the running server.
+pub struct Plan {
+    pub builder: Builder,
+    pub listen: SocketAddr,
+    pub metrics_address: Option<SocketAddr>,
+    pub users_file: Option<Arc<UsersFile>>,
+    pub implicit_tls_listen: Option<SocketAddr>,
+    pub roots: Vec<(PathBuf, bool)>,
+    pub storage: Option<Arc<dyn StorageFactory>>,
+}
+
+impl Plan {
+    /// The settings with a server built from the plan.
+    pub fn build(self) -> Result<Settings> {
+        Ok(Settings {
+            server: self.builder.build()?,
+            listen: self.listen,
+            metrics_address: self.metrics_address,
+            users_file: self.users_file,
+            implicit_tls_listen: self.implicit_tls_listen,
+            roots: self.roots,
+            storage: self.storage,
+        })
+    }
 }
 
 pub fn build(args: &Args) -> Result<Settings> {
+    plan(args, None)?.build()
+}
+
+/// Reads `args` into a plan. On a reload `previous` is what runs now: its
+/// in-memory tree or bucket is kept, and its users file is read again
+/// (keeping the file's in-memory folders) rather than loaded afresh.
+pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
     if args.username.is_some() != args.password.is_some() {
         bail!("--username and --password go together");
     }
@@ -108,8 +146,16 @@ pub fn build(args: &Args) -> Result<Settings> {
                      put those users in the users file"
                 );
             }
-            let users = Arc::new(UsersFile::load(path).context("--users")?);
-            tracing::info!(file = %path.display(), users = users.len(), "users file loaded");
+            let again = previous
+                .and_then(|p| p.users_file.as_ref())
+                .filter(|old| old.path() == path.as_path());
+            let users = Arc::new(match again {
+                Some(old) => old.reread().context("--users")?,
+                None => UsersFile::load(path).context("--users")?,
+            });
+            if previous.is_none() {
+                tracing::info!(file = %path.display(), users = users.len(), "users file loaded");
+            }
             (users.clone() as Arc<dyn Authorizer>, Some(users))
         }
         None => (memory_users(args, &storage, &directory, &mut roots)?, None),
@@ -124,8 +170,8 @@ pub fn build(args: &Args) -> Result<Settings> {
     if let Some(banner) = &args.banner {
         builder = builder.banner(banner);
     }
-    if let Some(nat) = args.nat_address {
-        builder = builder.masquerade_address(nat);
+    if let Some(nat) = &args.nat_address {
+        builder = builder.masquerade_address(resolve_nat_address(nat)?);
     }
     if let Some(ports) = args.range {
         builder = builder.passive_ports(ports);
@@ -136,21 +182,28 @@ pub fn build(args: &Args) -> Result<Settings> {
     if let Some(delay) = args.auth_failed_delay {
         builder = builder.auth_failed_delay(delay);
     }
-    match &storage {
-        StorageKind::Local => {}
-        StorageKind::Memory => {
+    let kept = previous.and_then(|p| p.storage.clone());
+    let storage_factory: Option<Arc<dyn StorageFactory>> = match (&storage, kept) {
+        (StorageKind::Local, _) => None,
+        // The storage options are read at startup only (reload.rs).
+        (_, Some(kept)) => Some(kept),
+        (StorageKind::Memory, None) => {
             let capacity = args.memory_size.unwrap_or(DEFAULT_MEMORY_SIZE);
-            builder = builder.storage(Arc::new(MemoryStorageFactory::new(capacity)));
             tracing::info!(capacity, "serving an in-memory tree, empty at startup");
+            Some(Arc::new(MemoryStorageFactory::new(capacity)))
         }
-        StorageKind::S3(url) => {
-            builder = builder.storage(Arc::new(s3_storage(args, url)?));
+        (StorageKind::S3(url), None) => {
+            let factory = Arc::new(s3_storage(args, url)?);
             tracing::info!(
                 url,
                 endpoint = args.s3_endpoint.as_deref().unwrap_or("AWS"),
                 "serving an S3 bucket"
             );
+            Some(factory)
         }
+    };
+    if let Some(factory) = &storage_factory {
+        builder = builder.storage(factory.clone());
     }
     if args.quota_bytes.is_some() || args.quota_files.is_some() {
         builder = builder.quota(QuotaLimits {
@@ -164,17 +217,45 @@ pub fn build(args: &Args) -> Result<Settings> {
             .encoding(label)
             .map_err(|e| anyhow::anyhow!("--encoding: {}", config_message(e)))?;
     }
-    builder = tls(builder, args)?;
-    let server = builder.build()?;
+    // A reload keeps a self-signed certificate: its fingerprint is what
+    // clients were told to trust.
+    let self_signed = previous
+        .filter(|_| args.tls_self_signed)
+        .and_then(|p| p.server.config().tls().cloned());
+    builder = tls(builder, args, self_signed)?;
     let ip = args.interface.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-    Ok(Settings {
+    Ok(Plan {
+        builder,
         listen: SocketAddr::new(ip, args.port.unwrap_or(DEFAULT_PORT)),
-        server,
         metrics_address: args.metrics_address,
         users_file,
         implicit_tls_listen: args.tls_implicit_port.map(|port| SocketAddr::new(ip, port)),
         roots,
+        storage: storage_factory,
     })
+}
+
+/// The address of `--nat-address`; a host name is resolved now (at
+/// startup, and again on each reload), to its first IPv4 address.
+fn resolve_nat_address(nat: &NatAddress) -> Result<std::net::Ipv4Addr> {
+    use std::net::ToSocketAddrs;
+    match nat {
+        NatAddress::Ip(ip) => Ok(*ip),
+        NatAddress::Host(name) => {
+            let addrs = (name.as_str(), 0)
+                .to_socket_addrs()
+                .with_context(|| format!("--nat-address {name}: cannot resolve the name"))?;
+            let ip = addrs
+                .filter_map(|a| match a.ip() {
+                    IpAddr::V4(v4) => Some(v4),
+                    IpAddr::V6(_) => None,
+                })
+                .next()
+                .with_context(|| format!("--nat-address {name}: the name has no IPv4 address"))?;
+            tracing::info!(name, %ip, "--nat-address resolved");
+            Ok(ip)
+        }
+    }
 }
 
 /// True if any option of `--system-users` is set.
@@ -302,10 +383,16 @@ fn memory_users(
     }
     if let Some(name) = &args.username {
         let password = args.password.as_deref().unwrap_or_default();
+        // As `python -m pyftpdlib -u`: read-only unless --write.
+        let perms = if args.write {
+            Permissions::ALL
+        } else {
+            Permissions::READ
+        };
         authorizer
-            .add_user(name, password, &directory, Permissions::ALL)
+            .add_user(name, password, &directory, perms)
             .with_context(|| format!("--username {name}"))?;
-        root(&directory, true);
+        root(&directory, args.write);
         named += 1;
     }
     let anonymous = match (&args.anonymous, named) {
@@ -335,6 +422,10 @@ fn limits(mut builder: Builder, args: &Args) -> Result<Builder> {
     let optional = |s: u64| (s > 0).then(|| seconds(s));
     if let Some(s) = args.timeout {
         builder = builder.idle_timeout(optional(s));
+        // pyftpdlib's --timeout is its data channels' timeout too.
+        if args.data_timeout.is_none() && s > 0 {
+            builder = builder.data_timeout(seconds(s));
+        }
     }
     if let Some(s) = args.login_timeout {
         builder = builder.login_timeout(optional(s));
@@ -385,7 +476,7 @@ fn limits(mut builder: Builder, args: &Args) -> Result<Builder> {
 }
 
 /// FTPS: the certificate and the policies.
-fn tls(mut builder: Builder, args: &Args) -> Result<Builder> {
+fn tls(mut builder: Builder, args: &Args, self_signed: Option<TlsConfig>) -> Result<Builder> {
     let enabled = args.tls || args.tls_self_signed;
     if !enabled {
         if args.certfile.is_some() || args.keyfile.is_some() {
@@ -403,9 +494,9 @@ fn tls(mut builder: Builder, args: &Args) -> Result<Builder> {
         }
         return Ok(builder);
     }
-    let config = match (&args.certfile, args.tls_self_signed) {
-        (Some(_), true) => bail!("--certfile and --tls-self-signed exclude each other"),
-        (Some(cert), false) => {
+    let config = match (&args.certfile, args.tls_self_signed, self_signed) {
+        (Some(_), true, _) => bail!("--certfile and --tls-self-signed exclude each other"),
+        (Some(cert), false, _) => {
             let key = args.keyfile.as_deref().unwrap_or(cert);
             TlsConfig::from_pem_files(cert, key).map_err(|e| {
                 // The flag of the file at fault, which the message names.
@@ -416,7 +507,8 @@ fn tls(mut builder: Builder, args: &Args) -> Result<Builder> {
                 anyhow::anyhow!("{flag}: {e}")
             })?
         }
-        (None, true) => {
+        (None, true, Some(kept)) => kept,
+        (None, true, None) => {
             let mut names = vec![
                 "localhost".to_owned(),
                 "127.0.0.1".to_owned(),
@@ -432,7 +524,7 @@ fn tls(mut builder: Builder, args: &Args) -> Result<Builder> {
             );
             config
         }
-        (None, false) => bail!("--tls needs --certfile (and --keyfile), or --tls-self-signed"),
+        (None, false, _) => bail!("--tls needs --certfile (and --keyfile), or --tls-self-signed"),
     };
     tracing::info!(
         fingerprint = config.fingerprint(),

@@ -154,6 +154,9 @@ pub struct RateLimits {
     pub write_total: Option<Rate>,
 }
 
+/// [`Builder::max_connections`]'s default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
 impl ServerConfig {
     /// The passive port range, if one is set.
     pub fn passive_ports(&self) -> Option<PassivePorts> {
@@ -176,6 +179,11 @@ impl ServerConfig {
     /// The address announced in PASV replies, if one is set.
     pub fn masquerade_address(&self) -> Option<Ipv4Addr> {
         self.masquerade_address
+    }
+
+    /// The TLS certificate and key, if FTPS is on.
+    pub fn tls(&self) -> Option<&TlsConfig> {
+        self.tls.as_ref()
     }
 }
 
@@ -205,7 +213,7 @@ impl Default for Builder {
                 data_timeout: Duration::from_secs(300),
                 idle_timeout: Some(Duration::from_secs(300)),
                 login_timeout: Some(Duration::from_secs(60)),
-                max_connections: 512,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
                 max_connections_per_ip: None,
                 max_sessions_per_user: None,
                 ban: Some(BanPolicy::default()),
@@ -293,8 +301,10 @@ impl Builder {
     }
 
     /// Failed logins on one connection after which the client is
-    /// disconnected with 421; successful logins in between (REIN, USER
-    /// again) do not reset the count. Default: 3. Must be at least 1.
+    /// disconnected: the last one gets its 530, then the connection
+    /// closes (as in pyftpdlib and vsftpd); successful logins in between
+    /// (REIN, USER again) do not reset the count. Default: 3. Must be at
+    /// least 1.
     pub fn max_login_attempts(mut self, attempts: u32) -> Self {
         self.config.max_login_attempts = attempts;
         self
@@ -497,6 +507,12 @@ impl Builder {
 
     /// Checks the settings and builds the server.
     pub fn build(self) -> Result<Server, Error> {
+        Ok(Server::from_config(self.into_config()?))
+    }
+
+    /// Checks the settings: [`Self::build`] without the server, for
+    /// [`Server::reconfigure`].
+    pub(crate) fn into_config(self) -> Result<ServerConfig, Error> {
         let c = &self.config;
         if c.max_login_attempts == 0 {
             return Err(Error::Config(
@@ -554,7 +570,7 @@ impl Builder {
                 "requiring TLS needs a certificate (tls)".into(),
             ));
         }
-        Ok(Server::from_config(self.config))
+        Ok(self.config)
     }
 }
 

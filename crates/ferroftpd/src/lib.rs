@@ -42,7 +42,10 @@ pub mod storage;
 mod throttle;
 pub mod tls;
 
-pub use config::{Builder, PassivePorts, RateLimits, ServerConfig, SessionReuse, MAX_DURATION};
+pub use config::{
+    Builder, PassivePorts, RateLimits, ServerConfig, SessionReuse, DEFAULT_MAX_CONNECTIONS,
+    MAX_DURATION,
+};
 pub use error::Error;
 pub use ferroftpd_proto as proto;
 pub use limits::BanPolicy;

@@ -107,7 +107,7 @@ pub(crate) struct Limits {
     counts: Arc<Mutex<Counts>>,
     users: Arc<Mutex<HashMap<String, u32>>>,
     ban: Option<BanPolicy>,
-    failures: Mutex<HashMap<IpAddr, FailureRecord>>,
+    failures: Arc<Mutex<HashMap<IpAddr, FailureRecord>>>,
 }
 
 #[derive(Debug)]
@@ -168,7 +168,27 @@ impl Limits {
             counts: Arc::default(),
             users: Arc::default(),
             ban,
-            failures: Mutex::default(),
+            failures: Arc::default(),
+        }
+    }
+
+    /// The same counters and records under other limits: connections and
+    /// users already counted stay counted, and failed logins and bans
+    /// recorded so far are judged by the new policy (a ban lasts as long
+    /// as it was given for; with no policy, nobody is banned).
+    pub(crate) fn reconfigured(
+        &self,
+        max_connections: usize,
+        max_per_ip: Option<u32>,
+        ban: Option<BanPolicy>,
+    ) -> Self {
+        Limits {
+            max_connections,
+            max_per_ip,
+            counts: self.counts.clone(),
+            users: self.users.clone(),
+            ban,
+            failures: self.failures.clone(),
         }
     }
 

@@ -235,7 +235,7 @@ mod http {
             ("GET", "/metrics") => (
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                server.shared.metrics.render(),
+                server.shared().metrics.render(),
             ),
             ("GET", "/health") => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
             _ => (

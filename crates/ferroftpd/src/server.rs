@@ -3,7 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ferroftpd_proto::reply::Reply;
@@ -52,13 +52,19 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Server {
-    pub(crate) shared: Arc<Shared>,
+    /// The settings and state new sessions start with; replaced whole by
+    /// [`Server::reconfigure`]. A session keeps the `Shared` it started
+    /// with, so its settings never change under it.
+    current: Arc<RwLock<Arc<Shared>>>,
 }
 
-/// What every session of a server shares.
+/// What the sessions of a server share: its settings, and its state. The
+/// state (counters, bans, buckets, metrics, task trackers) is carried from
+/// one `Shared` to the next by [`Shared::succeed`], so a reconfigured
+/// server counts and stops its old sessions with its new ones.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub config: ServerConfig,
+    pub config: Arc<ServerConfig>,
     /// Cancelled by `shutdown` and `abort`: stop accepting.
     stop_accepting: CancellationToken,
     /// Cancelled by `abort`: close every session.
@@ -66,12 +72,37 @@ pub(crate) struct Shared {
     sessions: TaskTracker,
     /// Transfer tasks, which may outlive their session by a moment.
     pub transfers: TaskTracker,
-    next_session_id: AtomicU64,
-    pub limits: Limits,
-    pub buckets: SharedBuckets,
-    pub metrics: Metrics,
+    next_session_id: Arc<AtomicU64>,
+    pub limits: Arc<Limits>,
+    pub buckets: Arc<SharedBuckets>,
+    pub metrics: Arc<Metrics>,
     /// Each user's quota usage, from the first login on.
-    pub quota_usages: crate::storage::QuotaUsages,
+    pub quota_usages: Arc<crate::storage::QuotaUsages>,
+}
+
+impl Shared {
+    /// The state of `self` under the settings of `config`.
+    fn succeed(&self, config: ServerConfig) -> Shared {
+        Shared {
+            limits: Arc::new(self.limits.reconfigured(
+                config.max_connections,
+                config.max_connections_per_ip,
+                config.ban,
+            )),
+            buckets: Arc::new(
+                self.buckets
+                    .reconfigured(config.limits.read_total, config.limits.write_total),
+            ),
+            metrics: self.metrics.clone(),
+            quota_usages: self.quota_usages.clone(),
+            config: Arc::new(config),
+            stop_accepting: self.stop_accepting.clone(),
+            close_sessions: self.close_sessions.clone(),
+            sessions: self.sessions.clone(),
+            transfers: self.transfers.clone(),
+            next_session_id: self.next_session_id.clone(),
+        }
+    }
 }
 
 impl Server {
@@ -81,29 +112,65 @@ impl Server {
     }
 
     pub(crate) fn from_config(config: ServerConfig) -> Self {
+        let shared = Shared {
+            limits: Arc::new(Limits::new(
+                config.max_connections,
+                config.max_connections_per_ip,
+                config.ban,
+            )),
+            buckets: Arc::new(SharedBuckets::new(
+                config.limits.read_total,
+                config.limits.write_total,
+            )),
+            metrics: Arc::new(Metrics::new()),
+            quota_usages: Default::default(),
+            config: Arc::new(config),
+            stop_accepting: CancellationToken::new(),
+            close_sessions: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+            transfers: TaskTracker::new(),
+            next_session_id: Arc::new(AtomicU64::new(1)),
+        };
         Server {
-            shared: Arc::new(Shared {
-                limits: Limits::new(
-                    config.max_connections,
-                    config.max_connections_per_ip,
-                    config.ban,
-                ),
-                buckets: SharedBuckets::new(config.limits.read_total, config.limits.write_total),
-                metrics: Metrics::new(),
-                quota_usages: Default::default(),
-                config,
-                stop_accepting: CancellationToken::new(),
-                close_sessions: CancellationToken::new(),
-                sessions: TaskTracker::new(),
-                transfers: TaskTracker::new(),
-                next_session_id: AtomicU64::new(1),
-            }),
+            current: Arc::new(RwLock::new(Arc::new(shared))),
         }
     }
 
-    /// The settings the server runs with.
-    pub fn config(&self) -> &ServerConfig {
-        &self.shared.config
+    /// What new sessions start with now.
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The settings new sessions start with.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        self.shared().config.clone()
+    }
+
+    /// Replaces the settings with those of `builder`, checked as
+    /// [`Builder::build`] checks them; on error nothing changes.
+    ///
+    /// Sessions that connect afterwards run with the new settings: users,
+    /// storage, limits, timeouts, the banner, TLS certificate and policies.
+    /// Sessions already connected keep the settings they started with to
+    /// their end, their TLS certificate included. What the server counts
+    /// carries over: connections and each user's sessions (checked against
+    /// the new limits from now on), failed logins and bans (under the new
+    /// ban policy), quota usage, metrics, the server-wide bandwidth buckets
+    /// (a new bucket only if its rate changed) and the sessions that
+    /// [`Self::shutdown`] and [`Self::abort`] end.
+    ///
+    /// A new storage back-end starts as it is made: to keep an in-memory
+    /// tree, give the builder the same [`crate::storage::StorageFactory`]
+    /// (an `Arc` clone) as before.
+    pub fn reconfigure(&self, builder: Builder) -> Result<(), Error> {
+        let config = builder.into_config()?;
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let next = current.succeed(config);
+        *current = Arc::new(next);
+        Ok(())
     }
 
     /// Accepts and serves connections from `listener` until [`Self::shutdown`]
@@ -119,7 +186,7 @@ impl Server {
     /// listeners. Fails at once if the server has no [TLS
     /// configuration](Builder::tls).
     pub async fn serve_implicit_tls(&self, listener: TcpListener) -> Result<(), Error> {
-        if self.shared.config.tls.is_none() {
+        if self.shared().config.tls.is_none() {
             return Err(Error::Config(
                 "an implicit TLS listener needs a TLS configuration".into(),
             ));
@@ -128,7 +195,13 @@ impl Server {
     }
 
     async fn serve_listener(&self, listener: TcpListener, implicit_tls: bool) -> Result<(), Error> {
-        let shared = &self.shared;
+        let shared = self.shared();
+        let (stop_accepting, sessions, transfers) = (
+            shared.stop_accepting.clone(),
+            shared.sessions.clone(),
+            shared.transfers.clone(),
+        );
+        drop(shared);
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -138,7 +211,7 @@ impl Server {
                         // write each.
                         let Some(slot) = self.admit_tcp(&stream, peer) else { continue };
                         let server = self.clone();
-                        shared.sessions.spawn(async move {
+                        sessions.spawn(async move {
                             server.run_session(stream, slot, implicit_tls).await
                         });
                     }
@@ -147,14 +220,14 @@ impl Server {
                         tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                     }
                 },
-                () = shared.stop_accepting.cancelled() => break,
+                () = stop_accepting.cancelled() => break,
             }
         }
         drop(listener);
-        shared.sessions.close();
-        shared.sessions.wait().await;
-        shared.transfers.close();
-        shared.transfers.wait().await;
+        sessions.close();
+        sessions.wait().await;
+        transfers.close();
+        transfers.wait().await;
         Ok(())
     }
 
@@ -168,7 +241,7 @@ impl Server {
         let server = self.clone();
         // Tracked like accepted connections, so shutdown waits for it.
         let task = self
-            .shared
+            .shared()
             .sessions
             .track_future(async move { server.run_session(stream, slot, false).await });
         task.await;
@@ -199,14 +272,14 @@ impl Server {
         };
         let id = self.next_session_id();
         let session = Session::over(
-            self.shared.clone(),
+            self.shared(),
             Socket::Other(Box::new(stream)),
             (peer, local),
             slot,
             id,
         );
         let task = self
-            .shared
+            .shared()
             .sessions
             .track_future(session.run(false).instrument(session_span(id)));
         task.await;
@@ -216,10 +289,10 @@ impl Server {
     /// connection.
     fn admit(&self, peer: SocketAddr) -> Result<ConnectionSlot, Reply> {
         let ip = ferroftpd_proto::address::canonical_ip(peer.ip());
-        self.shared.limits.admit(ip).map_err(|refusal| {
+        self.shared().limits.admit(ip).map_err(|refusal| {
             tracing::debug!(%peer, ?refusal, "connection refused");
             Metrics::count(
-                &self.shared.metrics.connections_refused,
+                &self.shared().metrics.connections_refused,
                 vec![("reason", refusal.label())],
                 1,
             );
@@ -237,13 +310,15 @@ impl Server {
     }
 
     fn next_session_id(&self) -> u64 {
-        self.shared.next_session_id.fetch_add(1, Ordering::Relaxed)
+        self.shared()
+            .next_session_id
+            .fetch_add(1, Ordering::Relaxed)
     }
 
     async fn run_session(&self, stream: TcpStream, slot: ConnectionSlot, implicit_tls: bool) {
         let id = self.next_session_id();
         let span = session_span(id);
-        match Session::new(self.shared.clone(), stream, slot, id) {
+        match Session::new(self.shared(), stream, slot, id) {
             Ok(session) => session.run(implicit_tls).instrument(span).await,
             Err(e) => {
                 tracing::debug!(parent: &span, error = %e, "connection dropped before greeting")
@@ -255,20 +330,20 @@ impl Server {
     /// leave. [`Self::serve`] returns when the last one has ended
     /// (pyftpdlib's `close()`).
     pub fn shutdown(&self) {
-        self.shared.stop_accepting.cancel();
+        self.shared().stop_accepting.cancel();
     }
 
     /// Stops accepting and closes every session at once, with a 421 reply
     /// (pyftpdlib's `close_all()`).
     pub fn abort(&self) {
-        self.shared.stop_accepting.cancel();
-        self.shared.close_sessions.cancel();
+        self.shared().stop_accepting.cancel();
+        self.shared().close_sessions.cancel();
     }
 
     /// Cancelled when the server stops accepting.
     #[cfg(feature = "metrics")]
     pub(crate) fn stop_token(&self) -> CancellationToken {
-        self.shared.stop_accepting.clone()
+        self.shared().stop_accepting.clone()
     }
 
     /// The server's metrics in the Prometheus text format (what
@@ -276,17 +351,17 @@ impl Server {
     /// `metrics` feature.
     #[cfg(feature = "metrics")]
     pub fn metrics_text(&self) -> String {
-        self.shared.metrics.render()
+        self.shared().metrics.render()
     }
 
     /// Sessions currently running.
     pub fn session_count(&self) -> usize {
-        self.shared.sessions.len()
+        self.shared().sessions.len()
     }
 
     /// Control connections holding a slot of the connection limits now.
     pub fn connection_count(&self) -> usize {
-        self.shared.limits.connections()
+        self.shared().limits.connections()
     }
 }
 

@@ -112,15 +112,34 @@ pub(crate) enum Direction {
 pub(crate) struct SharedBuckets {
     total_read: Option<Arc<Bucket>>,
     total_write: Option<Arc<Bucket>>,
-    users: Mutex<HashMap<(String, Direction), Weak<Bucket>>>,
+    users: Arc<Mutex<UserBuckets>>,
 }
+
+/// Each user's bucket per direction, while a transfer holds it.
+type UserBuckets = HashMap<(String, Direction), Weak<Bucket>>;
 
 impl SharedBuckets {
     pub(crate) fn new(read_total: Option<Rate>, write_total: Option<Rate>) -> Self {
         SharedBuckets {
             total_read: read_total.map(Bucket::new),
             total_write: write_total.map(Bucket::new),
-            users: Mutex::default(),
+            users: Arc::default(),
+        }
+    }
+
+    /// The buckets under new server-wide rates: a bucket whose rate is
+    /// unchanged is kept, so that transfers under the old and the new
+    /// settings share it. Users' buckets are kept; a user's new rate
+    /// applies once none of their transfers runs.
+    pub(crate) fn reconfigured(&self, read_total: Option<Rate>, write_total: Option<Rate>) -> Self {
+        let keep = |old: &Option<Arc<Bucket>>, rate: Option<Rate>| match (old, rate) {
+            (Some(bucket), Some(rate)) if bucket.rate == rate.0 as f64 => Some(bucket.clone()),
+            (_, rate) => rate.map(Bucket::new),
+        };
+        SharedBuckets {
+            total_read: keep(&self.total_read, read_total),
+            total_write: keep(&self.total_write, write_total),
+            users: self.users.clone(),
         }
     }
 

@@ -380,6 +380,34 @@ impl Command {
         })
     }
 
+    /// True if some form of the control line `line` may be sent before
+    /// logging in: its verb allows it and, for SITE, its subcommand is
+    /// HELP. A line that fails to parse is answered 530 before login
+    /// unless this is true, as pyftpdlib and vsftpd do: the login check
+    /// comes before the argument check.
+    pub fn line_allowed_before_login(line: &[u8]) -> bool {
+        let mut words = line.split(|&b| b == b' ');
+        let verb = words.next().unwrap_or_default().to_ascii_uppercase();
+        if verb == b"SITE" {
+            return match words.next() {
+                Some(sub) if !sub.is_empty() => sub.eq_ignore_ascii_case(b"HELP"),
+                _ => true,
+            };
+        }
+        Self::verb_allowed_before_login(&verb)
+    }
+
+    /// True if some form of the command `verb` (upper-case, aliases
+    /// included) may be sent before logging in, whatever its argument.
+    pub fn verb_allowed_before_login(verb: &[u8]) -> bool {
+        const BEFORE_LOGIN: [&[u8]; 19] = [
+            b"USER", b"PASS", b"QUIT", b"NOOP", b"SYST", b"FEAT", b"HELP", b"STAT", b"REIN",
+            b"ACCT", b"HOST", b"CLNT", b"LANG", b"AUTH", b"PBSZ", b"PROT", b"CCC", b"OPTS",
+            b"SITE",
+        ];
+        BEFORE_LOGIN.contains(&verb)
+    }
+
     /// True if the command may be sent before logging in.
     pub fn allowed_before_login(&self) -> bool {
         use Command::*;
@@ -731,5 +759,33 @@ mod tests {
         assert!(ok("STAT").allowed_before_login());
         assert!(!ok("STAT /").allowed_before_login());
         assert!(!ok("LIST").allowed_before_login());
+        // Some form of each of these is allowed; their bad arguments get
+        // the argument's reply, not 530.
+        for verb in ["USER", "FEAT", "OPTS", "SITE", "STAT", "AUTH", "PBSZ"] {
+            assert!(
+                Command::verb_allowed_before_login(verb.as_bytes()),
+                "{verb}"
+            );
+        }
+        for verb in [
+            "PORT", "EPRT", "TYPE", "REST", "MFMT", "RETR", "XCRC", "MODE",
+        ] {
+            assert!(
+                !Command::verb_allowed_before_login(verb.as_bytes()),
+                "{verb}"
+            );
+        }
+        for line in ["SITE HELP", "site help CHMOD", "SITE", "OPTS", "user"] {
+            assert!(
+                Command::line_allowed_before_login(line.as_bytes()),
+                "{line}"
+            );
+        }
+        for line in ["SITE CHMOD 999 x", "SITE FOO", "PORT 1,2"] {
+            assert!(
+                !Command::line_allowed_before_login(line.as_bytes()),
+                "{line}"
+            );
+        }
     }
 }

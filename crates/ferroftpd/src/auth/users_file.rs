@@ -557,6 +557,19 @@ impl UsersFile {
         Ok(count)
     }
 
+    /// Reads the file again into a new `UsersFile` that keeps this one's
+    /// in-memory folders; this one is left as it is. For a reload that
+    /// must succeed whole or not at all: the caller installs the new users
+    /// only once everything else checked out.
+    pub fn reread(&self) -> Result<UsersFile, UsersFileError> {
+        let users = read_users(&self.path, &self.memory_folders)?;
+        Ok(UsersFile {
+            path: self.path.clone(),
+            users: RwLock::new(Arc::new(users)),
+            memory_folders: self.memory_folders.clone(),
+        })
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path

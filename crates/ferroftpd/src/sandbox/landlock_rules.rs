@@ -26,6 +26,7 @@ fn rights(access: Access) -> BitFlags<AccessFs> {
         Access::Read => AccessFs::ReadFile | AccessFs::ReadDir,
         Access::ReadExecute => AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute,
         Access::Append => AccessFs::WriteFile.into(),
+        Access::AppendCreate => AccessFs::WriteFile | AccessFs::MakeReg,
         Access::ReadWrite => {
             AccessFs::ReadFile
                 | AccessFs::ReadDir

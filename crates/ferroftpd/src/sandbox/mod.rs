@@ -72,6 +72,10 @@ pub enum Access {
     /// Open an existing file for writing (log files). No reading, no
     /// truncating, no creating or removing.
     Append,
+    /// [`Access::Append`], and creating regular files: a log file's
+    /// directory, so that the file can be opened again by name after log
+    /// rotation renamed it. No reading, truncating or removing.
+    AppendCreate,
     /// Everything an FTP user can do: read, write, truncate, create and
     /// remove regular files and directories, and rename between
     /// directories. Never: create symbolic links, devices, pipes or
@@ -85,6 +89,7 @@ impl fmt::Display for Access {
             Access::Read => "read",
             Access::ReadExecute => "read+execute",
             Access::Append => "append",
+            Access::AppendCreate => "append+create",
             Access::ReadWrite => "read-write",
         })
     }
@@ -190,9 +195,13 @@ impl Sandbox {
     pub fn allows(&self, path: &Path, access: Access) -> bool {
         self.paths.iter().any(|(p, given)| {
             let covers = match access {
-                Access::Read => !matches!(given, Access::Append),
+                Access::Read => !matches!(given, Access::Append | Access::AppendCreate),
                 Access::ReadExecute => matches!(given, Access::ReadExecute),
-                Access::Append => matches!(given, Access::Append | Access::ReadWrite),
+                Access::Append => matches!(
+                    given,
+                    Access::Append | Access::AppendCreate | Access::ReadWrite
+                ),
+                Access::AppendCreate => matches!(given, Access::AppendCreate | Access::ReadWrite),
                 Access::ReadWrite => matches!(given, Access::ReadWrite),
             };
             covers && path.starts_with(p)

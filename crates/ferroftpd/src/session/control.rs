@@ -23,6 +23,9 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(300);
 /// Longest a TLS handshake on the control connection may take.
 pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Longest the closing TLS alert may wait for room in the socket.
+const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Bytes read from the control connection at a time.
 const READ_CHUNK: usize = 1024;
 
@@ -162,6 +165,19 @@ impl Control {
 }
 
 impl Control {
+    /// Ends a TLS control connection properly: our close_notify, so the
+    /// client can tell the end of the session from a cut connection (the
+    /// client may have sent its own, without CCC, to leave). Bounded by
+    /// [`CLOSE_NOTIFY_TIMEOUT`]; a plain connection needs nothing.
+    pub async fn close(&mut self) {
+        if let Stream::Tls(stream) = &mut self.stream {
+            let shutdown = tokio::time::timeout(CLOSE_NOTIFY_TIMEOUT, stream.shutdown());
+            if let Ok(Err(e)) | Err(e) = shutdown.await.map_err(io::Error::from) {
+                tracing::debug!(error = %e, "TLS close_notify not sent");
+            }
+        }
+    }
+
     /// Returns to plain text (CCC, RFC 4217 §6): sends close_notify, then
     /// reads the client's TLS records one at a time, never past its
     /// close_notify, so the plain-text commands that follow it are left in

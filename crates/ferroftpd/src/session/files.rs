@@ -1,6 +1,7 @@
 //! Navigation and file management: PWD, CWD, MKD, RMD, DELE, RNFR, RNTO,
 //! SIZE, MDTM.
 
+use ferroftpd_proto::command::TransferType;
 use ferroftpd_proto::path::VirtualPath;
 use ferroftpd_proto::perms::Permission;
 use ferroftpd_proto::reply::{quoted, Reply};
@@ -123,6 +124,15 @@ impl Session {
     }
 
     pub(super) async fn size(&mut self, arg: &[u8]) -> Result {
+        // RFC 3659 §4: SIZE is the size as transferred, which in ASCII
+        // mode depends on the content; pyftpdlib and proftpd refuse it
+        // rather than read the whole file.
+        if self.transfer_type == TransferType::Ascii {
+            return Ok(Reply::new(
+                550,
+                "SIZE not allowed in ASCII mode: send TYPE I first.",
+            ));
+        }
         let path = self.resolve_checked(arg, Permission::List)?;
         let info = self.storage()?.metadata(&path).await?;
         if !info.is_file() {

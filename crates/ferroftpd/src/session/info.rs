@@ -50,7 +50,10 @@ impl Session {
         }
         if self.shared.config.tls.is_some() {
             // Kept in the sorted order of the rest.
-            lines.insert(1, " AUTH TLS".to_owned());
+            // AUTH SSL, the old name some clients send, is accepted too
+            // (pyftpdlib lists both).
+            lines.insert(1, " AUTH SSL".to_owned());
+            lines.insert(2, " AUTH TLS".to_owned());
             let at = lines
                 .iter()
                 .skip(1)

@@ -251,21 +251,18 @@ impl Session {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        if self.failed_logins >= self.shared.config.max_login_attempts {
-            let _ = self
-                .control
-                .send(&Reply::new(
-                    421,
-                    "Too many failed login attempts; closing connection.",
-                ))
-                .await;
-            return Flow::Close;
-        }
         let text = match error {
             AuthError::AnonymousDisabled => "Anonymous access not allowed.".to_owned(),
             AuthError::Refused(msg) => msg,
             _ => "Authentication failed.".to_owned(),
         };
+        // The last allowed failure gets its 530, then the connection
+        // closes (as in pyftpdlib and vsftpd): the client learns why.
+        if self.failed_logins >= self.shared.config.max_login_attempts {
+            tracing::info!("too many failed login attempts; closing connection");
+            let _ = self.control.send(&Reply::new(530, text)).await;
+            return Flow::Close;
+        }
         self.reply(Reply::new(530, text)).await
     }
 

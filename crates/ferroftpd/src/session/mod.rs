@@ -373,6 +373,7 @@ impl Session {
         if let Login::LoggedIn(user) = &self.login {
             self.shared.config.authorizer.logout(&user.account).await;
         }
+        self.control.close().await;
         self.hook(HookEvent::Disconnect);
         self.shared.metrics.sessions_active.dec();
         tracing::info!("session closed");
@@ -401,9 +402,16 @@ impl Session {
             Err(e) => {
                 Metrics::count(&self.shared.metrics.commands, vec![("verb", "invalid")], 1);
                 tracing::debug!("<- {}", LogSafe(line));
-                if let ParseError::Unknown(_) = e {
-                    if !matches!(self.login, Login::LoggedIn(_)) {
+                if !matches!(self.login, Login::LoggedIn(_)) {
+                    if let ParseError::Unknown(_) = e {
                         return self.unknown_before_login(line).await;
+                    }
+                    // Login first, then arguments (pyftpdlib and vsftpd
+                    // answer a malformed PORT before login with 530 too).
+                    if !matches!(e, ParseError::NotImplemented(_))
+                        && !Command::line_allowed_before_login(line)
+                    {
+                        return self.reply(not_logged_in()).await;
                     }
                 }
                 return self.reply(e.reply()).await;
@@ -415,9 +423,7 @@ impl Session {
             tracing::debug!("<- {}", LogSafe(line));
         }
         if !command.allowed_before_login() && !matches!(self.login, Login::LoggedIn(_)) {
-            return self
-                .reply(Reply::new(530, "Log in with USER and PASS first."))
-                .await;
+            return self.reply(not_logged_in()).await;
         }
         // REST applies to the next transfer command, RNFR only to the very
         // next command.
@@ -545,7 +551,7 @@ impl Session {
     fn user_ref(&self) -> Result<&User, CommandError> {
         match &self.login {
             Login::LoggedIn(user) => Ok(user),
-            _ => Err(Reply::new(530, "Log in with USER and PASS first.").into()),
+            _ => Err(not_logged_in().into()),
         }
     }
 
@@ -633,6 +639,11 @@ impl Session {
     fn client_ip(&self) -> IpAddr {
         self.peer.ip()
     }
+}
+
+/// The reply to a command that needs a login, before login.
+fn not_logged_in() -> Reply {
+    Reply::new(530, "Log in with USER and PASS first.")
 }
 
 /// True for an HTTP request line (`GET / HTTP/1.1`).

@@ -31,6 +31,7 @@ async fn dot_dot_stays_at_root() {
     let (srv, _home) = jailed().await;
     let mut c = srv.client().await;
     c.login("jailed", "pw").await;
+    c.expect("TYPE I", 200).await;
     c.expect("CWD ../../..", 250).await;
     assert_eq!(c.cmd("PWD").await.1, "\"/\" is the current directory.");
     c.expect("CDUP", 250).await;

@@ -74,6 +74,7 @@ async fn delete_rename_size_mdtm() {
     let srv = TestServer::start().await;
     srv.write("a.txt", b"12345");
     let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
     assert_eq!(c.cmd("SIZE a.txt").await, (213, "5".into()));
     let (code, mdtm) = c.cmd("MDTM a.txt").await;
     assert_eq!(code, 213);
@@ -113,6 +114,25 @@ async fn delete_rename_size_mdtm() {
         (550, "No such file or directory.".into())
     );
     assert_eq!(c.cmd("DELE d").await, (550, "Is a directory.".into()));
+}
+
+/// RFC 3659 §4: SIZE gives the size as transferred, which in ASCII mode
+/// (the default) depends on the content; refused there, as pyftpdlib and
+/// proftpd do.
+#[tokio::test]
+async fn size_is_refused_in_ascii_mode() {
+    let srv = TestServer::start().await;
+    srv.write("lines.txt", b"a\nb\n");
+    let mut c = srv.user().await;
+    let refused = (
+        550,
+        "SIZE not allowed in ASCII mode: send TYPE I first.".into(),
+    );
+    assert_eq!(c.cmd("SIZE lines.txt").await, refused);
+    c.expect("TYPE I", 200).await;
+    assert_eq!(c.cmd("SIZE lines.txt").await, (213, "4".into()));
+    c.expect("TYPE A", 200).await;
+    assert_eq!(c.cmd("SIZE lines.txt").await, refused);
 }
 
 #[tokio::test]

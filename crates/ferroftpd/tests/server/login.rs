@@ -67,9 +67,46 @@ async fn failed_logins_disconnect_after_the_limit() {
         c.expect("PASS wrong", 530).await;
     }
     c.expect("USER user", 331).await;
-    let (code, _) = c.cmd("PASS wrong").await;
-    assert_eq!(code, 421);
+    // The last allowed failure: 530, then the connection closes (as in
+    // pyftpdlib and vsftpd).
+    assert_eq!(
+        c.cmd("PASS wrong").await,
+        (530, "Authentication failed.".into())
+    );
     assert!(c.is_closed().await);
+}
+
+/// Login comes before arguments: a malformed command that needs a login
+/// gets 530 before login, as in pyftpdlib and vsftpd, not 501.
+#[tokio::test]
+async fn bad_arguments_before_login_get_530() {
+    let srv = TestServer::start().await;
+    let mut c = srv.client().await;
+    for cmd in [
+        "PORT 1,2,3",
+        "EPRT |9|x|1|",
+        "TYPE X",
+        "REST abc",
+        "MFMT 2023 a",
+        "MODE Z",
+        "RETR",
+        "PWD extra",
+        "XCRC",
+        "SITE CHMOD 999 a",
+        "SITE CHMOD 644",
+    ] {
+        assert_eq!(
+            c.cmd(cmd).await,
+            (530, "Log in with USER and PASS first.".into()),
+            "{cmd}"
+        );
+    }
+    // Commands allowed before login still check their arguments.
+    for (cmd, code) in [("USER", 501), ("NOOP x", 501), ("OPTS", 501), ("HOST", 501)] {
+        assert_eq!(c.cmd(cmd).await.0, code, "{cmd}");
+    }
+    c.login("user", "12345").await;
+    assert_eq!(c.cmd("PORT 1,2,3").await.0, 501);
 }
 
 /// A login between guesses, anonymous or real, followed by REIN or USER,
@@ -86,7 +123,7 @@ async fn a_success_does_not_reset_the_failure_count() {
     c.expect("PASS wrong", 530).await;
     c.login("user", "12345").await;
     c.expect("USER user", 331).await;
-    assert_eq!(c.cmd("PASS wrong").await.0, 421);
+    assert_eq!(c.cmd("PASS wrong").await.0, 530);
     assert!(c.is_closed().await);
 }
 

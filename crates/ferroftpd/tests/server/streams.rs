@@ -109,7 +109,7 @@ async fn explicit_tls_and_ccc_over_an_in_memory_pipe() {
 /// A verifier that accepts any certificate: the test's server has a
 /// self-signed one, and what is tested is the stream, not the PKI.
 #[cfg(feature = "self-signed")]
-fn accept_any_certificate() -> rustls::ClientConfig {
+pub(crate) fn accept_any_certificate() -> rustls::ClientConfig {
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
     use rustls::{DigitallySignedStruct, SignatureScheme};
