@@ -345,3 +345,17 @@ def test_a_home_that_is_the_root_directory_is_refused_when_confined(start_server
             assert ftp.pwd() == "/"
     finally:
         subprocess.run(["userdel", name], capture_output=True, timeout=60)
+
+
+def test_umask_and_dir_message_for_system_users(start_server, accounts):
+    alice = accounts["alice"]
+    (alice.home / ".message").write_text("Alice's home.\n")
+    srv = start(start_server, "--umask", "077", "--dir-message", ".message")
+    with ftp_session(srv, user=None) as ftp:
+        # The message is read as alice, through her storage.
+        assert ftp.login(alice.name, alice.password).startswith("230-Alice's home.\n")
+        ftp.storbinary("STOR private.txt", io.BytesIO(b"mine\n"))
+        ftp.mkd("private")
+    for name, want in [("private.txt", 0o600), ("private", 0o700)]:
+        st = (alice.home / name).stat()
+        assert (st.st_mode & 0o777, st.st_uid) == (want, alice.pw.pw_uid), name

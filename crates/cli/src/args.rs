@@ -69,6 +69,26 @@ pub struct Args {
     #[arg(long)]
     pub banner: Option<String>,
 
+    /// Send this text file as the greeting (control characters dropped, at most 4096 bytes and 64 lines); not with --banner
+    #[arg(long, value_name = "FILE", conflicts_with = "banner")]
+    pub banner_file: Option<PathBuf>,
+
+    /// Show the text of the file of this name (e.g. .message) to clients entering its directory, with CWD or at login
+    #[arg(long, value_name = "NAME", value_parser = file_name)]
+    pub dir_message: Option<String>,
+
+    /// Octal umask of uploaded files and created directories on disk, e.g. 022 [default: the process umask]
+    #[arg(long, value_name = "OCTAL", value_parser = umask)]
+    pub umask: Option<u32>,
+
+    /// Refuse active mode (PORT and EPRT) with 550; clients must use PASV or EPSV
+    #[arg(long)]
+    pub no_active: bool,
+
+    /// Refuse passive mode (PASV and EPSV) with 550; clients must use PORT or EPRT; not with --no-active
+    #[arg(long, conflicts_with = "no_active")]
+    pub no_passive: bool,
+
     /// DANGEROUS: allow data connections to and from other hosts than the client (FXP; enables bounce attacks)
     #[arg(long)]
     pub permit_foreign_addresses: bool,
@@ -76,6 +96,14 @@ pub struct Args {
     /// DANGEROUS: allow PORT and EPRT to ports below 1024
     #[arg(long)]
     pub permit_privileged_ports: bool,
+
+    /// Read HAProxy's PROXY header (v1 or v2) on connections from --proxy-from: off, optional or required [default: off]
+    #[arg(long, value_name = "MODE", value_parser = proxy_protocol)]
+    pub proxy_protocol: Option<ferroftpd::ProxyProtocol>,
+
+    /// With --proxy-protocol: the load balancers' addresses, comma-separated networks (10.0.0.0/24,192.0.2.7)
+    #[arg(long, value_name = "CIDR,...", value_parser = Networks::from_str)]
+    pub proxy_from: Option<Networks>,
 
     /// Show local time in listings [default: UTC]
     #[arg(long)]
@@ -612,6 +640,29 @@ fn anonymous_permissions(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// `--dir-message`: one file name.
+fn file_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains('/') || text == "." || text == ".." {
+        return Err(format!("{text:?}: expected a file name, without /"));
+    }
+    Ok(text.to_owned())
+}
+
+/// `--umask`: octal digits, at most 777.
+fn umask(text: &str) -> Result<u32, String> {
+    let digits = text.trim();
+    let digits = digits.strip_prefix("0o").unwrap_or(digits);
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|u| *u <= 0o777 && !digits.starts_with('+'))
+        .ok_or_else(|| {
+            format!(
+                "{text:?}: expected an octal umask from 000 to 777, e.g. 022 \
+                 (in the config file, a string: umask = \"022\")"
+            )
+        })
+}
+
 fn permissions(text: &str) -> Result<Permissions, String> {
     text.parse().map_err(|e| format!("{e}"))
 }
@@ -647,6 +698,36 @@ impl FromStr for NatAddress {
             return Err(format!("{text:?}: expected an IPv4 address or a host name"));
         }
         Ok(NatAddress::Host(name.to_owned()))
+    }
+}
+
+fn proxy_protocol(text: &str) -> Result<ferroftpd::ProxyProtocol, String> {
+    text.parse()
+}
+
+/// `--proxy-from`: networks, or single addresses, comma-separated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Networks(pub Vec<ipnet::IpNet>);
+
+impl FromStr for Networks {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parse = |item: &str| {
+            let item = item.trim();
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{item:?}: expected an address or a network (10.0.0.0/24)"))
+        };
+        let nets = text
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        if nets.is_empty() {
+            return Err("expected at least one address or network".into());
+        }
+        Ok(Networks(nets))
     }
 }
 

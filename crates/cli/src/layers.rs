@@ -1320,4 +1320,49 @@ quota_files = 1000
         let parsed = parse_with(&["hash-password"], &[("FERROFTPD_PORT", "x")]).unwrap();
         assert!(parsed.args.command.is_some());
     }
+
+    #[test]
+    fn session_options_from_every_layer() {
+        let file = config(
+            "banner_file = \"/etc/ftp.banner\"\ndir_message = \".message\"\numask = \"027\"\nno_active = true\n",
+        );
+        let path = file.path().to_str().unwrap();
+        let args = parse_with(&["--config", path], &[]).unwrap().args;
+        assert_eq!(
+            args.banner_file.as_deref(),
+            Some(Path::new("/etc/ftp.banner"))
+        );
+        assert_eq!(args.dir_message.as_deref(), Some(".message"));
+        assert_eq!(args.umask, Some(0o027));
+        assert!(args.no_active);
+        // --active turns a file's no_active off; the environment sets a umask.
+        let args = parse_with(
+            &["--config", path, "--active"],
+            &[("FERROFTPD_UMASK", "0o002")],
+        )
+        .unwrap()
+        .args;
+        assert!(!args.no_active);
+        assert_eq!(args.umask, Some(0o002));
+        // A bad value names its source, in one line.
+        let bad = invalid(parse_with(&[], &[("FERROFTPD_UMASK", "999")]));
+        assert!(bad.starts_with("FERROFTPD_UMASK: "), "{bad}");
+        assert!(bad.contains("octal umask"), "{bad}");
+        // TOML has no leading zeros: an octal integer arrives in decimal
+        // and is refused, with a hint, rather than misread.
+        let octal = config("umask = 0o22\n");
+        let bad = invalid(parse_with(
+            &["--config", octal.path().to_str().unwrap()],
+            &[],
+        ));
+        assert!(
+            bad.contains(":1: umask: ") && bad.contains("umask = \"022\""),
+            "{bad}"
+        );
+        for bad in ["", "1000", "+22", "8", "abc"] {
+            assert!(parse_with(&["--umask", bad], &[]).is_err(), "{bad}");
+        }
+        let bad = invalid(parse_with(&["--dir-message", "a/b"], &[]));
+        assert!(bad.starts_with("--dir-message: "), "{bad}");
+    }
 }

@@ -88,6 +88,13 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
             }
         }
     }
+    // Read at startup and again on SIGHUP, as the certificate is.
+    if let Some(file) = &args.banner_file {
+        sandbox = sandbox.read(file);
+        for dir in parent_dirs(file) {
+            sandbox = sandbox.read(dir);
+        }
+    }
     // Read again on SIGHUP.
     if let Some(file) = &args.config {
         for dir in parent_dirs(file) {

@@ -170,12 +170,14 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
     if let Some(banner) = &args.banner {
         builder = builder.banner(banner);
     }
+    builder = session_features(builder, args)?;
     if let Some(nat) = &args.nat_address {
         builder = builder.masquerade_address(resolve_nat_address(nat)?);
     }
     if let Some(ports) = args.range {
         builder = builder.passive_ports(ports);
     }
+    builder = proxy_protocol(builder, args)?;
     if let Some(n) = args.max_login_attempts {
         builder = builder.max_login_attempts(n);
     }
@@ -235,6 +237,25 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
     })
 }
 
+/// `--proxy-protocol` with `--proxy-from`.
+fn proxy_protocol(builder: Builder, args: &Args) -> Result<Builder> {
+    use ferroftpd::ProxyProtocol;
+    let mode = args.proxy_protocol.unwrap_or_default();
+    match (mode, &args.proxy_from) {
+        (ProxyProtocol::Off, None) => Ok(builder),
+        (ProxyProtocol::Off, Some(_)) => {
+            bail!("--proxy-from needs --proxy-protocol optional or required")
+        }
+        (mode, None) => {
+            bail!("--proxy-protocol {mode} needs --proxy-from: the balancers' addresses")
+        }
+        (mode, Some(nets)) => {
+            tracing::info!(%mode, from = ?nets.0, "PROXY protocol");
+            Ok(builder.proxy_protocol(mode, nets.0.iter().copied()))
+        }
+    }
+}
+
 /// The address of `--nat-address`; a host name is resolved now (at
 /// startup, and again on each reload), to its first IPv4 address.
 fn resolve_nat_address(nat: &NatAddress) -> Result<std::net::Ipv4Addr> {
@@ -256,6 +277,29 @@ fn resolve_nat_address(nat: &NatAddress) -> Result<std::net::Ipv4Addr> {
             Ok(ip)
         }
     }
+}
+
+/// The banner file, directory messages, the umask and the data modes.
+fn session_features(mut builder: Builder, args: &Args) -> Result<Builder> {
+    if let Some(path) = &args.banner_file {
+        // Set in different layers, the two would hide each other.
+        if args.banner.is_some() {
+            bail!("--banner and --banner-file cannot be combined: choose one");
+        }
+        builder = builder.banner_file(path).context("--banner-file")?;
+    }
+    if let Some(name) = &args.dir_message {
+        builder = builder.dir_message(name.as_bytes());
+    }
+    if let Some(umask) = args.umask {
+        builder = builder.umask(umask);
+    }
+    if args.no_active && args.no_passive {
+        bail!("--no-active and --no-passive cannot be combined: no transfer could be made");
+    }
+    Ok(builder
+        .active_mode(!args.no_active)
+        .passive_mode(!args.no_passive))
 }
 
 /// True if any option of `--system-users` is set.
@@ -618,5 +662,38 @@ mod tests {
         ] {
             assert!(build(&args(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn banner_and_banner_file_exclude_each_other_across_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let banner = dir.path().join("banner");
+        std::fs::write(&banner, "Hello\n").unwrap();
+        let d = dir.path().to_str().unwrap();
+        let file = dir.path().join("ferroftpd.toml");
+        std::fs::write(&file, "banner = \"Hi\"\n").unwrap();
+        let layered = crate::layers::parse(
+            [
+                "ferroftpd",
+                "-d",
+                d,
+                "--config",
+                file.to_str().unwrap(),
+                "--banner-file",
+                banner.to_str().unwrap(),
+            ],
+            |_| None,
+        )
+        .unwrap()
+        .args;
+        let err = build(&layered).err().unwrap().to_string();
+        assert!(err.contains("--banner and --banner-file"), "{err}");
+        assert!(build(&args(&["-d", d, "--banner-file", banner.to_str().unwrap()])).is_ok());
+        let err = build(&args(&["-d", d, "--banner-file", "/nonexistent/banner"]))
+            .err()
+            .unwrap();
+        let err = format!("{err:#}");
+        assert!(err.starts_with("--banner-file: "), "{err}");
+        assert!(err.contains("/nonexistent/banner"), "{err}");
     }
 }

@@ -1,10 +1,14 @@
 //! Server settings and their builder.
 
 use std::fmt;
+use std::io::Read;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use ferroftpd_proto::message::{message_lines, MAX_MESSAGE_BYTES, MAX_MESSAGE_LINES};
 
 use crate::auth::{Authorizer, MemoryAuthorizer};
 use crate::limits::BanPolicy;
@@ -73,6 +77,10 @@ pub struct ServerConfig {
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) storage: Arc<dyn StorageFactory>,
     pub(crate) banner: String,
+    pub(crate) dir_message: Option<Vec<u8>>,
+    pub(crate) umask: Option<u32>,
+    pub(crate) active_mode: bool,
+    pub(crate) passive_mode: bool,
     pub(crate) passive_ports: Option<PassivePorts>,
     pub(crate) masquerade_address: Option<Ipv4Addr>,
     pub(crate) permit_foreign_addresses: bool,
@@ -104,6 +112,7 @@ pub struct ServerConfig {
     pub(crate) tls_session_reuse: SessionReuse,
     pub(crate) tls_allow_ccc: bool,
     pub(crate) tls_strict_upload_eof: bool,
+    pub(crate) proxy: Arc<crate::proxy::ProxySettings>,
 }
 
 /// Whether a protected data connection must resume the TLS session of its
@@ -200,6 +209,10 @@ impl Default for Builder {
                 authorizer: Arc::new(MemoryAuthorizer::new()),
                 storage: Arc::new(LocalStorageFactory),
                 banner: format!("ferroftpd {} ready.", env!("CARGO_PKG_VERSION")),
+                dir_message: None,
+                umask: None,
+                active_mode: true,
+                passive_mode: true,
                 passive_ports: None,
                 masquerade_address: None,
                 permit_foreign_addresses: false,
@@ -231,6 +244,7 @@ impl Default for Builder {
                 tls_session_reuse: SessionReuse::Required,
                 tls_allow_ccc: false,
                 tls_strict_upload_eof: false,
+                proxy: Default::default(),
             },
         }
     }
@@ -255,6 +269,75 @@ impl Builder {
     /// reply. Default: `ferroftpd <version> ready.`
     pub fn banner(mut self, banner: impl Into<String>) -> Self {
         self.config.banner = banner.into();
+        self
+    }
+
+    /// The 220 greeting read from a text file (vsftpd's `banner_file`,
+    /// proftpd's `DisplayConnect`), now, once: it replaces
+    /// [`Self::banner`], and the last of the two called wins. Control
+    /// characters are dropped and blank lines at the end left out.
+    /// Default: none, the [`Self::banner`] text.
+    ///
+    /// Errors: the file cannot be read, is empty, is not UTF-8, or is
+    /// larger than [`MAX_MESSAGE_BYTES`] or [`MAX_MESSAGE_LINES`] lines.
+    pub fn banner_file(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
+        self.config.banner = read_banner_file(path.as_ref())?;
+        Ok(self)
+    }
+
+    /// The name of a file (e.g. `.message`) whose text is shown to a
+    /// client that enters its directory: before the 250 reply of CWD and
+    /// CDUP, and before the 230 reply of a login for the directory the
+    /// session starts in (vsftpd's `dirmessage_enable` and
+    /// `message_file`, proftpd's `DisplayChdir`). It is read through the
+    /// user's storage, so it works on every backend, and only when the
+    /// user may download it; at most [`MAX_MESSAGE_BYTES`] of it are sent,
+    /// without control characters. Listings show it like any file.
+    /// Default: none.
+    ///
+    /// `name` must be one path component: [`Self::build`] refuses a `/`,
+    /// `.`, `..` or an empty name.
+    pub fn dir_message(mut self, name: impl Into<Vec<u8>>) -> Self {
+        self.config.dir_message = Some(name.into());
+        self
+    }
+
+    /// The umask of uploads and new directories, `0` to `0o777` (vsftpd's
+    /// `local_umask`, proftpd's `Umask`): files are created with mode
+    /// `0o666 & !umask`, directories with `0o777 & !umask`, whatever the
+    /// process umask. An upload that replaces a file keeps that file's
+    /// mode. It applies to [`LocalStorage`](crate::storage::LocalStorage)
+    /// (system users included), through [`Account::umask`], which may set
+    /// one per user; other backends ignore it ([`MemoryStorage`] creates
+    /// files `0o644` and directories `0o755`, object storage keeps no
+    /// modes).
+    ///
+    /// [`MemoryStorage`]: crate::storage::MemoryStorage
+    /// Default: none, the process umask decides (`022` makes files `644`
+    /// and directories `755`).
+    ///
+    /// [`Account::umask`]: crate::auth::Account::umask
+    pub fn umask(mut self, umask: u32) -> Self {
+        self.config.umask = Some(umask);
+        self
+    }
+
+    /// Accept active data connections, PORT and EPRT. When false they are
+    /// refused with `550`, as vsftpd's `port_enable=NO` does, and FEAT
+    /// and HELP leave them out: clients must use PASV or EPSV, which
+    /// suits a server whose clients sit behind NAT or firewalls that make
+    /// active connections fail slowly. Default: true.
+    pub fn active_mode(mut self, enabled: bool) -> Self {
+        self.config.active_mode = enabled;
+        self
+    }
+
+    /// Accept passive data connections, PASV and EPSV. When false they
+    /// are refused with `550`, as vsftpd's `pasv_enable=NO` does, and FEAT
+    /// and HELP leave them out. [`Self::build`] refuses turning both modes
+    /// off. Default: true.
+    pub fn passive_mode(mut self, enabled: bool) -> Self {
+        self.config.passive_mode = enabled;
         self
     }
 
@@ -505,6 +588,34 @@ impl Builder {
         self
     }
 
+    /// Connections through a load balancer that sends the PROXY protocol
+    /// (HAProxy's, versions 1 and 2): with [`ProxyProtocol::Optional`] or
+    /// [`ProxyProtocol::Required`], a connection from one of `trusted`
+    /// (the balancers' addresses) is read for a header, on the control
+    /// connection, the implicit-TLS one and passive data connections,
+    /// and the client address in it is the client's for everything:
+    /// connection limits and bans, the passive-connection address check,
+    /// active-mode targets, `STAT`, logs, metrics and hooks. A header from
+    /// any other source is refused and the connection closed; with
+    /// `Required`, so is a connection without one. Default:
+    /// [`ProxyProtocol::Off`]. Not for [`Server::serve_stream`], whose
+    /// caller gives the addresses.
+    ///
+    /// [`ProxyProtocol::Optional`]: crate::ProxyProtocol::Optional
+    /// [`ProxyProtocol::Required`]: crate::ProxyProtocol::Required
+    /// [`ProxyProtocol::Off`]: crate::ProxyProtocol::Off
+    pub fn proxy_protocol(
+        mut self,
+        mode: crate::ProxyProtocol,
+        trusted: impl IntoIterator<Item = ipnet::IpNet>,
+    ) -> Self {
+        self.config.proxy = Arc::new(crate::proxy::ProxySettings {
+            mode,
+            trusted: trusted.into_iter().map(|net| net.trunc()).collect(),
+        });
+        self
+    }
+
     /// Checks the settings and builds the server.
     pub fn build(self) -> Result<Server, Error> {
         Ok(Server::from_config(self.into_config()?))
@@ -530,6 +641,7 @@ impl Builder {
             check_not_too_long(name, t)?;
         }
         c.commands.validate().map_err(Error::Config)?;
+        check_session_texts(c)?;
         if c.max_connections == 0 {
             return Err(Error::Config("max_connections must be at least 1".into()));
         }
@@ -565,6 +677,11 @@ impl Builder {
                 ));
             }
         }
+        if c.proxy.is_on() && c.proxy.trusted.is_empty() {
+            return Err(Error::Config(
+                "the PROXY protocol needs the addresses of the trusted proxies".into(),
+            ));
+        }
         if c.tls.is_none() && (c.tls_control_required || c.tls_data_required) {
             return Err(Error::Config(
                 "requiring TLS needs a certificate (tls)".into(),
@@ -572,6 +689,64 @@ impl Builder {
         }
         Ok(self.config)
     }
+}
+
+/// Checks the directory message name, the umask and the data modes.
+fn check_session_texts(c: &ServerConfig) -> Result<(), Error> {
+    if !c.active_mode && !c.passive_mode {
+        return Err(Error::Config(
+            "active_mode and passive_mode cannot both be off: no transfer could be made".into(),
+        ));
+    }
+    if let Some(name) = &c.dir_message {
+        if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
+            return Err(Error::Config(format!(
+                "dir_message {:?}: expected a file name, without `/`",
+                String::from_utf8_lossy(name)
+            )));
+        }
+    }
+    if let Some(umask) = c.umask {
+        if umask > 0o777 {
+            return Err(Error::Config(format!(
+                "umask {umask:o}: expected an octal value from 0 to 777"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The greeting text of a banner file, checked (see
+/// [`Builder::banner_file`]).
+fn read_banner_file(path: &Path) -> Result<String, Error> {
+    let bad = |why: String| Error::Config(format!("{}: {why}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let mut bytes = Vec::new();
+    // One byte past the cap says the file is too large, without reading
+    // a huge file whole.
+    std::io::Read::take(file, MAX_MESSAGE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(bad(format!(
+            "larger than {MAX_MESSAGE_BYTES} bytes, the most a banner may be"
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        bad(format!("line {line}: not UTF-8 text"))
+    })?;
+    if text.split('\n').count() > MAX_MESSAGE_LINES + 1 {
+        return Err(bad(format!(
+            "more than {MAX_MESSAGE_LINES} lines, the most a banner may have"
+        )));
+    }
+    let lines = message_lines(&text);
+    if lines.is_empty() {
+        return Err(bad("empty".to_owned()));
+    }
+    Ok(lines.join("\n"))
 }
 
 /// Longest timeout or ban accepted: a deadline past it could overflow the

@@ -34,6 +34,7 @@ pub mod hooks;
 mod limits;
 pub mod metrics;
 mod names;
+pub mod proxy;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 mod server;
@@ -49,6 +50,7 @@ pub use config::{
 pub use error::Error;
 pub use ferroftpd_proto as proto;
 pub use limits::BanPolicy;
+pub use proxy::ProxyProtocol;
 pub use server::{bind, bind_std, Server};
 pub use throttle::Rate;
 pub use tls::TlsConfig;

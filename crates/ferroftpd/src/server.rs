@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::config::{Builder, ServerConfig};
 use crate::limits::{ConnectionSlot, Limits};
 use crate::metrics::Metrics;
+use crate::proxy::Origin;
 use crate::session::{Session, Socket};
 use crate::throttle::SharedBuckets;
 use crate::Error;
@@ -206,13 +207,22 @@ impl Server {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        let server = self.clone();
+                        if self.config().proxy.is_on() {
+                            // The client's address comes in a header:
+                            // read in the session's task, so a slow
+                            // proxy holds up no one else.
+                            sessions.spawn(async move {
+                                server.run_proxied_session(stream, peer, implicit_tls).await
+                            });
+                            continue;
+                        }
                         // Checked before anything is spent on the
                         // connection, so a flood costs an accept and a
                         // write each.
                         let Some(slot) = self.admit_tcp(&stream, peer) else { continue };
-                        let server = self.clone();
                         sessions.spawn(async move {
-                            server.run_session(stream, slot, implicit_tls).await
+                            server.run_session(stream, peer, slot, implicit_tls).await
                         });
                     }
                     Err(e) => {
@@ -232,18 +242,16 @@ impl Server {
     }
 
     /// Serves one connection that was accepted elsewhere, until it ends.
-    /// It counts against the connection limits like any other.
+    /// It counts against the connection limits like any other, and its
+    /// PROXY header is read as on a listener's.
     pub async fn serve_connection(&self, stream: TcpStream) {
         let Ok(peer) = stream.peer_addr() else { return };
-        let Some(slot) = self.admit_tcp(&stream, peer) else {
-            return;
-        };
         let server = self.clone();
         // Tracked like accepted connections, so shutdown waits for it.
         let task = self
             .shared()
             .sessions
-            .track_future(async move { server.run_session(stream, slot, false).await });
+            .track_future(async move { server.run_proxied_session(stream, peer, false).await });
         task.await;
     }
 
@@ -315,10 +323,34 @@ impl Server {
             .fetch_add(1, Ordering::Relaxed)
     }
 
-    async fn run_session(&self, stream: TcpStream, slot: ConnectionSlot, implicit_tls: bool) {
+    /// A connection that may carry a PROXY header: the client is the one
+    /// the header names, admitted (limits, bans) as that client.
+    async fn run_proxied_session(&self, mut stream: TcpStream, from: SocketAddr, tls: bool) {
+        let proxy = self.config().proxy.clone();
+        let peer = match proxy.origin(&mut stream, from).await {
+            Origin::Direct => from,
+            Origin::Proxied(client) => client,
+            Origin::Refused(why) => {
+                tracing::warn!(%from, "connection closed: {why}");
+                return;
+            }
+        };
+        let Some(slot) = self.admit_tcp(&stream, peer) else {
+            return;
+        };
+        self.run_session(stream, peer, slot, tls).await
+    }
+
+    async fn run_session(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        slot: ConnectionSlot,
+        implicit_tls: bool,
+    ) {
         let id = self.next_session_id();
         let span = session_span(id);
-        match Session::new(self.shared(), stream, slot, id) {
+        match Session::new(self.shared(), stream, peer, slot, id) {
             Ok(session) => session.run(implicit_tls).instrument(span).await,
             Err(e) => {
                 tracing::debug!(parent: &span, error = %e, "connection dropped before greeting")

@@ -9,6 +9,7 @@
 //! - [`escape`]: client text made safe for log lines.
 //! - [`reply`]: encoding replies.
 //! - [`help`]: HELP texts.
+//! - [`message`]: banner files and directory messages as reply lines.
 //! - [`address`]: PORT/PASV/EPRT/EPSV syntax.
 //! - [`path`]: virtual path normalisation.
 //! - [`glob`]: LIST/NLST wildcards.
@@ -30,6 +31,7 @@ pub mod framing;
 pub mod glob;
 pub mod help;
 pub mod listing;
+pub mod message;
 pub mod path;
 pub mod perms;
 pub mod reply;

@@ -72,6 +72,11 @@ pub struct Account {
     /// (the default): the home alone, with the server's default quota.
     /// Shared: every idle session holds its account.
     pub storage_settings: Option<Arc<crate::storage::StorageSettings>>,
+    /// The umask of the files and directories this user creates on a
+    /// [`LocalStorage`](crate::storage::LocalStorage) (see
+    /// [`Builder::umask`](crate::Builder::umask)). `None` (the default)
+    /// uses the server's setting.
+    pub umask: Option<u32>,
 }
 
 /// "Login successful.", allocated once for every account that uses it.
@@ -103,6 +108,7 @@ impl Account {
             identity: None,
             start_dir: None,
             storage_settings: None,
+            umask: None,
         }
     }
 }

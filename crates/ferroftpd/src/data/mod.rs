@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::Identity;
 use crate::config::PassivePorts;
+use crate::proxy::{Origin, ProxySettings};
 use engine::{Job, TransferError};
 
 /// Longest a blocked data-socket call waits before the worker checks the
@@ -88,7 +89,7 @@ pub(crate) fn bind_passive(ip: IpAddr, range: Option<PassivePorts>) -> io::Resul
 }
 
 /// What a transfer task needs to know about the session.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ConnectParams {
     /// The client's address on the control connection.
     pub client_ip: IpAddr,
@@ -100,6 +101,8 @@ pub(crate) struct ConnectParams {
     pub connect_timeout: Duration,
     /// Longest a blocked read or write on the data connection may wait.
     pub stall_timeout: Duration,
+    /// Passive connections through a load balancer carry a PROXY header.
+    pub proxy: Arc<ProxySettings>,
 }
 
 /// How a protected (PROT P) data connection is secured.
@@ -137,7 +140,7 @@ impl DataSetup {
             DataSetup::None => return Err(ConnectError::NoSetup),
             DataSetup::Connected(stream) => stream,
             DataSetup::Passive(passive) => {
-                tokio::time::timeout(p.accept_timeout, accept_from(&passive.listener, p))
+                tokio::time::timeout(p.accept_timeout, accept_from(&passive.listener, &p))
                     .await
                     .map_err(|_| ConnectError::TimedOut)??
             }
@@ -177,10 +180,19 @@ impl DataSetup {
 /// (RFC 2577 "port stealing").
 async fn accept_from(
     listener: &TcpListener,
-    p: ConnectParams,
+    p: &ConnectParams,
 ) -> io::Result<tokio::net::TcpStream> {
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (mut stream, from) = listener.accept().await?;
+        // Through a balancer, the client is the one its header names.
+        let peer = match p.proxy.origin(&mut stream, from).await {
+            Origin::Direct => from,
+            Origin::Proxied(client) => client,
+            Origin::Refused(why) => {
+                tracing::warn!(%from, "data connection closed: {why}");
+                continue;
+            }
+        };
         if p.permit_foreign || canonical_ip(peer.ip()) == p.client_ip {
             return Ok(stream);
         }

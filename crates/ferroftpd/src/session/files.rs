@@ -36,7 +36,9 @@ impl Session {
         if !info.is_dir() {
             return Err(Reply::new(550, "Not a directory.").into());
         }
+        let message = self.dir_message(&path).await;
         let reply = Reply::new(250, path_text(&path, " is the current directory."));
+        let reply = super::messages::with_message(message, reply);
         if let Login::LoggedIn(user) = &mut self.login {
             user.cwd = path;
         }

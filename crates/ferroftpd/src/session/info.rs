@@ -6,14 +6,20 @@ use ferroftpd_proto::help::{help_syntax, VERBS};
 use ferroftpd_proto::listing::FactSet;
 use ferroftpd_proto::reply::Reply;
 
+use super::transfer::mode_off;
 use super::{Login, Session};
 
 impl Session {
     pub(super) fn feat(&self) -> Reply {
         let mut lines = vec!["Features supported:".to_owned()];
+        let offered = |verb: &str| match mode_off(&self.shared.config, verb) {
+            Some(_) => String::new(),
+            None => verb.to_owned(),
+        };
         let features = [
-            "EPRT".to_owned(),
-            "EPSV".to_owned(),
+            // Not offered when their data mode is off.
+            offered("EPRT"),
+            offered("EPSV"),
             HashAlgorithm::feat_line(self.hash_algorithm),
             "HOST".to_owned(),
             "LANG EN*".to_owned(),
@@ -172,6 +178,9 @@ impl Session {
         match topic {
             Some(verb) => {
                 let verb = verb.trim().to_ascii_uppercase();
+                if let Some(why) = mode_off(&self.shared.config, &verb) {
+                    return Reply::new(214, format!("{verb} is refused: {why}."));
+                }
                 let custom = commands.verbs().find(|(v, _)| *v == verb);
                 let syntax = match custom {
                     Some((name, help)) => Some(help.unwrap_or(name).to_owned()),
@@ -184,6 +193,7 @@ impl Session {
             }
             None => {
                 let mut verbs: Vec<&str> = VERBS.to_vec();
+                verbs.retain(|v| mode_off(&self.shared.config, v).is_none());
                 verbs.extend(commands.verbs().map(|(v, _)| v));
                 verbs.sort_unstable();
                 verbs.dedup();

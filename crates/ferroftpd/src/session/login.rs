@@ -100,7 +100,7 @@ impl Session {
     }
 
     /// Logs `account` in: its session slot, its storage, then 230.
-    async fn complete_login(&mut self, account: Account) -> Flow {
+    async fn complete_login(&mut self, mut account: Account) -> Flow {
         // The authorizer, not the name, says who is anonymous.
         if let Some(refusal) = self.login_needs_tls(&account.username, Some(account.anonymous)) {
             tracing::info!(user = %account.username, "login refused: TLS required");
@@ -126,6 +126,7 @@ impl Session {
                 .reply(Reply::new(530, "Too many sessions for this user."))
                 .await;
         };
+        account.umask = account.umask.or(config.umask);
         let storage = match self.open_storage(&account).await {
             Ok(storage) => storage,
             Err(e) => {
@@ -150,8 +151,9 @@ impl Session {
             .login_deadline
             .map(|at| at.saturating_duration_since(tokio::time::Instant::now()));
         tracing::info!(parent: &span, user = %account.username, anonymous = account.anonymous, "login");
-        let reply = Reply::text(230, &account.login_message);
+        let login_message = account.login_message.clone();
         let cwd = account.start_dir.clone().unwrap_or_else(VirtualPath::root);
+        let start_dir = cwd.clone();
         let read_throttle = self.throttle_for(&account, Direction::Read);
         let write_throttle = self.throttle_for(&account, Direction::Write);
         self.login = Login::LoggedIn(Box::new(User {
@@ -166,6 +168,8 @@ impl Session {
         }));
         self.hook(HookEvent::Login);
         Metrics::count(&self.shared.metrics.logins, vec![("result", "success")], 1);
+        let message = self.dir_message(&start_dir).await;
+        let reply = super::messages::with_message(message, Reply::text(230, &login_message));
         self.reply(reply).await
     }
 

@@ -13,6 +13,7 @@ mod files;
 mod info;
 mod listing;
 mod login;
+mod messages;
 mod security;
 mod transfer;
 
@@ -143,6 +144,9 @@ pub(crate) struct Session {
     running: Option<Box<Running>>,
     /// QUIT came during a transfer: close when it ends.
     quit_after_transfer: bool,
+    /// Until the first line: close the connection if it is a PROXY
+    /// header, from a source not trusted to send one.
+    refuse_proxy_line: bool,
     /// Unknown commands received before login.
     unknown_before_login: u32,
     /// The algorithm of HASH, chosen with OPTS HASH.
@@ -177,26 +181,30 @@ struct TlsState {
 
 impl Session {
     /// A session over a TCP connection.
+    /// `peer` is the client: the TCP peer, or the client a PROXY header
+    /// named.
     pub(crate) fn new(
         shared: Arc<Shared>,
         stream: TcpStream,
+        peer: SocketAddr,
         slot: ConnectionSlot,
         id: u64,
     ) -> io::Result<Self> {
-        let peer = stream.peer_addr()?;
+        let tcp_peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
+        // A PROXY header where none was expected: a client reaching the
+        // server around the balancer (a v2 header ends in QUIT, so only
+        // v1's needs looking for).
+        let untrusted_proxy =
+            shared.config.proxy.is_on() && !shared.config.proxy.trusts(tcp_peer.ip());
         // Replies are small and interactive; do not wait to coalesce them.
         let _ = stream.set_nodelay(true);
         // Some clients (Python's ftplib) send ABOR's line as TCP urgent
         // data; read it in line, or the line never ends.
         let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
-        Ok(Self::over(
-            shared,
-            Socket::Tcp(stream),
-            (peer, local),
-            slot,
-            id,
-        ))
+        let mut session = Self::over(shared, Socket::Tcp(stream), (peer, local), slot, id);
+        session.refuse_proxy_line = untrusted_proxy;
+        Ok(session)
     }
 
     /// A session over `socket`, whose ends are `(peer, local)`.
@@ -228,6 +236,7 @@ impl Session {
             facts: FactSet::default(),
             running: None,
             quit_after_transfer: false,
+            refuse_proxy_line: false,
             unknown_before_login: 0,
             hash_algorithm: HashAlgorithm::default(),
             id,
@@ -388,6 +397,10 @@ impl Session {
 
     async fn handle_line(&mut self, line: &[u8]) -> Flow {
         self.last_command_at = Instant::now();
+        if std::mem::take(&mut self.refuse_proxy_line) && line.starts_with(b"PROXY ") {
+            tracing::warn!("PROXY header from a source not trusted to send one; connection closed");
+            return Flow::Close;
+        }
         let line = &*crate::charset::from_client(self.control.encoding, line);
         if !self.shared.config.commands.is_empty() {
             if let Some(flow) = self.run_custom(line).await {

@@ -23,6 +23,20 @@ use crate::storage::WriteMode;
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
 
+/// Why `verb` is refused here, if its data connection mode is off
+/// (`verb` in upper case).
+pub(super) fn mode_off(config: &crate::ServerConfig, verb: &str) -> Option<&'static str> {
+    match verb {
+        "PORT" | "EPRT" if !config.active_mode => {
+            Some("active mode is off on this server; use PASV or EPSV")
+        }
+        "PASV" | "EPSV" if !config.passive_mode => {
+            Some("passive mode is off on this server; use PORT or EPRT")
+        }
+        _ => None,
+    }
+}
+
 /// Ports below this are refused for PORT/EPRT unless allowed (RFC 2577).
 const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
 
@@ -73,7 +87,17 @@ impl Session {
         Ok(port)
     }
 
+    /// Refuses `verb` (PORT, EPRT, PASV, EPSV) when its data mode is off,
+    /// with 550 as vsftpd does for `port_enable=NO` and `pasv_enable=NO`.
+    fn refuse_mode_off(&self, verb: &str) -> Result<()> {
+        match mode_off(&self.shared.config, verb) {
+            Some(why) => Err(Reply::new(550, format!("{verb} refused: {why}.")).into()),
+            None => Ok(()),
+        }
+    }
+
     pub(super) fn pasv(&mut self) -> Result {
+        self.refuse_mode_off("PASV")?;
         self.refuse_after_epsv_all("PASV")?;
         let IpAddr::V4(local) = self.local_ip else {
             return Err(Reply::new(425, "PASV is for IPv4 only; use EPSV.").into());
@@ -88,6 +112,7 @@ impl Session {
     }
 
     pub(super) fn epsv(&mut self, arg: EpsvArg) -> Result {
+        self.refuse_mode_off("EPSV")?;
         let family = if self.local_ip.is_ipv4() { 1 } else { 2 };
         match arg {
             EpsvArg::All => {
@@ -112,6 +137,7 @@ impl Session {
 
     /// PORT and EPRT.
     pub(super) fn port(&mut self, verb: &str, addr: SocketAddr) -> Result {
+        self.refuse_mode_off(verb)?;
         self.refuse_after_epsv_all(verb)?;
         let config = &self.shared.config;
         let target = SocketAddr::new(
@@ -172,6 +198,7 @@ impl Session {
             accept_timeout: config.passive_accept_timeout,
             connect_timeout: config.active_connect_timeout,
             stall_timeout: config.data_timeout,
+            proxy: config.proxy.clone(),
         };
         let setup = self.take_data_setup().await;
         // 125 when the data connection is already there, 150 when it is
@@ -243,6 +270,10 @@ impl Session {
     /// The client's connection to `passive` if it has made it, else the
     /// listener back.
     fn accept_waiting(&self, passive: Box<PassiveListener>) -> DataSetup {
+        if self.shared.config.proxy.is_on() {
+            // A header to read first: the transfer task accepts.
+            return DataSetup::Passive(passive);
+        }
         // Straight from the kernel's accept queue, without waiting: the
         // runtime may not have seen the connection arrive yet.
         let ready =

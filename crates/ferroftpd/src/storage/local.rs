@@ -20,7 +20,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -118,7 +118,7 @@ impl StorageFactory for LocalStorageFactory {
             Some(identity) => LocalStorage::open_as(account.home.clone(), identity).await?,
             None => LocalStorage::open(account.home.clone()).await?,
         };
-        Ok(Arc::new(storage))
+        Ok(Arc::new(storage.with_umask(account.umask)))
     }
 }
 
@@ -169,6 +169,7 @@ impl LocalStorage {
                 fd: Arc::new(fd),
                 resolve,
                 deny_pseudo_fs,
+                umask: None,
             },
             home: home.into(),
             user,
@@ -186,6 +187,15 @@ impl LocalStorage {
             Some(thread) => thread.run(move || f(&root)).await,
             None => blocking(move || f(&root)).await,
         }
+    }
+
+    /// Creates files with mode `0o666 & !umask` and directories with
+    /// `0o777 & !umask` (only the permission bits of `umask` count),
+    /// whatever the process umask; `None` leaves modes to the process
+    /// umask, as [`Self::open`] does.
+    pub fn with_umask(mut self, umask: Option<u32>) -> Self {
+        self.root.umask = umask.map(|u| u & 0o777);
+        self
     }
 
     /// `writer`, committed and dropped on the user's thread if there is one.
@@ -215,6 +225,8 @@ struct Root {
     resolve: ResolveFlags,
     /// Refuse anything on procfs, sysfs and the like (for system users).
     deny_pseudo_fs: bool,
+    /// The umask of new files and directories; `None`: the process's.
+    umask: Option<u32>,
 }
 
 /// The path relative to the root, as `openat2` takes it.
@@ -239,13 +251,32 @@ fn open_error(e: Errno) -> StorageError {
     }
 }
 
+/// Modes asked for new files and directories, before any umask.
+const NEW_FILE_MODE: u32 = 0o666;
+const NEW_DIR_MODE: u32 = 0o777;
+
 impl Root {
+    /// The mode to create with: `base` less the configured umask. The
+    /// process umask is applied on top by the kernel, so the result is
+    /// never more open than the final mode.
+    fn create_mode(&self, base: u32) -> Mode {
+        Mode::from_raw_mode(base & !self.umask.unwrap_or(0))
+    }
+
+    /// Gives a file this storage just created exactly `base & !umask`,
+    /// undoing the process umask, when a umask is configured.
+    fn set_created_mode(&self, fd: impl rustix::fd::AsFd, base: u32) -> StorageResult<()> {
+        if let Some(umask) = self.umask {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(base & !umask))?;
+        }
+        Ok(())
+    }
+
     /// `path` (following links inside the root) as a path the kernel
     /// resolves to the very same file: `/proc/self/fd/N` of an `O_PATH`
     /// descriptor. chmod and utimensat through it need no read or write
     /// access to the file, only ownership, as on the file itself.
     fn changeable(&self, path: &VirtualPath) -> StorageResult<(OwnedFd, String)> {
-        use std::os::fd::AsRawFd;
         let fd = self.open(path, OFlags::PATH, Mode::empty())?;
         let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
         Ok((fd, proc_path))
@@ -290,7 +321,7 @@ impl Root {
     fn open_file(&self, path: &VirtualPath, flags: OFlags) -> StorageResult<File> {
         // openat2 refuses a mode unless the file may be created.
         let mode = if flags.contains(OFlags::CREATE) {
-            Mode::from_raw_mode(0o666)
+            self.create_mode(NEW_FILE_MODE)
         } else {
             Mode::empty()
         };
@@ -420,8 +451,19 @@ impl Storage for LocalStorage {
             let writer = match mode {
                 WriteMode::Replace => LocalWriter::replacing(root, &path)?,
                 WriteMode::Append => {
-                    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOCTTY;
-                    let file = root.open_file(&path, flags)?;
+                    let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::NOCTTY;
+                    // O_EXCL first, to know whether the file is new and
+                    // takes the umask's mode.
+                    let file = match root.open_file(&path, flags | OFlags::CREATE | OFlags::EXCL) {
+                        Ok(file) => {
+                            root.set_created_mode(&file, NEW_FILE_MODE)?;
+                            file
+                        }
+                        Err(StorageError::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists => {
+                            root.open_file(&path, flags | OFlags::CREATE)?
+                        }
+                        Err(e) => return Err(e),
+                    };
                     // What a refused append is cut back to.
                     let before = rustix::fs::fstat(&file).map(|st| st.st_size).ok();
                     let mut writer = LocalWriter::in_place(file);
@@ -466,10 +508,11 @@ impl Storage for LocalStorage {
                     &dir_fd,
                     OsStr::from_bytes(&name),
                     flags,
-                    Mode::from_raw_mode(0o666),
+                    root.create_mode(NEW_FILE_MODE),
                     root.resolve,
                 ) {
                     Ok(fd) => {
+                        root.set_created_mode(&fd, NEW_FILE_MODE)?;
                         let path = dir
                             .join(&name)
                             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -495,7 +538,20 @@ impl Storage for LocalStorage {
         let path = path.clone();
         self.with_root(move |root| {
             let (dir, name) = root.parent(&path)?;
-            Ok(rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o777))?)
+            rustix::fs::mkdirat(&dir, name, root.create_mode(NEW_DIR_MODE))?;
+            if let Some(umask) = root.umask {
+                // An O_PATH descriptor of the new directory itself (not a
+                // link put in its place): chmod through /proc needs no
+                // read access to it, which a strict umask may deny.
+                let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                let fd = rustix::fs::openat(&dir, name, flags, Mode::empty())?;
+                let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+                rustix::fs::chmod(
+                    proc_path.as_str(),
+                    Mode::from_raw_mode(NEW_DIR_MODE & !umask),
+                )?;
+            }
+            Ok(())
         })
         .await
     }
@@ -764,7 +820,7 @@ impl LocalWriter {
             &dir,
             OsStr::from_bytes(&temp_name),
             flags,
-            Mode::from_raw_mode(0o666),
+            root.create_mode(NEW_FILE_MODE),
             root.resolve,
         )
         .map_err(open_error)?;
@@ -777,6 +833,8 @@ impl LocalWriter {
         {
             // Keep the replaced file's permission bits.
             let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(st.st_mode & 0o7777));
+        } else {
+            root.set_created_mode(&fd, NEW_FILE_MODE)?;
         }
         Ok(LocalWriter {
             created: None,

@@ -17,6 +17,7 @@ mod malformed;
 mod permissions;
 mod quotas_and_folders;
 mod reconfigure;
+mod session_options;
 mod storage;
 mod streams;
 mod tls;
