@@ -516,3 +516,25 @@ def test_users_file_s3_values_are_checked_at_startup(layout):
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and f"{path}:{line}:" in lines[0] and needle in lines[0], \
             (text, res.stderr)
+
+
+def test_ready_reaches_the_bucket(start_server, prefix):
+    """/ready lists the bucket: 200 while it answers, 503 with the reason
+    for a bucket that is not there (/health, liveness, stays 200)."""
+    def ready(bucket: str) -> tuple[str, str]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        start_server("--storage", f"s3://{bucket}/{prefix}", "--s3-endpoint", ENDPOINT,
+                     "--anonymous", "--metrics-address", f"127.0.0.1:{port}", directory=False)
+        url = f"http://127.0.0.1:{port}"
+        health = run_curl("-sS", f"{url}/health")
+        assert health.out == "ok\n", health.transcript()
+        res = run_curl("-sS", "-w", "\n%{http_code}", f"{url}/ready")
+        assert res.returncode == 0, res.transcript()
+        body, status = res.out.rsplit("\n", 1)
+        return status, body
+
+    assert ready(BUCKET) == ("200", "ready\n")
+    status, body = ready(f"{BUCKET}-missing-{uuid.uuid4().hex[:8]}")
+    assert status == "503" and body.startswith("not ready: storage of /"), body

@@ -277,7 +277,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub xferlog: Option<PathBuf>,
 
-    /// Serve Prometheus metrics (/metrics) and a health check (/health) over HTTP on this address
+    /// Serve Prometheus metrics (/metrics), liveness (/health) and readiness (/ready: 503 while the storage cannot be reached) over HTTP on this address
     #[arg(long, value_name = "ADDRESS:PORT")]
     pub metrics_address: Option<std::net::SocketAddr>,
 
@@ -321,7 +321,7 @@ pub struct Args {
     #[arg(long)]
     pub tls_required_for_anonymous: bool,
 
-    /// Whether PROT P data connections must resume their control connection's TLS session: required or optional [default: required]
+    /// With --tls: whether PROT P data connections must resume their control connection's TLS session, required or optional [default: required]
     #[arg(long, value_name = "POLICY", value_parser = session_reuse)]
     pub tls_session_reuse: Option<SessionReuse>,
 
@@ -765,4 +765,21 @@ pub enum Command {
         #[arg(long, default_value_t = HashScheme::Argon2id)]
         scheme: HashScheme,
     },
+    /// Print what packages install, made from these options: the man page, shell completions, an example config file
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: Generated,
+    },
+}
+
+/// `ferroftpd generate WHAT` (generate.rs).
+#[derive(Debug, Clone, Subcommand)]
+pub enum Generated {
+    /// The man page ferroftpd(1), in roff; with a subcommand's name, that subcommand's page (ferroftpd-hash-password(1))
+    Man { subcommand: Option<String> },
+    /// The completion script of SHELL
+    Completions { shell: clap_complete::Shell },
+    /// A config file with every key and its default (packaging/ferroftpd.toml)
+    Config,
 }

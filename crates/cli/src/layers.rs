@@ -47,7 +47,7 @@ use crate::args::Args;
 pub const ENV_PREFIX: &str = "FERROFTPD_";
 
 /// The only option that the config file cannot set.
-const CONFIG: &str = "config";
+pub(crate) const CONFIG: &str = "config";
 
 /// Options whose values an error message never repeats.
 const SECRET: [&str; 2] = ["password", "users"];
@@ -166,7 +166,7 @@ impl Parsed {
 
 /// How an option takes its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// On or off (`--tls`), with a counterpart that turns it off.
     Flag,
     /// A value that may be left out on the command line
@@ -180,21 +180,21 @@ enum Kind {
 
 /// One option of [`Args`], as the layers see it.
 #[derive(Debug, Clone)]
-struct Opt {
-    id: String,
-    long: String,
-    kind: Kind,
+pub(crate) struct Opt {
+    pub(crate) id: String,
+    pub(crate) long: String,
+    pub(crate) kind: Kind,
     /// A comma-separated list (`NAME,...`), which the file may give as an
     /// array.
-    comma_list: bool,
+    pub(crate) comma_list: bool,
 }
 
 impl Opt {
-    fn env(&self) -> String {
+    pub(crate) fn env(&self) -> String {
         format!("{ENV_PREFIX}{}", self.long.to_uppercase().replace('-', "_"))
     }
 
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         self.long.replace('-', "_")
     }
 
@@ -266,7 +266,7 @@ enum Given {
 /// The options of [`Args`] that the environment and the file may set:
 /// all but help and the version (and the `--no-` counterparts, which are
 /// part of their flag), in the order of `--help`.
-fn options() -> Vec<Opt> {
+pub(crate) fn options() -> Vec<Opt> {
     Args::command()
         .get_arguments()
         .filter_map(|arg| {

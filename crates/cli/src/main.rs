@@ -1,8 +1,10 @@
 //! `ferroftpd`: the command-line FTP server.
 
 mod args;
+mod generate;
 mod layers;
 mod logging;
+mod notify;
 mod pidfile;
 mod preflight;
 mod reload;
@@ -44,6 +46,9 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     if let Some(Command::HashPassword { scheme }) = args.command {
         return hash_password::run(scheme);
     }
+    if let Some(Command::Generate { what }) = &args.command {
+        return generate::run(what);
+    }
     let log = logging::init(args)?;
     for (option, source) in parsed.sources() {
         tracing::debug!(option, %source, "option set");
@@ -82,6 +87,7 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
             .map_err(|e| located(anyhow::anyhow!("--range: {e}")))?;
     }
     let workers = worker_threads();
+    notify::connect();
     let sandbox = sandbox::apply(args, &settings)?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = workers {
@@ -163,8 +169,12 @@ async fn serve(
     // server is up never hits the default action (exit).
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    // Likewise, so that a stop right after READY=1 (systemd) or the
+    // listening line shuts down cleanly rather than killing the process.
+    let shutdown = shutdown_signals()?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
+            notify::reloading();
             // Reads files and may resolve a name: off the runtime's
             // threads. One reload at a time; signals that come meanwhile
             // make one more.
@@ -177,14 +187,21 @@ async fn serve(
                 Ok((back, outcome)) => {
                     reloader = back;
                     match outcome {
-                        Ok(()) => tracing::info!("configuration reloaded"),
-                        Err(e) => tracing::error!(
-                            "configuration not reloaded, keeping the old settings: {e:#}"
-                        ),
+                        Ok(()) => {
+                            tracing::info!("configuration reloaded");
+                            notify::ready();
+                        }
+                        Err(e) => {
+                            tracing::error!(
+                                "configuration not reloaded, keeping the old settings: {e:#}"
+                            );
+                            notify::reload_failed(format_args!("{e:#}"));
+                        }
                     }
                 }
                 Err(e) => {
                     tracing::error!("reload failed, no more reloads until restart: {e}");
+                    notify::reload_failed(e);
                     return;
                 }
             }
@@ -209,6 +226,7 @@ async fn serve(
         masquerade = %config.masquerade_address().map_or_else(|| "none".to_owned(), |a| a.to_string()),
         "listening on {addr}"
     );
+    notify::listening(addr);
     if let Some(metrics_listener) = listeners.metrics {
         let metrics_listener = tokio::net::TcpListener::from_std(metrics_listener)?;
         tracing::info!(
@@ -222,8 +240,9 @@ async fn serve(
     }
     let server = settings.server.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        shutdown.await;
         tracing::info!(sessions = server.session_count(), "shutting down");
+        notify::stopping();
         server.abort();
     });
     match implicit {
@@ -238,19 +257,18 @@ async fn serve(
     Ok(())
 }
 
-/// SIGINT or SIGTERM.
-async fn wait_for_signal() {
+/// SIGINT or SIGTERM: their handlers are registered at once, the future
+/// waits for either.
+fn shutdown_signals() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 /// Each session needs a descriptor or two: use all the process may have.

@@ -160,6 +160,15 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
         }
         None => (memory_users(args, &storage, &directory, &mut roots)?, None),
     };
+    let readiness_homes = match (&storage, users_file.is_some() || args.system_users) {
+        // Each user of the file, or of the system, has a home of their
+        // own: too many to check at every probe.
+        (_, true) => Vec::new(),
+        (StorageKind::Local, false) => roots.iter().map(|(home, _)| home.clone()).collect(),
+        (StorageKind::Memory | StorageKind::S3(_), false) => std::iter::once(directory.clone())
+            .chain(args.users.iter().filter_map(|u| u.home.clone()))
+            .collect(),
+    };
 
     let mut builder = Server::builder()
         .authorizer(authorizer)
@@ -167,6 +176,13 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
         .permit_privileged_ports(args.permit_privileged_ports)
         .use_localtime(args.use_localtime)
         .sendfile(!args.disable_sendfile);
+    let mut checked = Vec::new();
+    for home in readiness_homes {
+        if !checked.contains(&home) {
+            builder = builder.readiness_home(&home);
+            checked.push(home);
+        }
+    }
     if let Some(banner) = &args.banner {
         builder = builder.banner(banner);
     }

@@ -212,6 +212,14 @@ pub(crate) struct Registered {
 }
 
 impl CommandRegistry {
+    /// The metrics labels of every registered command.
+    pub(crate) fn labels(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.verbs
+            .values()
+            .chain(self.site.values())
+            .map(|r| r.label)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.verbs.is_empty() && self.site.is_empty()
     }

@@ -76,6 +76,8 @@ impl fmt::Display for PassivePorts {
 pub struct ServerConfig {
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) storage: Arc<dyn StorageFactory>,
+    /// Homes whose storage [`Server::check_ready`] checks.
+    pub(crate) readiness_homes: Vec<std::path::PathBuf>,
     pub(crate) banner: String,
     pub(crate) dir_message: Option<Vec<u8>>,
     pub(crate) umask: Option<u32>,
@@ -208,6 +210,7 @@ impl Default for Builder {
             config: ServerConfig {
                 authorizer: Arc::new(MemoryAuthorizer::new()),
                 storage: Arc::new(LocalStorageFactory),
+                readiness_homes: Vec::new(),
                 banner: format!("ferroftpd {} ready.", env!("CARGO_PKG_VERSION")),
                 dir_message: None,
                 umask: None,
@@ -262,6 +265,17 @@ impl Builder {
     /// to their home directory.
     pub fn storage(mut self, storage: Arc<dyn StorageFactory>) -> Self {
         self.config.storage = storage;
+        self
+    }
+
+    /// Adds a home that readiness checks ([`Server::check_ready`], `/ready`
+    /// of [`crate::metrics::serve`]) open with the [storage
+    /// factory](Self::storage), as a login would, and ask whether it is
+    /// reachable ([`crate::storage::Storage::check_reachable`]): the
+    /// served directory, or `/` for a whole bucket. Default: none, and
+    /// the server is always ready.
+    pub fn readiness_home(mut self, home: impl Into<std::path::PathBuf>) -> Self {
+        self.config.readiness_homes.push(home.into());
         self
     }
 

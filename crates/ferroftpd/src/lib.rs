@@ -35,6 +35,7 @@ mod limits;
 pub mod metrics;
 mod names;
 pub mod proxy;
+mod ready;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 mod server;
@@ -51,6 +52,7 @@ pub use error::Error;
 pub use ferroftpd_proto as proto;
 pub use limits::BanPolicy;
 pub use proxy::ProxyProtocol;
+pub use ready::NotReady;
 pub use server::{bind, bind_std, Server};
 pub use throttle::Rate;
 pub use tls::TlsConfig;

@@ -75,6 +75,13 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
+    /// Every reason, so that each has its series from the start.
+    pub(crate) const ALL: [Refusal; 3] = [
+        Refusal::TooManyConnections,
+        Refusal::TooManyFromAddress,
+        Refusal::Banned,
+    ];
+
     /// The `reason` label of the refused-connections metric.
     pub(crate) fn label(self) -> &'static str {
         match self {

@@ -123,7 +123,7 @@ impl Server {
                 config.limits.read_total,
                 config.limits.write_total,
             )),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::new(config.commands.labels())),
             quota_usages: Default::default(),
             config: Arc::new(config),
             stop_accepting: CancellationToken::new(),

@@ -495,3 +495,50 @@ async fn object_storage_mounted_in_a_local_tree_conforms() {
         })
         .await;
 }
+
+/// Readiness: a bucket that answers is reachable; a missing bucket is
+/// not, and an endpoint that never answers fails the server's readiness
+/// check within its timeout rather than holding it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reachable_needs_the_bucket_and_an_answer() {
+    let Some(config) = config("check_reachable") else {
+        return;
+    };
+    let root = VirtualPath::root();
+    let factory = config.build().unwrap();
+    let storage = factory.storage(&root).await.unwrap();
+    storage.check_reachable().await.unwrap();
+
+    let endpoint = std::env::var("FERROFTPD_TEST_S3_ENDPOINT").unwrap();
+    let bucket = std::env::var("FERROFTPD_TEST_S3_BUCKET").unwrap();
+    let missing = ObjectStorageConfig::new(&format!("{bucket}-missing"))
+        .unwrap()
+        .endpoint(endpoint)
+        .build()
+        .unwrap();
+    let e = missing
+        .storage(&root)
+        .await
+        .unwrap()
+        .check_reachable()
+        .await
+        .unwrap_err();
+    assert!(!e.to_string().is_empty());
+
+    // Accepted by the kernel, never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_factory = ObjectStorageConfig::new(&bucket)
+        .unwrap()
+        .endpoint(format!("http://{}", silent.local_addr().unwrap()))
+        .build()
+        .unwrap();
+    let server = ferroftpd::Server::builder()
+        .storage(Arc::new(silent_factory))
+        .readiness_home("/")
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let e = server.check_ready().await.unwrap_err();
+    assert!(e.reason.contains("no answer within"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{e}");
+}

@@ -1,5 +1,7 @@
 //! USER, PASS, QUIT.
 
+use std::time::Instant;
+
 use ferroftpd_proto::command::Password;
 use ferroftpd_proto::path::VirtualPath;
 use ferroftpd_proto::reply::Reply;
@@ -7,16 +9,20 @@ use ferroftpd_proto::reply::Reply;
 use super::{Flow, Login, Session, User};
 use crate::auth::{Account, AuthError, LoginContext, Lookup};
 use crate::hooks::Event as HookEvent;
-use crate::metrics::Metrics;
+use crate::metrics::LoginOutcome;
 use crate::throttle::{Bucket, Direction, Throttle};
 
 impl Session {
     pub(super) async fn user(&mut self, username: String) -> Flow {
+        let started = Instant::now();
         if self.banned_meanwhile() {
             return self.close_banned().await;
         }
         if let Some(refusal) = self.login_needs_tls(&username, None) {
             tracing::info!(user = %username.escape_default(), "login refused: TLS required");
+            self.shared
+                .metrics
+                .login(LoginOutcome::Refused, started.elapsed());
             return self.reply(refusal).await;
         }
         let reply = if self.log_out().await {
@@ -43,9 +49,12 @@ impl Session {
                 self.login = Login::AwaitingPass { username };
                 self.reply(reply).await
             }
-            Lookup::LoggedIn(account) => self.complete_login(account).await,
+            Lookup::LoggedIn(account) => self.complete_login(account, started).await,
             Lookup::Refused(text) => {
                 tracing::info!(user = %username.escape_default(), "login refused by the authorizer");
+                self.shared
+                    .metrics
+                    .login(LoginOutcome::Refused, started.elapsed());
                 self.reply(Reply::new(530, text)).await
             }
         }
@@ -87,6 +96,7 @@ impl Session {
         if self.banned_meanwhile() {
             return self.close_banned().await;
         }
+        let started = Instant::now();
         let config = &self.shared.config;
         let context = LoginContext { client: self.peer };
         let result = config
@@ -94,22 +104,29 @@ impl Session {
             .authenticate(&username, &password, &context)
             .await;
         match result {
-            Ok(account) => self.complete_login(account).await,
-            Err(e) => self.login_failed(&username, e).await,
+            Ok(account) => self.complete_login(account, started).await,
+            Err(e) => self.login_failed(&username, e, started).await,
         }
     }
 
     /// Logs `account` in: its session slot, its storage, then 230.
-    async fn complete_login(&mut self, mut account: Account) -> Flow {
+    /// `started`: when the command that logs in arrived, for the metrics.
+    async fn complete_login(&mut self, mut account: Account, started: Instant) -> Flow {
         // The authorizer, not the name, says who is anonymous.
         if let Some(refusal) = self.login_needs_tls(&account.username, Some(account.anonymous)) {
             tracing::info!(user = %account.username, "login refused: TLS required");
             self.login = Login::AwaitingUser;
+            self.shared
+                .metrics
+                .login(LoginOutcome::Refused, started.elapsed());
             return self.reply(refusal).await;
         }
         if let Err(refusal) = self.guard_login(&account).await {
             tracing::info!(user = %account.username, "login refused by the guard");
             self.login = Login::AwaitingUser;
+            self.shared
+                .metrics
+                .login(LoginOutcome::Refused, started.elapsed());
             return self.reply(refusal).await;
         }
         let config = &self.shared.config;
@@ -122,6 +139,9 @@ impl Session {
         else {
             tracing::info!(user = %account.username, "login refused: too many sessions for this user");
             self.login = Login::AwaitingUser;
+            self.shared
+                .metrics
+                .login(LoginOutcome::Refused, started.elapsed());
             return self
                 .reply(Reply::new(530, "Too many sessions for this user."))
                 .await;
@@ -132,6 +152,9 @@ impl Session {
             Err(e) => {
                 tracing::warn!(user = %username, home = %account.home.display(), error = %e, "home directory unavailable");
                 self.login = Login::AwaitingUser;
+                self.shared
+                    .metrics
+                    .login(LoginOutcome::Refused, started.elapsed());
                 return self
                     .reply(Reply::new(530, "Home directory not available."))
                     .await;
@@ -167,7 +190,9 @@ impl Session {
             login_time_left,
         }));
         self.hook(HookEvent::Login);
-        Metrics::count(&self.shared.metrics.logins, vec![("result", "success")], 1);
+        self.shared
+            .metrics
+            .login(LoginOutcome::Success, started.elapsed());
         let message = self.dir_message(&start_dir).await;
         let reply = super::messages::with_message(message, Reply::text(230, &login_message));
         self.reply(reply).await
@@ -232,7 +257,7 @@ impl Session {
         )
     }
 
-    async fn login_failed(&mut self, username: &str, error: AuthError) -> Flow {
+    async fn login_failed(&mut self, username: &str, error: AuthError, started: Instant) -> Flow {
         self.login = Login::AwaitingUser;
         self.failed_logins += 1;
         // The user name is logged so that ban tools can act on it; the
@@ -244,7 +269,10 @@ impl Session {
             username.escape_default()
         );
         self.hook(HookEvent::LoginFailed(username.to_owned()));
-        Metrics::count(&self.shared.metrics.logins, vec![("result", "failure")], 1);
+        // Before the delay below, which is the server's choice.
+        self.shared
+            .metrics
+            .login(LoginOutcome::Failure, started.elapsed());
         if self.shared.limits.record_failure(self.peer.ip()) {
             self.shared.metrics.bans.inc();
             tracing::warn!(client = %self.peer.ip(), "address banned after repeated failed logins");

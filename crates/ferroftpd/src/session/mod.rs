@@ -99,6 +99,8 @@ struct Running {
     owner: String,
     anonymous: bool,
     real_path: Option<std::path::PathBuf>,
+    /// Counts the transfer in the active-transfers gauge until dropped.
+    _active: crate::metrics::ActiveTransfer,
 }
 
 /// What woke the session up.
@@ -413,7 +415,11 @@ impl Session {
                 c
             }
             Err(e) => {
-                Metrics::count(&self.shared.metrics.commands, vec![("verb", "invalid")], 1);
+                Metrics::count(
+                    &self.shared.metrics.commands,
+                    vec![("verb", crate::metrics::INVALID_VERB)],
+                    1,
+                );
                 tracing::debug!("<- {}", LogSafe(line));
                 if !matches!(self.login, Login::LoggedIn(_)) {
                     if let ParseError::Unknown(_) = e {

@@ -18,7 +18,7 @@ use crate::data::{
 use crate::error::CommandError;
 use crate::guard::Operation;
 use crate::hooks::{Event as HookEvent, FileEvent};
-use crate::metrics::Metrics;
+use crate::metrics::TransferOutcome;
 use crate::storage::WriteMode;
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
@@ -231,6 +231,7 @@ impl Session {
             .ok()
             .and_then(|u| u.account.identity.clone());
         let transfer = Transfer::start(setup, params, job, tls, identity, &self.shared.transfers);
+        let active = self.shared.metrics.transfer_started(kind.direction());
         self.running = Some(Box::new(Running {
             transfer,
             kind,
@@ -239,6 +240,7 @@ impl Session {
             owner,
             anonymous,
             real_path,
+            _active: active,
         }));
         Flow::Continue
     }
@@ -515,9 +517,12 @@ impl Session {
 
     async fn report_transfer(&mut self, running: Running, outcome: Outcome) -> Flow {
         let bytes = running.transfer.bytes();
-        let seconds = running.transfer.started.elapsed().as_secs_f64();
+        let took = running.transfer.started.elapsed();
+        let seconds = took.as_secs_f64();
         let completed = matches!(outcome, Outcome::Complete);
-        self.count_transfer(running.kind, &outcome, bytes);
+        let direction = running.kind.direction();
+        let result = TransferOutcome::from(&outcome);
+        self.shared.metrics.transfer(direction, result, bytes, took);
         if let (true, Some(path)) = (self.has_hooks(), &running.path) {
             let file = FileEvent {
                 path: path.clone(),
@@ -536,13 +541,17 @@ impl Session {
             }
         }
         if let Some(path) = &running.path {
+            // One field each, for JSON logs; the verb is the message.
             tracing::info!(
-                "{} {} completed={} bytes={} seconds={:.3}",
-                running.kind.verb(),
-                path,
-                u8::from(completed),
+                path = %path,
                 bytes,
-                seconds
+                duration_seconds = seconds,
+                direction = direction.label(),
+                outcome = result.label(),
+                user = running.owner.as_str(),
+                client = %self.client_ip(),
+                "{}",
+                running.kind.verb(),
             );
             self.xferlog(&running, path, completed, bytes, seconds);
         }
@@ -589,30 +598,6 @@ impl Session {
             if completed { 'c' } else { 'i' },
         );
         tracing::info!(target: "ferroftpd::xferlog", "{line}");
-    }
-
-    fn count_transfer(&self, kind: TransferKind, outcome: &Outcome, bytes: u64) {
-        let metrics = &self.shared.metrics;
-        let (direction, bytes_direction) = match kind.direction() {
-            Direction::Download => ("download", "out"),
-            Direction::Listing => ("listing", "out"),
-            Direction::Upload => ("upload", "in"),
-        };
-        let result = match outcome {
-            Outcome::Complete => "complete",
-            Outcome::Aborted => "aborted",
-            Outcome::NoConnection(_) => {
-                metrics.data_connection_errors.inc();
-                "no_connection"
-            }
-            Outcome::Failed(_) => "failed",
-        };
-        Metrics::count(
-            &metrics.transfers,
-            vec![("direction", direction), ("result", result)],
-            1,
-        );
-        Metrics::count(&metrics.bytes, vec![("direction", bytes_direction)], bytes);
     }
 }
 

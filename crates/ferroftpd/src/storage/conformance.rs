@@ -214,8 +214,8 @@ impl Check {
     pub fn promise(self) -> &'static str {
         match self {
             Check::MetadataAndList => {
-                "a fresh storage is an empty directory; metadata and list report each file \
-                 (kind, size) and directory as made"
+                "a fresh storage is reachable (check_reachable) and an empty directory; \
+                 metadata and list report each file (kind, size) and directory as made"
             }
             Check::ErrorKinds => {
                 "missing paths fail with NotFound, the wrong kind of entry with NotADirectory \
@@ -576,6 +576,9 @@ impl Tester {
     }
 
     async fn metadata_and_list(&self) {
+        if let Err(e) = self.storage.check_reachable().await {
+            self.fail(format_args!("check_reachable of a working storage: {e}"));
+        }
         if !self.meta(b"/").await.is_dir() {
             self.fail("the root is not a directory");
         }

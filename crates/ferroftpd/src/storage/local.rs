@@ -403,6 +403,30 @@ impl Storage for LocalStorage {
         .await
     }
 
+    /// The home, opened again by its name, must be the directory this
+    /// storage holds open, and readable: a removed, replaced or unreadable
+    /// home would fail every new login while the held descriptor still
+    /// works.
+    async fn check_reachable(&self) -> StorageResult<()> {
+        let home = self.home.clone();
+        self.with_root(move |root| {
+            let by_name = rustix::fs::open(
+                &*home,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let (held, named) = (rustix::fs::fstat(&*root.fd)?, rustix::fs::fstat(&by_name)?);
+            if (held.st_dev, held.st_ino) != (named.st_dev, named.st_ino) {
+                return Err(StorageError::new(
+                    super::ErrorKind::NotFound,
+                    "the directory was replaced since the storage opened it".to_owned(),
+                ));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn list(&self, path: &VirtualPath) -> StorageResult<DirEntries> {
         let path = path.clone();
         self.with_root(move |root| {

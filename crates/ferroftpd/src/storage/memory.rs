@@ -525,6 +525,16 @@ impl Shared {
 
 #[async_trait]
 impl Storage for MemoryStorage {
+    /// The tree is in this process: reachable as long as the home is
+    /// there (a user's home can be removed by another user above it).
+    async fn check_reachable(&self) -> StorageResult<()> {
+        dir(
+            &self.shared.read(),
+            self.components(&VirtualPath::root()).iter().copied(),
+        )
+        .map(drop)
+    }
+
     async fn metadata(&self, path: &VirtualPath) -> StorageResult<FileInfo> {
         Ok(walk(&self.shared.read(), self.components(path))?.info())
     }

@@ -451,6 +451,18 @@ pub trait Storage: Send + Sync + fmt::Debug {
     async fn set_mode(&self, _path: &VirtualPath, _mode: u32) -> StorageResult<()> {
         Err(StorageError::Unsupported)
     }
+
+    /// Whether the storage can serve now: its root is there and can be
+    /// read (a directory, a bucket). Readiness checks (`/ready`) ask it, so
+    /// keep it cheap (one or two calls to the backend), and let a backend
+    /// that cannot answer fail rather than hang: the caller also bounds it
+    /// with a timeout.
+    ///
+    /// Default: lists the root (taking no entry), which reaches the
+    /// backend in most implementations. A layer asks what it wraps.
+    async fn check_reachable(&self) -> StorageResult<()> {
+        self.list(&VirtualPath::root()).await.map(drop)
+    }
 }
 
 /// Creates the [`Storage`] of each account when it logs in.

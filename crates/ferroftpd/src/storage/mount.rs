@@ -108,6 +108,16 @@ impl Storage for MountStorage {
         storage.read_link(&inner).await
     }
 
+    /// The root and every mounted folder: a folder that cannot be
+    /// reached fails the logins of every user it is mounted for.
+    async fn check_reachable(&self) -> StorageResult<()> {
+        self.root.check_reachable().await?;
+        for (_, mounted) in &self.mounts {
+            mounted.check_reachable().await?;
+        }
+        Ok(())
+    }
+
     async fn list(&self, path: &VirtualPath) -> StorageResult<DirEntries> {
         let (storage, inner, _) = self.route(path);
         let entries = storage.list(&inner).await?;

@@ -366,6 +366,10 @@ impl Storage for QuotaStorage {
         self.inner.list(path).await
     }
 
+    async fn check_reachable(&self) -> StorageResult<()> {
+        self.inner.check_reachable().await
+    }
+
     async fn open_read(
         &self,
         path: &VirtualPath,

@@ -317,6 +317,12 @@ fn lister_path(dir_key: &str) -> String {
 
 #[async_trait]
 impl Storage for ObjectStorage {
+    /// One listing request of at most one key below the root: it needs
+    /// the endpoint up, the bucket there and the credentials accepted.
+    async fn check_reachable(&self) -> StorageResult<()> {
+        self.dir_entries(&self.root, 1).await.map(drop)
+    }
+
     async fn metadata(&self, path: &VirtualPath) -> StorageResult<FileInfo> {
         if path.is_root() {
             return Ok(dir_info(None));
