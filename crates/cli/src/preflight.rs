@@ -5,8 +5,7 @@
 //!
 //! They check the process as it will serve: its effective uid and groups.
 //! With `--system-users` files are opened as each user's uid instead, so
-//! the homes are checked at each login (a 530 that names the reason in
-//! the log), not here.
+//! the homes are checked at each login (530), not here.
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, TcpListener};
