@@ -12,10 +12,13 @@
 //!   and `?` (exactly one byte);
 //! - a name always matches itself taken as a pattern, and `*` matches
 //!   every name;
-//! - `is_pattern` is true exactly for short patterns with a `*` or `?`.
+//! - `is_pattern` is true exactly for short patterns with a `*` or `?`;
+//! - `NamePattern::parse_list` (operators' deny and hide lists) accepts
+//!   only patterns without `/` or control characters, within the length
+//!   limit, and each matches as `matches` does.
 #![no_main]
 
-use ferroftpd_proto::glob::{is_pattern, matches, MAX_PATTERN_LEN};
+use ferroftpd_proto::glob::{is_pattern, matches, NamePattern, MAX_PATTERN_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -37,6 +40,15 @@ fuzz_target!(|data: &[u8]| {
         is_pattern(pattern),
         pattern.len() <= MAX_PATTERN_LEN && pattern.iter().any(|&b| b == b'*' || b == b'?')
     );
+    if let Ok(list) = std::str::from_utf8(pattern).map(NamePattern::parse_list) {
+        for p in list.into_iter().flatten() {
+            let text = p.as_str();
+            assert!(!text.is_empty() && text.len() <= MAX_PATTERN_LEN, "{text:?}");
+            assert!(!text.contains('/') && !text.contains(','), "{text:?}");
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+            assert_eq!(p.matches(name), matches(text.as_bytes(), name));
+        }
+    }
 });
 
 /// `row[j]`: does the pattern so far match the first `j` bytes of `name`.

@@ -175,3 +175,29 @@ def test_bad_options_are_one_line_errors():
                              text=True, timeout=30, env=CLIENT_ENV)
         assert res.returncode != 0 and why in res.stderr, (args, res.stderr)
         assert len(res.stderr.strip().splitlines()) <= 3, res.stderr
+
+
+def test_implicit_tls_after_the_header(start_server):
+    """On the implicit-TLS port the header comes first, then the TLS
+    handshake; the session's client is the one the header names."""
+    import ssl
+    srv = start_server(*FLAGS, "--tls-self-signed", "--tls-implicit-port", "0")
+    port = int(re.search(r"implicit FTPS on \S+:(\d+)", srv.log).group(1))
+    raw = socket.create_connection((srv.host, port), timeout=10)
+    raw.sendall(v2(CLIENT))
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    tls = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    f = tls.makefile("rb")
+    assert f.readline().startswith(b"220")
+    tls.sendall(b"USER alice\r\n")
+    assert f.readline().startswith(b"331")
+    tls.sendall(b"PASS pw\r\n")
+    assert f.readline().startswith(b"230")
+    tls.sendall(b"STAT\r\n")
+    stat = b""
+    while not stat.endswith(b"211 End of status.\r\n"):
+        stat += f.readline()
+    assert f"Connected to: {CLIENT}:40000".encode() in stat, stat
+    tls.close()

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use ferroftpd::auth::{HashScheme, Permissions};
-use ferroftpd::{PassivePorts, Rate, SessionReuse};
+use ferroftpd::{HideIds, NamePattern, PassivePorts, Rate, SessionReuse};
 
 /// An FTP server: `ferroftpd` serves the current directory read-only to
 /// anonymous users on port 2121.
@@ -109,9 +109,49 @@ pub struct Args {
     #[arg(long)]
     pub use_localtime: bool,
 
+    /// Whose listings show --fake-owner/--fake-group instead of real names (and no unix.uid/unix.gid facts): never, anonymous or everyone [default: anonymous]
+    #[arg(long, value_name = "WHO", value_parser = hide_ids)]
+    pub hide_ids: Option<HideIds>,
+
+    /// Owner name listings show where ids are hidden [default: ftp]
+    #[arg(long, value_name = "NAME", value_parser = fake_id)]
+    pub fake_owner: Option<String>,
+
+    /// Group name listings show where ids are hidden [default: ftp]
+    #[arg(long, value_name = "NAME", value_parser = fake_id)]
+    pub fake_group: Option<String>,
+
+    /// Names no command may read, write, list, rename, delete or enter (550), and left out of listings: comma-separated patterns with * and ?, e.g. "*.mp3,.private"
+    #[arg(long, value_name = "PATTERN,...", value_parser = name_patterns)]
+    pub deny_file: Option<Patterns>,
+
+    /// Names left out of listings but usable by name: comma-separated patterns with * and ?
+    #[arg(long, value_name = "PATTERN,...", value_parser = name_patterns)]
+    pub hide_file: Option<Patterns>,
+
+    /// Leave names that start with "." out of listings unless the client asks with LIST -a
+    #[arg(long)]
+    pub hide_dotfiles: bool,
+
+    /// Directory levels LIST -R and NLST -R descend; 0 ignores -R [default: 5]
+    #[arg(long, value_name = "N")]
+    pub max_list_depth: Option<u32>,
+
+    /// Entries one LIST -R or NLST -R reads, all directories together, where it stops [default: 10000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_list_entries: Option<u32>,
+
     /// Do not use sendfile(2) for downloads
     #[arg(long)]
     pub disable_sendfile: bool,
+
+    /// How sessions share the CPUs (pyftpdlib's names): async, one thread for every session; multi-thread, a thread per CPU (or --threads) [default: multi-thread]
+    #[arg(long, value_name = "MODEL")]
+    pub concurrency: Option<Concurrency>,
+
+    /// With --concurrency multi-thread: the number of threads running sessions [default: one per CPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
 
     /// Failed logins before the client is disconnected [default: 3]
     #[arg(long, value_name = "N", value_parser = at_least_one::<u32>)]
@@ -404,6 +444,17 @@ fn endpoint(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// `--concurrency`. File transfers and storage calls run on a pool of
+/// blocking threads in either model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Concurrency {
+    /// One thread runs every session (pyftpdlib's default FTPServer).
+    Async,
+    /// Sessions spread over a thread per CPU (ThreadedFTPServer's use of
+    /// the CPUs, without a thread per session).
+    MultiThread,
+}
+
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -584,6 +635,25 @@ impl FromStr for Names {
                 .collect(),
         ))
     }
+}
+
+/// `--deny-file` and `--hide-file`: name patterns, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Patterns(pub Vec<NamePattern>);
+
+fn name_patterns(text: &str) -> Result<Patterns, String> {
+    NamePattern::parse_list(text)
+        .map(Patterns)
+        .map_err(|e| format!("{text:?}: {e}"))
+}
+
+fn fake_id(text: &str) -> Result<String, String> {
+    ferroftpd::config::check_fake_id(text).map_err(config_message)?;
+    Ok(text.to_owned())
+}
+
+fn hide_ids(text: &str) -> Result<HideIds, String> {
+    text.parse().map_err(config_message)
 }
 
 /// The longest `--auth-failed-delay`: an hour.

@@ -86,13 +86,9 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
         preflight::passive_ports(range, ip)
             .map_err(|e| located(anyhow::anyhow!("--range: {e}")))?;
     }
-    let workers = worker_threads();
+    let mut runtime = runtime_builder(args)?;
     notify::connect();
     let sandbox = sandbox::apply(args, &settings)?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = workers {
-        runtime.worker_threads(workers);
-    }
     let runtime = runtime
         .enable_all()
         .max_blocking_threads(settings.server.config().blocking_threads_needed())
@@ -100,6 +96,27 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
         .context("starting the runtime")?;
     let reloader = reload::Reloader::new(argv, args.clone(), settings.clone(), sandbox, log);
     runtime.block_on(serve(settings, listeners, reloader))
+}
+
+/// The runtime of `--concurrency` and `--threads`.
+fn runtime_builder(args: &Args) -> Result<tokio::runtime::Builder> {
+    use args::Concurrency;
+    match (
+        args.concurrency.unwrap_or(Concurrency::MultiThread),
+        args.threads,
+    ) {
+        (Concurrency::Async, Some(_)) => {
+            anyhow::bail!("--threads is for --concurrency multi-thread (async runs on one thread)")
+        }
+        (Concurrency::Async, None) => Ok(tokio::runtime::Builder::new_current_thread()),
+        (Concurrency::MultiThread, threads) => {
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = threads.map(usize::from).or_else(worker_threads) {
+                runtime.worker_threads(n);
+            }
+            Ok(runtime)
+        }
+    }
 }
 
 /// tokio's default number of workers, one per CPU the process may use,

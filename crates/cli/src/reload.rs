@@ -148,6 +148,8 @@ fn startup_only(old: &Args, new: &mut Args) -> Vec<&'static str> {
         syslog => "--syslog",
         syslog_socket => "--syslog-socket",
         pidfile => "--pidfile",
+        concurrency => "--concurrency",
+        threads => "--threads",
     );
     let max = |args: &Args| args.max_cons.unwrap_or(ferroftpd::DEFAULT_MAX_CONNECTIONS);
     if max(new) > max(old) {

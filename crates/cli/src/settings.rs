@@ -200,6 +200,7 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
     if let Some(delay) = args.auth_failed_delay {
         builder = builder.auth_failed_delay(delay);
     }
+    builder = listing_rules(builder, args);
     let kept = previous.and_then(|p| p.storage.clone());
     let storage_factory: Option<Arc<dyn StorageFactory>> = match (&storage, kept) {
         (StorageKind::Local, _) => None,
@@ -612,6 +613,138 @@ fn canonical_dir(path: &Path) -> Result<PathBuf, String> {
         return Err(format!("{}: not a directory", path.display()));
     }
     Ok(dir)
+}
+
+/// What listings show and which names are off limits: `--hide-ids`,
+/// `--fake-owner`, `--fake-group`, `--deny-file`, `--hide-file`,
+/// `--hide-dotfiles`, `--max-list-depth`, `--max-list-entries`.
+fn listing_rules(mut builder: Builder, args: &Args) -> Builder {
+    if let Some(who) = args.hide_ids {
+        builder = builder.hide_ids(who);
+    }
+    if let Some(name) = &args.fake_owner {
+        builder = builder.fake_owner(name);
+    }
+    if let Some(name) = &args.fake_group {
+        builder = builder.fake_group(name);
+    }
+    if let Some(patterns) = &args.deny_file {
+        builder = builder.deny_names(patterns.0.iter().cloned());
+    }
+    if let Some(patterns) = &args.hide_file {
+        builder = builder.hide_names(patterns.0.iter().cloned());
+    }
+    if let Some(depth) = args.max_list_depth {
+        builder = builder.max_list_depth(depth);
+    }
+    if let Some(entries) = args.max_list_entries {
+        builder = builder.max_list_entries(usize::try_from(entries).unwrap_or(usize::MAX));
+    }
+    builder.hide_dotfiles(args.hide_dotfiles)
+}
+
+#[cfg(test)]
+mod listing_rules_tests {
+    use crate::layers::parse;
+
+    fn parse_with(argv: &[&str], env: &[(&str, &str)]) -> Result<crate::args::Args, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(
+            std::iter::once("ferroftpd").chain(argv.iter().copied()),
+            |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.into()),
+        )
+        .map(|parsed| parsed.args)
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn listing_rules_from_the_file_the_environment_and_flags() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut file,
+            br#"
+hide_ids = "everyone"
+fake_owner = "nobody"
+fake_group = "nogroup"
+deny_file = ["*.mp3", ".private"]
+hide_file = "{*.bak,core}"
+hide_dotfiles = true
+max_list_depth = 2
+max_list_entries = 100
+"#,
+        )
+        .unwrap();
+        let path = file.path().to_str().unwrap();
+        let args = parse_with(&["--config", path], &[]).unwrap();
+        assert_eq!(args.hide_ids, Some(ferroftpd::HideIds::Everyone));
+        assert_eq!(args.fake_owner.as_deref(), Some("nobody"));
+        let deny: Vec<&str> = args
+            .deny_file
+            .as_ref()
+            .unwrap()
+            .0
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        assert_eq!(deny, ["*.mp3", ".private"]);
+        assert_eq!(args.hide_file.as_ref().unwrap().0.len(), 2);
+        assert!(args.hide_dotfiles);
+        assert_eq!(
+            (args.max_list_depth, args.max_list_entries),
+            (Some(2), Some(100))
+        );
+        super::build(&args).unwrap();
+        // The environment beats the file, the command line beats both.
+        let args = parse_with(
+            &["--config", path, "--no-hide-dotfiles"],
+            &[
+                ("FERROFTPD_DENY_FILE", "*.iso"),
+                ("FERROFTPD_HIDE_IDS", "never"),
+            ],
+        )
+        .unwrap();
+        assert!(!args.hide_dotfiles);
+        assert_eq!(args.deny_file.unwrap().0[0].as_str(), "*.iso");
+        assert_eq!(args.hide_ids, Some(ferroftpd::HideIds::Never));
+    }
+
+    #[test]
+    fn bad_listing_rules_name_their_source() {
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case<'_>] = &[
+            (&["--deny-file", "a/b"], &[], "--deny-file"),
+            // Blank items are skipped: accepted.
+            (&["--hide-file", "ok,"], &[], ""),
+            (
+                &[],
+                &[("FERROFTPD_HIDE_FILE", "x\ty")],
+                "FERROFTPD_HIDE_FILE",
+            ),
+            (&["--hide-ids", "yes"], &[], "--hide-ids"),
+            (
+                &[],
+                &[("FERROFTPD_FAKE_OWNER", "two words")],
+                "FERROFTPD_FAKE_OWNER",
+            ),
+            (&["--fake-group", ""], &[], "--fake-group"),
+            (&["--max-list-entries", "0"], &[], "--max-list-entries"),
+            (&["--max-list-depth=-1"], &[], "--max-list-depth"),
+        ];
+        for (argv, env, source) in cases {
+            match parse_with(argv, env) {
+                Ok(_) if source.is_empty() => {}
+                Ok(args) => panic!("{argv:?} {env:?}: accepted {args:?}"),
+                Err(e) => {
+                    assert!(!source.is_empty(), "{argv:?}: {e}");
+                    assert!(e.contains(source), "{argv:?} {env:?}: {e}");
+                    assert_eq!(e.trim().lines().count(), 1, "{e}");
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

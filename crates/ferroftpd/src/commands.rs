@@ -49,6 +49,8 @@ pub struct CommandContext<'a> {
     pub(crate) session_id: u64,
     pub(crate) client: SocketAddr,
     pub(crate) authorizer: &'a dyn Authorizer,
+    /// The server's deny patterns, which `check` applies too.
+    pub(crate) listing: &'a crate::listing_rules::ListingRules,
     /// The logged-in user's account, directory and storage.
     pub(crate) user: Option<(&'a Account, &'a mut VirtualPath, &'a Arc<dyn Storage>)>,
 }
@@ -101,11 +103,15 @@ impl CommandContext<'_> {
             .map_err(|_| Reply::new(553, "File name not allowed."))
     }
 
-    /// 550 unless the user may do `perm` on `path`: the permission letters,
+    /// 550 unless the user may do `perm` on `path`: the server's deny
+    /// patterns ([`crate::Builder::deny_names`]), the permission letters,
     /// per-directory overrides and the authorizer's `permits`. For a
     /// command that adds or removes an entry, use [`Self::check_entry`].
     pub fn check(&self, perm: Permission, path: &VirtualPath) -> Result<(), Reply> {
         let account = self.account().ok_or_else(not_logged_in)?;
+        if self.listing.denies(path) {
+            return Err(denied());
+        }
         if self.authorizer.permits(account, perm, path) {
             Ok(())
         } else {

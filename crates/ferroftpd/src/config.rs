@@ -12,11 +12,15 @@ use ferroftpd_proto::message::{message_lines, MAX_MESSAGE_BYTES, MAX_MESSAGE_LIN
 
 use crate::auth::{Authorizer, MemoryAuthorizer};
 use crate::limits::BanPolicy;
+pub use crate::listing_rules::{
+    check_fake_id, HideIds, DEFAULT_MAX_LIST_DEPTH, DEFAULT_MAX_LIST_ENTRIES,
+};
 use crate::server::Server;
 use crate::storage::{LocalStorageFactory, StorageFactory};
 use crate::throttle::Rate;
 use crate::tls::TlsConfig;
 use crate::Error;
+pub use ferroftpd_proto::glob::NamePattern;
 
 /// An inclusive range of ports for passive data connections. Cannot hold an
 /// empty or reversed range, or port 0.
@@ -88,6 +92,7 @@ pub struct ServerConfig {
     pub(crate) permit_foreign_addresses: bool,
     pub(crate) permit_privileged_ports: bool,
     pub(crate) use_localtime: bool,
+    pub(crate) listing: Arc<crate::listing_rules::ListingRules>,
     pub(crate) sendfile: bool,
     pub(crate) max_login_attempts: u32,
     pub(crate) auth_failed_delay: Duration,
@@ -221,6 +226,7 @@ impl Default for Builder {
                 permit_foreign_addresses: false,
                 permit_privileged_ports: false,
                 use_localtime: false,
+                listing: Arc::default(),
                 sendfile: true,
                 max_login_attempts: 3,
                 auth_failed_delay: Duration::from_secs(3),
@@ -388,6 +394,71 @@ impl Builder {
     /// Default: false (UTC).
     pub fn use_localtime(mut self, local: bool) -> Self {
         self.config.use_localtime = local;
+        self
+    }
+
+    /// Whose listings show fake owner and group names (vsftpd's
+    /// `hide_ids`, proftpd's `DirFakeUser`/`DirFakeGroup`). Default:
+    /// [`HideIds::Anonymous`].
+    pub fn hide_ids(mut self, who: HideIds) -> Self {
+        Arc::make_mut(&mut self.config.listing).hide_ids = who;
+        self
+    }
+
+    /// The owner name shown where [`Self::hide_ids`] hides the real one:
+    /// 1 to 32 characters, no spaces ([`check_fake_id`], checked by
+    /// [`Self::build`]). Default: `ftp`.
+    pub fn fake_owner(mut self, name: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.config.listing).fake_ids.owner = name.into();
+        self
+    }
+
+    /// The group name shown where [`Self::hide_ids`] hides the real one,
+    /// as [`Self::fake_owner`]. Default: `ftp`.
+    pub fn fake_group(mut self, name: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.config.listing).fake_ids.group = name.into();
+        self
+    }
+
+    /// Names no command may touch (vsftpd's `deny_file`, proftpd's
+    /// `PathDenyFilter`): a path with a component matching one of these
+    /// patterns is refused with 550 by every command (read, write, list,
+    /// rename from or to, delete, enter), and such entries are left out of
+    /// listings. A symbolic link under another name still leads to what it
+    /// points to. Default: none.
+    pub fn deny_names(mut self, patterns: impl IntoIterator<Item = NamePattern>) -> Self {
+        Arc::make_mut(&mut self.config.listing).deny = patterns.into_iter().collect();
+        self
+    }
+
+    /// Names left out of LIST, NLST, MLSD and STAT listings that can still
+    /// be used by name (vsftpd's `hide_file`). Default: none.
+    pub fn hide_names(mut self, patterns: impl IntoIterator<Item = NamePattern>) -> Self {
+        Arc::make_mut(&mut self.config.listing).hide = patterns.into_iter().collect();
+        self
+    }
+
+    /// Leave names that start with `.` out of listings unless the client
+    /// asks with `LIST -a` or `NLST -a` (vsftpd without `force_dot_files`);
+    /// MLSD, which takes no options, always leaves them out. Default: false
+    /// (listed, as pyftpdlib does).
+    pub fn hide_dotfiles(mut self, hide: bool) -> Self {
+        Arc::make_mut(&mut self.config.listing).hide_dotfiles = hide;
+        self
+    }
+
+    /// Levels below the listed directory that `LIST -R` and `NLST -R`
+    /// descend; 0 ignores `-R` (vsftpd's `ls_recurse_enable=NO`).
+    /// Default: [`DEFAULT_MAX_LIST_DEPTH`] (5).
+    pub fn max_list_depth(mut self, depth: u32) -> Self {
+        Arc::make_mut(&mut self.config.listing).max_depth = depth;
+        self
+    }
+
+    /// Entries one recursive listing reads, all directories together; the
+    /// listing ends there. Default: [`DEFAULT_MAX_LIST_ENTRIES`] (10 000).
+    pub fn max_list_entries(mut self, entries: usize) -> Self {
+        Arc::make_mut(&mut self.config.listing).max_entries = entries;
         self
     }
 
@@ -639,6 +710,7 @@ impl Builder {
     /// [`Server::reconfigure`].
     pub(crate) fn into_config(self) -> Result<ServerConfig, Error> {
         let c = &self.config;
+        c.listing.validate()?;
         if c.max_login_attempts == 0 {
             return Err(Error::Config(
                 "max_login_attempts must be at least 1".into(),

@@ -68,7 +68,9 @@ pub enum Operation<'a> {
         /// The file.
         path: &'a VirtualPath,
     },
-    /// LIST, NLST, MLSD, MLST or STAT with a path.
+    /// LIST, NLST, MLSD, MLST or STAT with a path; for `LIST -R` and
+    /// `NLST -R`, also each subdirectory before it is entered (a refusal
+    /// leaves it out of the listing).
     List {
         /// The directory or file listed.
         path: &'a VirtualPath,
@@ -145,8 +147,9 @@ pub enum Verdict {
 pub trait Guard: Send + Sync + fmt::Debug {
     /// Says whether `request` may go on. Called for every operation listed
     /// in [`Operation`]; answer [`Verdict::Allow`] for those you do not
-    /// care about. [`Operation::Commit`] is asked from a transfer's worker
-    /// thread, which waits for the answer.
+    /// care about. [`Operation::Commit`], and [`Operation::List`] for the
+    /// subdirectories of a recursive listing, are asked from a transfer's
+    /// worker thread, which waits for the answer.
     async fn check(&self, request: &Request<'_>) -> Verdict;
 }
 

@@ -32,6 +32,7 @@ mod error;
 pub mod guard;
 pub mod hooks;
 mod limits;
+mod listing_rules;
 pub mod metrics;
 mod names;
 pub mod proxy;
@@ -45,8 +46,8 @@ mod throttle;
 pub mod tls;
 
 pub use config::{
-    Builder, PassivePorts, RateLimits, ServerConfig, SessionReuse, DEFAULT_MAX_CONNECTIONS,
-    MAX_DURATION,
+    Builder, HideIds, NamePattern, PassivePorts, RateLimits, ServerConfig, SessionReuse,
+    DEFAULT_MAX_CONNECTIONS, MAX_DURATION,
 };
 pub use error::Error;
 pub use ferroftpd_proto as proto;

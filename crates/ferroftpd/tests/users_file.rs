@@ -383,6 +383,46 @@ write_limit = "1M"
     assert_eq!(c.expect("QUIT", 221).await, "221 Bye.");
 }
 
+/// `hide_ids` per user wins over the server's default (hidden for
+/// anonymous users only).
+#[tokio::test(flavor = "multi_thread")]
+async fn hide_ids_per_user() {
+    let toml = r#"
+allow_plaintext = true
+
+[[user]]
+name = "private"
+password = "plain:p"
+home = "{home}"
+hide_ids = true
+
+[[user]]
+name = "plain"
+password = "plain:p"
+home = "{home}"
+
+[[user]]
+anonymous = true
+home = "{home}"
+hide_ids = false
+"#;
+    let f = Fixture::start(toml).await;
+    std::fs::write(f.home().join("f.txt"), b"x").unwrap();
+    let hidden =
+        |stat: &str, mlst: &str| stat.contains(" ftp      ftp ") && !mlst.contains("unix.uid=");
+    for (user, pass, want_hidden) in [
+        ("private", "p", true),
+        ("plain", "p", false),
+        ("anonymous", "a@b.c", false),
+    ] {
+        let mut c = f.login_ok(user, pass).await;
+        let stat = c.expect("STAT f.txt", 213).await;
+        let mlst = c.expect("MLST f.txt", 250).await;
+        assert_eq!(hidden(&stat, &mlst), want_hidden, "{user}: {stat} {mlst}");
+        assert!(mlst.contains("unix.uid=") != want_hidden, "{user}: {mlst}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reload_good_and_bad() {
     let one = r#"

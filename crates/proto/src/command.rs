@@ -46,10 +46,10 @@ pub enum TransferType {
 /// The options and path of LIST or NLST.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListArgs {
-    /// `-a`: include names that start with a dot. Listings always include
-    /// them; the flag is accepted for clients that send it.
+    /// `-a` or `-A`: include names that start with a dot, which a server
+    /// may be set to hide otherwise.
     pub all: bool,
-    /// `-R` was given (recursive listing is not offered; it is ignored).
+    /// `-R`: list subdirectories too, as `ls -R` does.
     pub recursive: bool,
     /// What to list; the current directory when absent.
     pub path: Option<Vec<u8>>,
@@ -637,6 +637,23 @@ mod tests {
                     ..Default::default()
                 }),
             ),
+            (
+                "LIST -laR",
+                List(ListArgs {
+                    all: true,
+                    recursive: true,
+                    path: None,
+                }),
+            ),
+            (
+                "LIST -R -A pub",
+                List(ListArgs {
+                    all: true,
+                    recursive: true,
+                    path: Some(b"pub".to_vec()),
+                }),
+            ),
+            ("NLST -l", Nlst(ListArgs::default())),
             (
                 "LIST -",
                 List(ListArgs {

@@ -288,6 +288,19 @@ impl FactSet {
         self.0 & fact.bit() != 0
     }
 
+    /// The same set without `fact` (a server that hides owners leaves out
+    /// `unix.uid` and `unix.gid`; RFC 3659 §7.5 lets a server omit a fact).
+    ///
+    /// ```
+    /// use ferroftpd_proto::listing::{Fact, FactSet};
+    /// let set = FactSet::default().without(Fact::UnixUid);
+    /// assert!(!set.contains(Fact::UnixUid) && set.contains(Fact::UnixGid));
+    /// ```
+    #[must_use]
+    pub fn without(self, fact: Fact) -> FactSet {
+        FactSet(self.0 & !fact.bit())
+    }
+
     /// Selects the facts named in an `OPTS MLST` argument such as
     /// `type;size;modify;`. Unknown names are ignored (RFC 3659 §7.9).
     pub fn from_opts(arg: &str) -> FactSet {

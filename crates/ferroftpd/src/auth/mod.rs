@@ -77,6 +77,10 @@ pub struct Account {
     /// [`Builder::umask`](crate::Builder::umask)). `None` (the default)
     /// uses the server's setting.
     pub umask: Option<u32>,
+    /// Whether this user's listings show fake owner and group names
+    /// (`Some(true)`) or the real ones (`Some(false)`). `None` (the
+    /// default) follows the server's [`crate::Builder::hide_ids`].
+    pub hide_ids: Option<bool>,
 }
 
 /// "Login successful.", allocated once for every account that uses it.
@@ -109,6 +113,7 @@ impl Account {
             start_dir: None,
             storage_settings: None,
             umask: None,
+            hide_ids: None,
         }
     }
 }

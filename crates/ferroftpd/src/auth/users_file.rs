@@ -388,6 +388,9 @@ struct RawUser {
     mount: Vec<Spanned<RawMount>>,
     quota_bytes: Option<Spanned<RawSize>>,
     quota_files: Option<u64>,
+    /// Fake owner names in this user's listings, whatever the server's
+    /// `hide_ids` says.
+    hide_ids: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -454,6 +457,7 @@ struct FileUser {
     disabled: bool,
     /// Mounted folders and quota, when the user has either.
     storage_settings: Option<Arc<StorageSettings>>,
+    hide_ids: Option<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -923,6 +927,7 @@ fn parse_user(
         networks,
         disabled: raw.disabled,
         storage_settings,
+        hide_ids: raw.hide_ids,
     })
 }
 
@@ -1145,6 +1150,7 @@ async fn check(
     account.read_limit = user.read_limit;
     account.write_limit = user.write_limit;
     account.storage_settings = user.storage_settings.clone();
+    account.hide_ids = user.hide_ids;
     Ok(account)
 }
 

@@ -15,9 +15,11 @@ use ferroftpd_proto::path::VirtualPath;
 use rustix::io::Errno;
 
 use crate::auth::PermissionRules;
+use crate::listing_rules::FakeIds;
 use crate::names;
 use crate::storage::{
-    DirEntries, DirEntry, ErrorKind, FileReader, FileWriter, StorageError, UploadBudget,
+    DirEntries, DirEntry, ErrorKind, FileReader, FileWriter, StorageError, StorageResult,
+    UploadBudget,
 };
 use crate::throttle::Throttle;
 
@@ -65,7 +67,7 @@ pub(crate) enum Job {
     },
     /// LIST, NLST, MLSD of a directory.
     Listing {
-        entries: DirEntries,
+        entries: ListItems,
         format: ListFormat,
         /// The client's character set, when it is not UTF-8.
         encoding: Option<&'static encoding_rs::Encoding>,
@@ -85,11 +87,32 @@ impl std::fmt::Debug for Job {
     }
 }
 
+/// One piece of a listing.
+pub(crate) enum ListItem {
+    /// A directory entry, formatted as the listing's [`ListFormat`] says.
+    Entry(DirEntry),
+    /// Text sent as it is (the `dir:` heading of a recursive LIST).
+    Text(Vec<u8>),
+}
+
+/// What a listing job sends, read on the transfer's thread.
+pub(crate) type ListItems = Box<dyn Iterator<Item = StorageResult<ListItem>> + Send>;
+
+/// The entries of one directory as listing items.
+pub(crate) fn items(entries: DirEntries) -> ListItems {
+    Box::new(entries.map(|entry| entry.map(ListItem::Entry)))
+}
+
 /// How to format a directory's entries.
 #[derive(Debug, Clone)]
 pub(crate) enum ListFormat {
-    /// `ls -l` lines.
-    List { now: i64, localtime: bool },
+    /// `ls -l` lines; with `fake_ids`, those names in the owner and group
+    /// columns.
+    List {
+        now: i64,
+        localtime: bool,
+        fake_ids: Option<FakeIds>,
+    },
     /// Names only.
     /// Names, each after `prefix` (the directory part of a wildcard
     /// argument, so the names can be used as given).
@@ -583,7 +606,7 @@ fn drain_pipe(
 
 fn send_listing(
     sock: &mut DataStream,
-    entries: DirEntries,
+    entries: ListItems,
     format: &ListFormat,
     encoding: Option<&'static encoding_rs::Encoding>,
     flow: &Flow<'_>,
@@ -597,9 +620,12 @@ fn send_listing(
         };
         for entry in entries {
             match entry {
-                Ok(entry) => {
+                Ok(item) => {
                     let start = out.len();
-                    format_entry(out, &entry, format);
+                    match item {
+                        ListItem::Entry(entry) => format_entry(out, &entry, format),
+                        ListItem::Text(text) => out.extend_from_slice(&text),
+                    }
                     if encoding.is_some() {
                         let converted =
                             crate::charset::to_client(encoding, &out[start..]).into_owned();
@@ -631,9 +657,18 @@ pub(crate) fn local_offset(secs: i64) -> i32 {
 /// Appends the listing line of one entry.
 pub(crate) fn format_entry(out: &mut Vec<u8>, entry: &DirEntry, format: &ListFormat) {
     match format {
-        ListFormat::List { now, localtime } => {
-            let owner = names::user(entry.info.uid);
-            let group = names::group(entry.info.gid);
+        ListFormat::List {
+            now,
+            localtime,
+            fake_ids,
+        } => {
+            let (owner, group) = match fake_ids {
+                Some(fake) => (
+                    std::borrow::Cow::Borrowed(fake.owner.as_str()),
+                    std::borrow::Cow::Borrowed(fake.group.as_str()),
+                ),
+                None => (names::user(entry.info.uid), names::group(entry.info.gid)),
+            };
             let utc_offset = match (localtime, entry.info.modified) {
                 (true, Some(t)) => local_offset(t),
                 _ => 0,

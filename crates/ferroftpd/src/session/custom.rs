@@ -43,6 +43,7 @@ impl Session {
             session_id: self.id,
             client: self.peer,
             authorizer: &*shared.config.authorizer,
+            listing: &shared.config.listing,
             user,
         };
         let reply = registered.command.handler.call(&mut ctx, arg).await;

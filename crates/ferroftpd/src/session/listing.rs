@@ -3,17 +3,19 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ferroftpd_proto::command::ListArgs;
 use ferroftpd_proto::glob;
-use ferroftpd_proto::listing::{format_mlsx_facts, MlsxType};
+use ferroftpd_proto::listing::{format_mlsx_facts, Fact, FactSet, MlsxType};
 use ferroftpd_proto::path::VirtualPath;
 use ferroftpd_proto::perms::Permission;
 use ferroftpd_proto::reply::Reply;
 
+use super::list_tree::{Style, TreeWalk, Walker};
 use super::{Flow, Session};
-use crate::data::engine::{format_entry, Job, ListFormat};
+use crate::data::engine::{format_entry, items, Job, ListFormat, ListItems};
 use crate::error::CommandError;
 use crate::guard::Operation;
-use crate::storage::{DirEntry, FileInfo, FileKind, Storage};
+use crate::storage::{DirEntries, DirEntry, FileInfo, FileKind, Storage};
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
 
@@ -45,6 +47,25 @@ pub(super) enum Kind {
     Mlsd,
 }
 
+/// The client's `ls` options that change a listing (`-l` and the others
+/// are accepted and change nothing).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Options {
+    /// `-a`: show dot files even where the server hides them.
+    all: bool,
+    /// `-R`: descend into subdirectories.
+    recursive: bool,
+}
+
+impl From<&ListArgs> for Options {
+    fn from(args: &ListArgs) -> Self {
+        Options {
+            all: args.all,
+            recursive: args.recursive,
+        }
+    }
+}
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -52,8 +73,8 @@ fn now() -> i64 {
 }
 
 impl Session {
-    pub(super) async fn list(&mut self, arg: Option<&[u8]>, kind: Kind) -> Flow {
-        match self.prepare_list(arg, kind).await {
+    pub(super) async fn list(&mut self, arg: Option<&[u8]>, kind: Kind, options: Options) -> Flow {
+        match self.prepare_list(arg, kind, options).await {
             Ok(job) => {
                 self.start_transfer(crate::data::TransferKind::Listing, None, job, None)
                     .await
@@ -67,20 +88,56 @@ impl Session {
             Kind::List => ListFormat::List {
                 now: now(),
                 localtime: self.shared.config.use_localtime,
+                fake_ids: self.fake_ids()?.cloned(),
             },
             Kind::Nlst => ListFormat::Nlst { prefix: Vec::new() },
             Kind::Mlsd => ListFormat::Mlsd {
-                facts: self.facts,
+                facts: self.visible_facts()?,
                 rules: self.user_ref()?.account.rules.clone(),
                 dir: dir.clone(),
             },
         })
     }
 
-    async fn prepare_list(&mut self, arg: Option<&[u8]>, kind: Kind) -> Result<Job> {
+    /// The names shown in place of real owners and groups, if this user
+    /// is not to see the real ones.
+    fn fake_ids(&self) -> Result<Option<&crate::listing_rules::FakeIds>> {
+        let account = &self.user_ref()?.account;
+        let rules = &self.shared.config.listing;
+        Ok(rules.fake_ids_for(account.anonymous, account.hide_ids))
+    }
+
+    /// The MLSx facts chosen with OPTS MLST, less the owner and group ids
+    /// where they are hidden.
+    fn visible_facts(&self) -> Result<FactSet> {
+        Ok(match self.fake_ids()? {
+            Some(_) => self.facts.without(Fact::UnixUid).without(Fact::UnixGid),
+            None => self.facts,
+        })
+    }
+
+    /// `entries` less the names the server denies or hides; `all` is the
+    /// client's `-a`.
+    fn visible(&self, entries: DirEntries, all: bool) -> DirEntries {
+        let rules = self.shared.config.listing.clone();
+        if rules.deny.is_empty() && rules.hide.is_empty() && !rules.hide_dotfiles {
+            return entries;
+        }
+        Box::new(entries.filter(move |entry| match entry {
+            Ok(entry) => rules.shows(&entry.name, all),
+            Err(_) => true,
+        }))
+    }
+
+    async fn prepare_list(
+        &mut self,
+        arg: Option<&[u8]>,
+        kind: Kind,
+        options: Options,
+    ) -> Result<Job> {
         if kind != Kind::Mlsd {
             if let Some((dir, pattern)) = arg.and_then(split_pattern) {
-                return self.prepare_glob(dir, pattern, kind).await;
+                return self.prepare_glob(dir, pattern, kind, options).await;
             }
         }
         let path = self.resolve_checked(arg.unwrap_or(b"."), Permission::List)?;
@@ -104,6 +161,14 @@ impl Session {
             return Ok(Job::Bytes(out));
         }
         let entries = storage.list(&path).await?;
+        let recursive = options.recursive && self.shared.config.listing.max_depth > 0;
+        let entries = match kind {
+            Kind::List | Kind::Nlst if recursive => {
+                let shown = arg.unwrap_or(b".").to_vec();
+                self.tree(kind, options, path.clone(), shown, entries)?
+            }
+            _ => items(self.visible(entries, options.all)),
+        };
         Ok(Job::Listing {
             entries,
             format: self.list_format(kind, &path)?,
@@ -111,9 +176,45 @@ impl Session {
         })
     }
 
+    /// The recursive listing of `path`, whose entries are open.
+    fn tree(
+        &self,
+        kind: Kind,
+        options: Options,
+        path: VirtualPath,
+        shown: Vec<u8>,
+        entries: DirEntries,
+    ) -> Result<ListItems> {
+        let user = self.user_ref()?;
+        let config = &self.shared.config;
+        let walker = Walker {
+            storage: user.storage.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            rules: config.listing.clone(),
+            authorizer: config.authorizer.clone(),
+            account: user.account.clone(),
+            guard: config.guard.clone(),
+            session_id: self.id,
+            client: self.peer,
+            all: options.all,
+            style: if kind == Kind::Nlst {
+                Style::Nlst
+            } else {
+                Style::List
+            },
+        };
+        Ok(Box::new(TreeWalk::new(walker, path, shown, entries)))
+    }
+
     /// LIST or NLST of `dir/pattern`: the entries of `dir` whose names
     /// match, at most [`GLOB_SCAN_LIMIT`] entries looked at.
-    async fn prepare_glob(&mut self, dir: &[u8], pattern: &[u8], kind: Kind) -> Result<Job> {
+    async fn prepare_glob(
+        &mut self,
+        dir: &[u8],
+        pattern: &[u8],
+        kind: Kind,
+        options: Options,
+    ) -> Result<Job> {
         let path =
             self.resolve_checked(if dir.is_empty() { b"." } else { dir }, Permission::List)?;
         self.ready_for_transfer()?;
@@ -122,6 +223,8 @@ impl Session {
         if !storage.metadata(&path).await?.is_dir() {
             return Err(Reply::new(550, "Not a directory.").into());
         }
+        // A pattern that starts with a dot asks for dot files, as in a shell.
+        let all = options.all || pattern.first() == Some(&b'.');
         let pattern = pattern.to_vec();
         let entries = storage.list(&path).await?;
         let matching = entries
@@ -130,6 +233,7 @@ impl Session {
                 Ok(entry) => glob::matches(&pattern, &entry.name),
                 Err(_) => true,
             });
+        let matching = self.visible(Box::new(matching), all);
         let mut format = self.list_format(kind, &path)?;
         if let ListFormat::Nlst { prefix } = &mut format {
             if !dir.is_empty() {
@@ -140,7 +244,7 @@ impl Session {
             }
         }
         Ok(Job::Listing {
-            entries: Box::new(matching),
+            entries: items(matching),
             format,
             encoding: self.shared.config.encoding,
         })
@@ -152,7 +256,8 @@ impl Session {
         let info = self.storage()?.metadata(&path).await?;
         let perms = self.user_ref()?.account.rules.at(&path);
         let mut line = b" ".to_vec();
-        format_mlsx_facts(&mut line, &info, self.facts, perms, MlsxType::Entry);
+        let facts = self.visible_facts()?;
+        format_mlsx_facts(&mut line, &info, facts, perms, MlsxType::Entry);
         line.extend_from_slice(path.as_bytes());
         let mut first = b"Listing ".to_vec();
         first.extend(ferroftpd_proto::reply::quoted(path.as_bytes()));
@@ -173,7 +278,7 @@ impl Session {
         first.push(b':');
         lines.push(first);
         if info.is_dir() {
-            let entries = storage.list(&path).await?;
+            let entries = self.visible(storage.list(&path).await?, false);
             // The iterator may block: read it on the blocking pool.
             let body = tokio::task::spawn_blocking(move || {
                 let mut body = Vec::new();

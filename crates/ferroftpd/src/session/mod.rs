@@ -11,6 +11,7 @@ mod control;
 mod custom;
 mod files;
 mod info;
+mod list_tree;
 mod listing;
 mod login;
 mod messages;
@@ -545,9 +546,24 @@ impl Session {
             Stor(path) => return self.stor(&path, pending).await,
             Appe(path) => return self.appe(&path, pending).await,
             Stou(hint) => return self.stou(hint.as_deref(), pending).await,
-            List(args) => return self.list(args.path.as_deref(), listing::Kind::List).await,
-            Nlst(args) => return self.list(args.path.as_deref(), listing::Kind::Nlst).await,
-            Mlsd(path) => return self.list(path.as_deref(), listing::Kind::Mlsd).await,
+            List(args) => {
+                let options = listing::Options::from(&args);
+                return self
+                    .list(args.path.as_deref(), listing::Kind::List, options)
+                    .await;
+            }
+            Nlst(args) => {
+                let options = listing::Options::from(&args);
+                return self
+                    .list(args.path.as_deref(), listing::Kind::Nlst, options)
+                    .await;
+            }
+            Mlsd(path) => {
+                let options = listing::Options::default();
+                return self
+                    .list(path.as_deref(), listing::Kind::Mlsd, options)
+                    .await;
+            }
             Mlst(path) => self.mlst(path.as_deref()).await,
         };
         let reply = result.unwrap_or_else(CommandError::reply);
@@ -613,9 +629,13 @@ impl Session {
             .map_err(|_| CommandError::BadName)
     }
 
-    /// Fails with 550 unless the user has `perm` on `path`.
+    /// Fails with 550 unless the user has `perm` on `path`, and no name
+    /// on the way to it is denied by the server's deny patterns.
     fn check(&self, perm: Permission, path: &VirtualPath) -> Result<(), CommandError> {
         let account = &self.user_ref()?.account;
+        if self.shared.config.listing.denies(path) {
+            return Err(CommandError::Denied);
+        }
         if self.shared.config.authorizer.permits(account, perm, path) {
             Ok(())
         } else {
@@ -623,9 +643,13 @@ impl Session {
         }
     }
 
-    /// Fails with 550 unless the user has `perm` on the entries of `dir`.
+    /// Fails with 550 unless the user has `perm` on the entries of `dir`,
+    /// a directory the deny patterns leave alone.
     fn check_in(&self, perm: Permission, dir: &VirtualPath) -> Result<(), CommandError> {
         let account = &self.user_ref()?.account;
+        if self.shared.config.listing.denies(dir) {
+            return Err(CommandError::Denied);
+        }
         if self.shared.config.authorizer.permits_in(account, perm, dir) {
             Ok(())
         } else {

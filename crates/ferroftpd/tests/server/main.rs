@@ -12,6 +12,7 @@ mod hooks;
 mod ipv6;
 mod lifecycle;
 mod limits;
+mod listing_rules;
 mod login;
 mod malformed;
 mod permissions;
