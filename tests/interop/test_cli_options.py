@@ -78,7 +78,7 @@ def test_errors_name_their_source(layout):
     cases = [
         (["-p", "x"], {}, '--port: invalid value "x"'),
         ([], {"FERROFTPD_PORT": "x"}, 'FERROFTPD_PORT: invalid value "x"'),
-        (["--config", str(config)], {}, f'{config}:3: max_cons: invalid value "many"'),
+        (["--config", str(config)], {}, f'{config}:3: max_cons: "many": expected a whole number, 1 or more'),
     ]
     for argv, env, needle in cases:
         res = subprocess.run([str(ferroftpd_bin()), *argv], capture_output=True, text=True,

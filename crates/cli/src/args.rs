@@ -154,7 +154,7 @@ pub struct Args {
     pub threads: Option<u16>,
 
     /// Failed logins before the client is disconnected [default: 3]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one::<u32>)]
     pub max_login_attempts: Option<u32>,
 
     /// A user, repeatable. PERMS defaults to elradfmwMT, HOME to --directory
@@ -166,7 +166,7 @@ pub struct Args {
     pub users_file: Option<PathBuf>,
 
     /// Allow anonymous logins with these permissions [default: elr, or elradfmwMT with --write]
-    #[arg(long, value_name = "PERMS", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    #[arg(long, value_name = "PERMS", num_args = 0..=1, require_equals = true, default_missing_value = "", value_parser = anonymous_permissions)]
     pub anonymous: Option<String>,
 
     /// Serve the system's accounts: passwords checked with PAM, each user in their home, files accessed with the user's uid and groups (needs root; see docs/system-users.md); not with --users, --user or --username
@@ -210,11 +210,11 @@ pub struct Args {
     pub auth_failed_delay: Option<Duration>,
 
     /// Most control connections at once; more get 421 [default: 512]
-    #[arg(long = "max-cons", value_name = "N")]
+    #[arg(long = "max-cons", value_name = "N", value_parser = at_least_one::<usize>)]
     pub max_cons: Option<usize>,
 
     /// Most control connections from one address [default: unlimited]
-    #[arg(long = "max-cons-per-ip", value_name = "N")]
+    #[arg(long = "max-cons-per-ip", value_name = "N", value_parser = at_least_one::<u32>)]
     pub max_cons_per_ip: Option<u32>,
 
     /// Most logged-in sessions per user; more get 530 [default: unlimited]
@@ -222,35 +222,35 @@ pub struct Args {
     pub max_sessions_per_user: Option<u32>,
 
     /// Seconds a session may stay idle between commands; 0 disables [default: 300]
-    #[arg(long = "timeout", value_name = "SECONDS")]
+    #[arg(long = "timeout", value_name = "SECONDS", value_parser = seconds_or_zero)]
     pub timeout: Option<u64>,
 
     /// Seconds a connection has to log in; 0 disables [default: 60]
-    #[arg(long = "login-timeout", value_name = "SECONDS")]
+    #[arg(long = "login-timeout", value_name = "SECONDS", value_parser = seconds_or_zero)]
     pub login_timeout: Option<u64>,
 
     /// Seconds a transfer may make no progress before it fails with 426 [default: 300]
-    #[arg(long = "data-timeout", value_name = "SECONDS")]
+    #[arg(long = "data-timeout", value_name = "SECONDS", value_parser = seconds)]
     pub data_timeout: Option<u64>,
 
     /// Seconds to wait for the client's passive data connection [default: 30]
-    #[arg(long = "passive-timeout", value_name = "SECONDS")]
+    #[arg(long = "passive-timeout", value_name = "SECONDS", value_parser = seconds)]
     pub passive_timeout: Option<u64>,
 
     /// Seconds an active (PORT) data connection may take to connect [default: 30]
-    #[arg(long = "active-timeout", value_name = "SECONDS")]
+    #[arg(long = "active-timeout", value_name = "SECONDS", value_parser = seconds)]
     pub active_timeout: Option<u64>,
 
     /// Failed logins from one address that ban it [default: 10]
-    #[arg(long = "ban-failures", value_name = "N")]
+    #[arg(long = "ban-failures", value_name = "N", value_parser = at_least_one::<u32>)]
     pub ban_failures: Option<u32>,
 
     /// Seconds over which failed logins count toward a ban [default: 600]
-    #[arg(long = "ban-window", value_name = "SECONDS")]
+    #[arg(long = "ban-window", value_name = "SECONDS", value_parser = seconds)]
     pub ban_window: Option<u64>,
 
     /// Seconds a ban lasts [default: 900]
-    #[arg(long = "ban-time", value_name = "SECONDS")]
+    #[arg(long = "ban-time", value_name = "SECONDS", value_parser = seconds)]
     pub ban_time: Option<u64>,
 
     /// IPv6 clients are counted and banned per network of this prefix length, 0 to 128 [default: 64]
@@ -293,9 +293,9 @@ pub struct Args {
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
 
-    /// Text lines in pyftpdlib's style, prefixed by this template: {ip}, {port}, {user}, {id}; e.g. "{ip}:{port}-[{user}]"
-    #[arg(long, value_name = "TEMPLATE")]
-    pub log_prefix: Option<String>,
+    /// Text lines in pyftpdlib's style, prefixed by this template: {ip}, {port}, {user}, {id}, and {{ or }} for a brace; e.g. "{ip}:{port}-[{user}]"
+    #[arg(long, value_name = "TEMPLATE", value_parser = LogPrefix::from_str)]
+    pub log_prefix: Option<LogPrefix>,
 
     /// Append logs to this file instead of standard error; SIGHUP reopens it (after logrotate)
     #[arg(long, value_name = "FILE")]
@@ -511,6 +511,92 @@ impl FromStr for UserSpec {
     }
 }
 
+/// A `--log-prefix` template, checked at startup: `{ip}`, `{port}`,
+/// `{user}` and `{id}` stand for the session's fields, `{{` and `}}` for
+/// a brace; anything else in braces is refused rather than printed as is
+/// on every line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPrefix(Vec<PrefixPart>);
+
+/// A piece of a [`LogPrefix`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrefixPart {
+    Text(String),
+    Field(SessionField),
+}
+
+/// A field of the session a [`LogPrefix`] can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionField {
+    Ip,
+    Port,
+    User,
+    Id,
+}
+
+impl SessionField {
+    const ALL: [(&'static str, SessionField); 4] = [
+        ("ip", SessionField::Ip),
+        ("port", SessionField::Port),
+        ("user", SessionField::User),
+        ("id", SessionField::Id),
+    ];
+}
+
+impl LogPrefix {
+    pub fn parts(&self) -> &[PrefixPart] {
+        &self.0
+    }
+}
+
+impl FromStr for LogPrefix {
+    type Err = String;
+
+    fn from_str(template: &str) -> Result<LogPrefix, String> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut rest = template;
+        while let Some(at) = rest.find(['{', '}']) {
+            text.push_str(&rest[..at]);
+            let tail = &rest[at..];
+            // Where the brace is, counted in characters from 1.
+            let column = template[..template.len() - tail.len()].chars().count() + 1;
+            if let Some(after) = tail.strip_prefix("{{").or_else(|| tail.strip_prefix("}}")) {
+                text.push_str(&tail[..1]);
+                rest = after;
+                continue;
+            }
+            if tail.starts_with('}') {
+                return Err(format!(
+                    "{template:?}: '}}' at character {column} closes nothing (write }}}} for a brace)"
+                ));
+            }
+            let Some(end) = tail.find('}') else {
+                return Err(format!(
+                    "{template:?}: '{{' at character {column} is never closed (write {{{{ for a brace)"
+                ));
+            };
+            let name = &tail[1..end];
+            let Some((_, field)) = SessionField::ALL.iter().find(|(n, _)| *n == name) else {
+                return Err(format!(
+                    "{template:?}: unknown placeholder {{{name}}}; expected {{ip}}, {{port}}, \
+                     {{user}} or {{id}}"
+                ));
+            };
+            if !text.is_empty() {
+                parts.push(PrefixPart::Text(std::mem::take(&mut text)));
+            }
+            parts.push(PrefixPart::Field(*field));
+            rest = &tail[end + 1..];
+        }
+        text.push_str(rest);
+        if !text.is_empty() {
+            parts.push(PrefixPart::Text(text));
+        }
+        Ok(LogPrefix(parts))
+    }
+}
+
 /// A `--system-user-perm NAME:PERMS` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserPerms {
@@ -580,6 +666,48 @@ fn auth_failed_delay(text: &str) -> Result<Duration, String> {
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
         .filter(|d| *d <= MAX_AUTH_FAILED_DELAY)
         .ok_or_else(|| format!("{text:?}: expected 0 to 3600 seconds"))
+}
+
+/// The longest timeout, ban window or ban time, in seconds: the library's
+/// limit (ten years; a deadline past it could overflow the clock).
+pub const MAX_SECONDS: u64 = ferroftpd::MAX_DURATION.as_secs();
+
+/// A count that zero would make meaningless (`--max-cons 0` would refuse
+/// every connection).
+fn at_least_one<T: TryFrom<u64>>(text: &str) -> Result<T, String> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| format!("{text:?}: expected a whole number, 1 or more"))
+}
+
+/// Seconds, 1 to [`MAX_SECONDS`].
+fn seconds(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (1..=MAX_SECONDS).contains(n))
+        .ok_or_else(|| format!("{text:?}: expected 1 to {MAX_SECONDS} seconds"))
+}
+
+/// Seconds, 0 (none) to [`MAX_SECONDS`].
+fn seconds_or_zero(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n <= MAX_SECONDS)
+        .ok_or_else(|| format!("{text:?}: expected 0 (no limit) to {MAX_SECONDS} seconds"))
+}
+
+/// `--anonymous[=PERMS]`: the text, once the letters are known good; empty
+/// for the default.
+fn anonymous_permissions(text: &str) -> Result<String, String> {
+    if !text.is_empty() {
+        permissions(text)?;
+    }
+    Ok(text.to_owned())
 }
 
 /// `--dir-message`: one file name.
@@ -691,7 +819,7 @@ fn size(text: &str) -> Result<u64, String> {
 
 /// The text of a library configuration error, without its "invalid
 /// configuration" prefix (the caller says which option).
-fn config_message(e: ferroftpd::Error) -> String {
+pub fn config_message(e: ferroftpd::Error) -> String {
     match e {
         ferroftpd::Error::Config(text) => text,
         other => other.to_string(),

@@ -129,6 +129,41 @@ impl Parsed {
     }
 }
 
+impl Parsed {
+    /// `message`, an error about one option that starts with its flag as
+    /// `settings.rs` names it (`--anonymous: ...`, or with one word,
+    /// `--user bob: ...`), with the flag replaced by where the value came
+    /// from: `FERROFTPD_ANONYMOUS: ...`,
+    /// `/etc/ferroftpd.toml:4: anonymous: ...`. Any other message, such
+    /// as a sentence about how options combine (`--users cannot be
+    /// combined with --user: ...`), is returned as it is.
+    pub fn locate(&self, message: &str) -> String {
+        let Some(rest) = message.strip_prefix("--") else {
+            return message.to_owned();
+        };
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(rest.len());
+        let (long, after) = rest.split_at(end);
+        let about_the_value = after.starts_with(": ")
+            || after
+                .strip_prefix(' ')
+                .and_then(|words| words.split_once(": "))
+                .is_some_and(|(word, _)| !word.is_empty() && !word.contains(' '));
+        if !about_the_value {
+            return message.to_owned();
+        }
+        let source = options()
+            .into_iter()
+            .find(|o| o.long == long)
+            .and_then(|o| self.sources.get(&o.id));
+        match source {
+            Some(source @ (Source::Env(_) | Source::File { .. })) => format!("{source}{after}"),
+            _ => message.to_owned(),
+        }
+    }
+}
+
 /// How an option takes its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -462,7 +497,73 @@ fn unknown_key(key: &str, opts: &[Opt]) -> String {
     if normal == CONFIG {
         return "unknown key: a config file cannot name another".into();
     }
-    "unknown key".into()
+    let keys: Vec<String> = opts
+        .iter()
+        .filter(|o| o.id != CONFIG)
+        .map(Opt::key)
+        .collect();
+    match closest(&normal, &keys)[..] {
+        [] => "unknown key (the keys are the long flags with _ for -, see ferroftpd --help)".into(),
+        [one] => format!("unknown key; did you mean {one}?"),
+        ref several => format!("unknown key; did you mean one of {}?", several.join(", ")),
+    }
+}
+
+/// Most keys a suggestion names.
+const MAX_SUGGESTIONS: usize = 3;
+
+/// Shortest word whose longer forms are suggested (`tls_implicit` for
+/// `tls_implicit_port`); shorter ones start too many keys.
+const MIN_PREFIX: usize = 4;
+
+/// The `candidates` nearest to `word` (fewest edits, a swap of two
+/// neighbours counting as one), if near enough to be a typo of it (a third
+/// of the word's letters at most, and at least one) or if they start with
+/// it.
+fn closest<'a>(word: &str, candidates: &'a [String]) -> Vec<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    let scored: Vec<(usize, &str)> = candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), c.as_str()))
+        .filter(|(d, c)| *d <= limit || (word.len() >= MIN_PREFIX && c.starts_with(word)))
+        .collect();
+    let Some(best) = scored.iter().map(|(d, _)| *d).min() else {
+        return Vec::new();
+    };
+    scored
+        .into_iter()
+        .filter(|(d, _)| *d == best)
+        .map(|(_, c)| c)
+        .take(MAX_SUGGESTIONS)
+        .collect()
+}
+
+/// Optimal string alignment distance: insertions, deletions,
+/// substitutions and swaps of neighbours, one each.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // rows[i][j]: the distance from a[..i] to b[..j].
+    let mut rows = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 /// A TOML value as clap will read it: numbers in decimal, arrays as lists.
@@ -523,8 +624,13 @@ fn clap_error(err: clap::Error, cmd: &clap::Command, sources: &BTreeMap<String, 
     ) else {
         return Error::Clap(err);
     };
-    // "--port <PORT>": the flag, and the option it belongs to.
-    let flag = arg.split_whitespace().next().unwrap_or(&arg).to_owned();
+    // "--port <PORT>", "--anonymous[=<PERMS>]": the flag, and the option
+    // it belongs to.
+    let flag = arg
+        .split(|c: char| c.is_whitespace() || c == '[' || c == '=')
+        .next()
+        .unwrap_or(&arg)
+        .to_owned();
     let mut cmd = cmd.clone();
     cmd.build();
     let id = cmd
@@ -951,9 +1057,7 @@ quota_files = 1000
             (
                 vec!["--config", path],
                 vec![],
-                format!(
-                    "{shown}:4: max_cons: invalid value \"many\": invalid digit found in string"
-                ),
+                format!("{shown}:4: max_cons: \"many\": expected a whole number, 1 or more"),
             ),
             (
                 vec![],
@@ -970,6 +1074,43 @@ quota_files = 1000
                 vec!["--quota-bytes", "lots"],
                 vec![],
                 "--quota-bytes: \"lots\": expected bytes, or K, M, G or T".into(),
+            ),
+            (
+                vec!["--max-cons", "0"],
+                vec![],
+                "--max-cons: \"0\": expected a whole number, 1 or more".into(),
+            ),
+            (
+                vec![],
+                vec![("FERROFTPD_DATA_TIMEOUT", "0")],
+                "FERROFTPD_DATA_TIMEOUT: \"0\": expected 1 to 316224000 seconds".into(),
+            ),
+            (
+                vec!["--anonymous=5"],
+                vec![],
+                "--anonymous: unknown permission letter '5' (expected letters from \
+                 \"elradfmwMT\")"
+                    .into(),
+            ),
+            (
+                vec!["--log-prefix", "{ipp}"],
+                vec![],
+                "--log-prefix: \"{ipp}\": unknown placeholder {ipp}; expected {ip}, {port}, \
+                 {user} or {id}"
+                    .into(),
+            ),
+            (
+                vec![],
+                vec![("FERROFTPD_LOG_PREFIX", "[{user]")],
+                "FERROFTPD_LOG_PREFIX: \"[{user]\": '{' at character 2 is never closed \
+                 (write {{ for a brace)"
+                    .into(),
+            ),
+            (
+                vec!["--log-prefix", "a}b"],
+                vec![],
+                "--log-prefix: \"a}b\": '}' at character 2 closes nothing (write }} for a brace)"
+                    .into(),
             ),
             // Passwords are never repeated.
             (
@@ -995,7 +1136,25 @@ quota_files = 1000
     #[test]
     fn config_file_errors() {
         let cases = [
-            ("portt = 1\n", "1: portt: unknown key"),
+            ("portt = 1\n", "1: portt: unknown key; did you mean port?"),
+            ("prot = 1\n", "1: prot: unknown key; did you mean port?"),
+            (
+                "directroy = \"/srv\"\n",
+                "1: directroy: unknown key; did you mean directory?",
+            ),
+            (
+                "tls_implicit = 990\n",
+                "1: tls_implicit: unknown key; did you mean tls_implicit_port?",
+            ),
+            (
+                "max_con = 3\n",
+                "1: max_con: unknown key; did you mean max_cons?",
+            ),
+            (
+                "listen_port = 21\n",
+                "1: listen_port: unknown key (the keys are the long flags with _ for -, \
+                 see ferroftpd --help)",
+            ),
             (
                 "port = 1\nmax-cons = 3\n",
                 "2: max-cons: unknown key; did you mean max_cons?",
@@ -1020,6 +1179,22 @@ quota_files = 1000
                 "1: user: expected text or a number, not array",
             ),
             ("port = 1\nport = 2\n", "2: duplicate key"),
+            (
+                "anonymous = 5\n",
+                "1: anonymous: unknown permission letter '5'",
+            ),
+            (
+                "port = 21\nmax_cons = 0\n",
+                "2: max_cons: \"0\": expected a whole number, 1 or more",
+            ),
+            (
+                "log_prefix = \"{ip}:{prot}\"\n",
+                "1: log_prefix: \"{ip}:{prot}\": unknown placeholder {prot}",
+            ),
+            (
+                "ban_time = 0\n",
+                "1: ban_time: \"0\": expected 1 to 316224000 seconds",
+            ),
             ("port = \n", "1: "),
         ];
         for (text, expected) in cases {
@@ -1034,6 +1209,7 @@ quota_files = 1000
                 "{text:?}: {message}"
             );
             assert!(!message.contains('\n'), "{message}");
+            assert_no_rust_names(&message);
         }
         let missing = invalid(parse_with(
             &["--config", "/nonexistent/ferroftpd.toml"],
@@ -1043,6 +1219,84 @@ quota_files = 1000
             missing.starts_with("/nonexistent/ferroftpd.toml: "),
             "{missing}"
         );
+    }
+
+    /// Fails if `message` shows a Rust type or a value as `Debug` prints it.
+    fn assert_no_rust_names(message: &str) {
+        for word in [
+            "::", "Error", "Some(", "None", "Mismatch", "Integer", "String", "usize",
+        ] {
+            assert!(!message.contains(word), "{word}: {message}");
+        }
+    }
+
+    #[test]
+    fn suggestions_are_the_nearest_keys() {
+        assert_eq!(edit_distance("port", "port"), 0);
+        assert_eq!(edit_distance("prot", "port"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        let keys: Vec<String> = ["port", "sort", "directory", "max_cons", "max_cons_per_ip"]
+            .map(String::from)
+            .into();
+        let cases: [(&str, &[&str]); 6] = [
+            ("ort", &["port", "sort"]),
+            ("directroy", &["directory"]),
+            ("max_con", &["max_cons"]),
+            ("max_cons_per", &["max_cons_per_ip"]),
+            ("xyz", &[]),
+            ("interface", &[]),
+        ];
+        for (word, expected) in cases {
+            assert_eq!(closest(word, &keys), expected, "{word}");
+        }
+    }
+
+    /// Errors found after the parse, by `settings.rs`, name the flag;
+    /// `locate` names the variable or the line of the file instead.
+    #[test]
+    fn later_errors_are_located() {
+        let file = config("# settings\n\nencoding = \"klingon\"\nuser = [\"bob:pw:elr:/x\"]\n");
+        let path = file.path().to_str().unwrap();
+        let parsed = parse_with(
+            &["--config", path, "--range", "60000-60001"],
+            &[("FERROFTPD_DIRECTORY", "/nonexistent")],
+        )
+        .unwrap();
+        let cases = [
+            (
+                "--encoding: unknown encoding",
+                format!("{path}:3: encoding: unknown encoding"),
+            ),
+            (
+                "--user bob: home /x: no such directory",
+                format!("{path}:4: user bob: home /x: no such directory"),
+            ),
+            (
+                "--directory: /nonexistent: no such directory",
+                "FERROFTPD_DIRECTORY: /nonexistent: no such directory".into(),
+            ),
+            // Given on the command line: the flag stays.
+            ("--range: in use", "--range: in use".into()),
+            // Not set: the flag stays (the message is about the default).
+            ("--port: in use", "--port: in use".into()),
+            // Not about one option.
+            (
+                "--encoding and --user go together",
+                "--encoding and --user go together".into(),
+            ),
+            (
+                "--encoding cannot be combined with --user: put it elsewhere",
+                "--encoding cannot be combined with --user: put it elsewhere".into(),
+            ),
+            (
+                "listening on [::]:21: in use",
+                "listening on [::]:21: in use".into(),
+            ),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(parsed.locate(message), expected);
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod layers;
 mod logging;
 mod notify;
 mod pidfile;
+mod preflight;
 mod reload;
 mod sandbox;
 mod settings;
@@ -53,7 +54,23 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
         tracing::debug!(option, %source, "option set");
     }
     raise_open_file_limit();
-    let settings = settings::build(args)?;
+    // An error about one option names the flag; `locate` names the
+    // variable or the line of the config file instead when the value came
+    // from there.
+    let located = |e: anyhow::Error| anyhow::anyhow!(parsed.locate(&format!("{e:#}")));
+    let settings = settings::build(args).map_err(located)?;
+    if let Some(users) = &settings.users_file {
+        // The homes and folders of a users file are served with the
+        // server's own uid, as --directory is (settings.rs checks that).
+        for dir in sandbox::users_file_dirs(users.path())? {
+            preflight::served_dir(&dir).map_err(|e| {
+                located(anyhow::anyhow!(
+                    "--users: {}: home or folder {e}",
+                    users.path().display()
+                ))
+            })?;
+        }
+    }
     // Held to the end of `run`: emptied and removed when it returns.
     let _pidfile = args
         .pidfile
@@ -63,7 +80,12 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     // Everything that opens a file or binds a port happens above and here,
     // before the sandbox; no thread runs yet, so the sandbox covers every
     // thread the runtime will start.
-    let listeners = Listeners::bind(&settings)?;
+    let listeners = Listeners::bind(&settings).map_err(located)?;
+    if let Some(range) = settings.server.config().passive_ports() {
+        let ip = listeners.control.local_addr()?.ip();
+        preflight::passive_ports(range, ip)
+            .map_err(|e| located(anyhow::anyhow!("--range: {e}")))?;
+    }
     let mut runtime = runtime_builder(args)?;
     notify::connect();
     let sandbox = sandbox::apply(args, &settings)?;
@@ -117,27 +139,34 @@ struct Listeners {
 }
 
 impl Listeners {
+    /// Errors name the flag of the address (`--port: cannot listen on
+    /// [::]:21: ...`).
     fn bind(settings: &settings::Settings) -> Result<Listeners> {
         let listen = settings.listen;
         let control = match ferroftpd::bind_std(listen) {
             Ok(l) => l,
             // No IPv6 on this host: the default "all interfaces" falls back to IPv4.
             Err(_) if listen.ip().is_unspecified() && listen.is_ipv6() => {
-                ferroftpd::bind_std(SocketAddr::from((Ipv4Addr::UNSPECIFIED, listen.port())))
-                    .with_context(|| format!("listening on port {}", listen.port()))?
+                let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, listen.port()));
+                ferroftpd::bind_std(v4)
+                    .map_err(|e| preflight::listen_error("--port", "--interface", v4, &e))?
             }
-            Err(e) => return Err(e).with_context(|| format!("listening on {listen}")),
+            Err(e) => return Err(preflight::listen_error("--port", "--interface", listen, &e)),
         };
         let implicit_tls = settings
             .implicit_tls_listen
             .map(|addr| {
-                ferroftpd::bind_std(addr).with_context(|| format!("implicit TLS address {addr}"))
+                ferroftpd::bind_std(addr).map_err(|e| {
+                    preflight::listen_error("--tls-implicit-port", "--interface", addr, &e)
+                })
             })
             .transpose()?;
         let metrics = settings
             .metrics_address
             .map(|addr| {
-                ferroftpd::bind_std(addr).with_context(|| format!("metrics address {addr}"))
+                ferroftpd::bind_std(addr).map_err(|e| {
+                    preflight::listen_error("--metrics-address", "--metrics-address", addr, &e)
+                })
             })
             .transpose()?;
         Ok(Listeners {

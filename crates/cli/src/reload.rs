@@ -54,22 +54,24 @@ impl Reloader {
         if let Err(e) = self.log.reopen() {
             tracing::error!("log files not reopened: {e:#}");
         }
-        let mut args = match layers::parse(self.argv.iter().cloned(), |name| std::env::var_os(name))
-        {
-            Ok(parsed) => parsed.args,
-            Err(layers::Error::Invalid(text)) => bail!("{text}"),
-            Err(layers::Error::Clap(e)) => {
-                let text = e.to_string();
-                let line = text.lines().next().unwrap_or_default();
-                bail!("{}", line.trim_start_matches("error: "))
-            }
-        };
-        for option in startup_only(&self.args, &mut args) {
+        let mut parsed =
+            match layers::parse(self.argv.iter().cloned(), |name| std::env::var_os(name)) {
+                Ok(parsed) => parsed,
+                Err(layers::Error::Invalid(text)) => bail!("{text}"),
+                Err(layers::Error::Clap(e)) => {
+                    let text = e.to_string();
+                    let line = text.lines().next().unwrap_or_default();
+                    bail!("{}", line.trim_start_matches("error: "))
+                }
+            };
+        for option in startup_only(&self.args, &mut parsed.args) {
             tracing::warn!(
                 "{option}: changed; read at startup only, so it applies at the next start"
             );
         }
-        let plan = settings::plan(&args, Some(&self.settings))?;
+        // Errors name the variable or config file line, as at startup.
+        let plan = settings::plan(&parsed.args, Some(&self.settings))
+            .map_err(|e| anyhow::anyhow!(parsed.locate(&format!("{e:#}"))))?;
         if let Some(sandbox) = &self.sandbox {
             for (root, write) in &plan.roots {
                 let access = if *write {
@@ -95,7 +97,7 @@ impl Reloader {
         self.settings.server.reconfigure(plan.builder)?;
         self.settings.users_file = users;
         self.settings.roots = roots;
-        if let Err(e) = self.log.apply(&args) {
+        if let Err(e) = self.log.apply(&parsed.args) {
             tracing::error!("log settings not applied: {e:#}");
         }
         if let Some(users) = &self.settings.users_file {
@@ -105,7 +107,7 @@ impl Reloader {
                 "users file reloaded"
             );
         }
-        self.args = args;
+        self.args = parsed.args;
         Ok(())
     }
 }

@@ -348,7 +348,7 @@ fn is_dir(path: &str) -> bool {
 /// the home is a path inside it) and the local `storage` of each
 /// `[[user.mount]]`, relative to the file's directory, made canonical.
 /// The file was loaded already, so it parses.
-fn users_file_dirs(path: &Path) -> Result<BTreeSet<PathBuf>> {
+pub fn users_file_dirs(path: &Path) -> Result<BTreeSet<PathBuf>> {
     #[derive(Deserialize)]
     struct File {
         #[serde(default)]

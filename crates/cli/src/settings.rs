@@ -12,9 +12,10 @@ use ferroftpd::auth::{
 use ferroftpd::storage::{
     MemoryStorageFactory, ObjectStorageConfig, ObjectStorageFactory, QuotaLimits, StorageFactory,
 };
+use ferroftpd::tls::TlsError;
 use ferroftpd::{BanPolicy, Builder, RateLimits, Server, TlsConfig};
 
-use crate::args::{Args, NatAddress, StorageKind};
+use crate::args::{config_message, Args, NatAddress, StorageKind};
 
 /// pyftpdlib's default port.
 pub const DEFAULT_PORT: u16 = 2121;
@@ -98,11 +99,22 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
     }
     let directory = match &storage {
         StorageKind::Local => {
-            let directory = match &args.directory {
-                Some(d) => d.clone(),
-                None => std::env::current_dir().context("current directory")?,
+            let (directory, flag) = match &args.directory {
+                Some(d) => (d.clone(), "--directory"),
+                None => (
+                    std::env::current_dir().context("current directory")?,
+                    "--directory (the current directory)",
+                ),
             };
-            canonical_dir(&directory)?
+            // System users are served with their own uids, and a users
+            // file names its own homes: the directory is then no one's.
+            let served = !args.system_users && args.users_file.is_none();
+            let checked = if served {
+                crate::preflight::served_dir(&directory)
+            } else {
+                canonical_dir(&directory)
+            };
+            checked.map_err(|e| anyhow::anyhow!("{flag}: {e}"))?
         }
         // A path of the tree or bucket, created at the first login.
         StorageKind::Memory | StorageKind::S3(_) => {
@@ -220,7 +232,9 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
     }
     builder = limits(builder, args)?;
     if let Some(label) = &args.encoding {
-        builder = builder.encoding(label).context("--encoding")?;
+        builder = builder
+            .encoding(label)
+            .map_err(|e| anyhow::anyhow!("--encoding: {}", config_message(e)))?;
     }
     // A reload keeps a self-signed certificate: its fingerprint is what
     // clients were told to trust.
@@ -417,7 +431,8 @@ fn memory_users(
     let mut named = 0;
     for user in &args.users {
         let home = match (&user.home, storage) {
-            (Some(h), StorageKind::Local) => canonical_dir(h)?,
+            (Some(h), StorageKind::Local) => crate::preflight::served_dir(h)
+                .map_err(|e| anyhow::anyhow!("--user {}: home {e}", user.name))?,
             (Some(h), StorageKind::Memory | StorageKind::S3(_)) => h.clone(),
             (None, _) => directory.clone(),
         };
@@ -544,7 +559,14 @@ fn tls(mut builder: Builder, args: &Args, self_signed: Option<TlsConfig>) -> Res
         (Some(_), true, _) => bail!("--certfile and --tls-self-signed exclude each other"),
         (Some(cert), false, _) => {
             let key = args.keyfile.as_deref().unwrap_or(cert);
-            TlsConfig::from_pem_files(cert, key).context("--certfile/--keyfile")?
+            TlsConfig::from_pem_files(cert, key).map_err(|e| {
+                // The flag of the file at fault, which the message names.
+                let flag = match e {
+                    TlsError::KeyFile { .. } if args.keyfile.is_some() => "--keyfile",
+                    _ => "--certfile",
+                };
+                anyhow::anyhow!("{flag}: {e}")
+            })?
         }
         (None, true, Some(kept)) => kept,
         (None, true, None) => {
@@ -582,12 +604,13 @@ fn tls(mut builder: Builder, args: &Args, self_signed: Option<TlsConfig>) -> Res
     Ok(builder)
 }
 
-fn canonical_dir(path: &Path) -> Result<PathBuf> {
+/// A directory's canonical path, if it is one.
+fn canonical_dir(path: &Path) -> Result<PathBuf, String> {
     let dir = path
         .canonicalize()
-        .with_context(|| format!("directory {}", path.display()))?;
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     if !dir.is_dir() {
-        bail!("{} is not a directory", dir.display());
+        return Err(format!("{}: not a directory", path.display()));
     }
     Ok(dir)
 }

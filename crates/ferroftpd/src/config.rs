@@ -837,7 +837,7 @@ fn read_banner_file(path: &Path) -> Result<String, Error> {
 
 /// Longest timeout or ban accepted: a deadline past it could overflow the
 /// clock, and nobody means a longer one.
-const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 
 fn check_not_too_long(name: &str, t: Duration) -> Result<(), Error> {
     if t > MAX_DURATION {

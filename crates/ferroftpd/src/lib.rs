@@ -47,7 +47,7 @@ pub mod tls;
 
 pub use config::{
     Builder, HideIds, NamePattern, PassivePorts, RateLimits, ServerConfig, SessionReuse,
-    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_CONNECTIONS, MAX_DURATION,
 };
 pub use error::Error;
 pub use ferroftpd_proto as proto;

@@ -17,30 +17,64 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rustls::crypto::ring;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::StoresServerSessions;
 use sha2::{Digest, Sha256};
+
+mod pem;
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
-    /// A PEM file could not be read or holds nothing usable.
+    /// The certificate file could not be read or holds nothing usable.
     #[error("{path}: {reason}")]
     File {
         /// The file.
         path: std::path::PathBuf,
-        /// What is wrong with it.
+        /// What is wrong with it, and what is expected instead.
         reason: String,
     },
-    /// rustls refused the certificate or key.
+    /// The private key file could not be read, holds nothing usable, or
+    /// holds a key that is not the certificate's. (It may be the
+    /// certificate file: this says which role failed.)
+    #[error("{path}: {reason}")]
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it, and what is expected instead.
+        reason: String,
+    },
+    /// The private key is not the key of the certificate.
+    #[error("the private key does not match the certificate")]
+    KeyMismatch,
+    /// rustls refused the certificate or key. (The message includes
+    /// rustls' own, so it is not also given as the source: a report that
+    /// prints the chain of causes would print it twice.)
     #[error("TLS configuration: {0}")]
-    Rustls(#[from] rustls::Error),
+    Rustls(rustls::Error),
     /// Generating a self-signed certificate failed.
     #[cfg(feature = "self-signed")]
     #[error("generating a certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(rcgen::Error),
+}
+
+impl From<rustls::Error> for TlsError {
+    fn from(e: rustls::Error) -> Self {
+        match e {
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                TlsError::KeyMismatch
+            }
+            other => TlsError::Rustls(other),
+        }
+    }
+}
+
+#[cfg(feature = "self-signed")]
+impl From<rcgen::Error> for TlsError {
+    fn from(e: rcgen::Error) -> Self {
+        TlsError::Generate(e)
+    }
 }
 
 /// The server's FTPS settings: its certificate chain and key, TLS 1.2 and
@@ -65,22 +99,42 @@ impl fmt::Debug for TlsConfig {
 impl TlsConfig {
     /// Reads a PEM certificate chain (leaf first) and a PEM private key
     /// (PKCS#8, PKCS#1 or SEC1), as pyftpdlib's `--certfile` and
-    /// `--keyfile`. They may be the same file.
+    /// `--keyfile`. They may be the same file. A file that is not what is
+    /// expected (a DER file, an encrypted key, a key that is not the
+    /// certificate's) gets an error that says what it is, and how to
+    /// convert it where `openssl` can.
     pub fn from_pem_files(certfile: &Path, keyfile: &Path) -> Result<Self, TlsError> {
-        let file_error = |path: &Path, reason: String| TlsError::File {
-            path: path.to_owned(),
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|e| format!("cannot read: {}", pem::io_reason(&e)))
+        };
+        let cert_bytes = read(certfile).map_err(|reason| TlsError::File {
+            path: certfile.to_owned(),
+            reason,
+        })?;
+        let chain = pem::certificates(&cert_bytes, certfile).map_err(|reason| TlsError::File {
+            path: certfile.to_owned(),
+            reason,
+        })?;
+        let key_error = |reason| TlsError::KeyFile {
+            path: keyfile.to_owned(),
             reason,
         };
-        let chain = CertificateDer::pem_file_iter(certfile)
-            .map_err(|e| file_error(certfile, e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| file_error(certfile, e.to_string()))?;
-        if chain.is_empty() {
-            return Err(file_error(certfile, "no PEM certificate found".into()));
-        }
-        let key = PrivateKeyDer::from_pem_file(keyfile)
-            .map_err(|e| file_error(keyfile, format!("no usable PEM private key ({e})")))?;
-        Self::from_der(chain, key)
+        let key_bytes = if keyfile == certfile {
+            cert_bytes
+        } else {
+            read(keyfile).map_err(key_error)?
+        };
+        let key = pem::private_key(&key_bytes, keyfile).map_err(key_error)?;
+        Self::from_der(chain, key).map_err(|e| match e {
+            TlsError::KeyMismatch => TlsError::KeyFile {
+                path: keyfile.to_owned(),
+                reason: format!(
+                    "this private key does not match the certificate of {}",
+                    certfile.display()
+                ),
+            },
+            other => other,
+        })
     }
 
     /// A configuration from a DER certificate chain (leaf first) and key.
@@ -305,5 +359,120 @@ mod tests {
         assert!(err.to_string().contains("empty.pem"), "{err}");
         let missing = dir.path().join("missing.pem");
         assert!(TlsConfig::from_pem_files(&missing, &missing).is_err());
+    }
+
+    /// Each wrong file, and the one line that says what it is.
+    #[test]
+    #[cfg(feature = "self-signed")]
+    fn wrong_files_say_what_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let one = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = write("cert.pem", one.cert.pem().as_bytes());
+        let key = write("key.pem", one.signing_key.serialize_pem().as_bytes());
+        let both = write(
+            "both.pem",
+            format!("{}{}", one.cert.pem(), one.signing_key.serialize_pem()).as_bytes(),
+        );
+        let other_key = write("other.pem", other.signing_key.serialize_pem().as_bytes());
+        let cert_der = write("cert.der", one.cert.der());
+        let key_der = write("key.der", &one.signing_key.serialize_der());
+        // The label is what tells an encrypted PKCS#8 key; its body is
+        // not read (tests/interop has one made by openssl).
+        let encrypted = write(
+            "enc.pem",
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0w\n\
+              -----END ENCRYPTED PRIVATE KEY-----\n",
+        );
+        let legacy = write(
+            "legacy.pem",
+            b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\
+              DEK-Info: AES-256-CBC,00112233445566778899AABBCCDDEEFF\n\nAAAA\n\
+              -----END RSA PRIVATE KEY-----\n",
+        );
+        let unterminated = write("cut.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n");
+        let csr = write(
+            "req.pem",
+            b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+        );
+        assert!(TlsConfig::from_pem_files(&cert, &key).is_ok());
+        assert!(TlsConfig::from_pem_files(&both, &both).is_ok());
+        let cases = [
+            (
+                &cert_der,
+                &key,
+                "cert.der: a DER (binary) certificate; ferroftpd reads PEM: \
+              convert it with openssl x509 -inform der -in",
+            ),
+            (
+                &cert,
+                &key_der,
+                "key.der: a DER (binary) private key; ferroftpd reads PEM: \
+              convert it with openssl pkey -inform der -in",
+            ),
+            (
+                &cert,
+                &encrypted,
+                "enc.pem: an encrypted private key; ferroftpd needs it \
+              unencrypted: openssl pkey -in",
+            ),
+            (&cert, &legacy, "legacy.pem: an encrypted private key"),
+            (
+                &cert,
+                &other_key,
+                "other.pem: this private key does not match the certificate of",
+            ),
+            (
+                &cert,
+                &cert,
+                "cert.pem: holds a certificate but no private key",
+            ),
+            (
+                &key,
+                &key,
+                "key.pem: holds a private key but no certificate",
+            ),
+            (
+                &key_der,
+                &key,
+                "key.der: a DER (binary) private key, not a certificate",
+            ),
+            (
+                &cert,
+                &cert_der,
+                "cert.der: a DER (binary) certificate, not a private key",
+            ),
+            (
+                &unterminated,
+                &key,
+                "cut.pem: malformed PEM: a -----BEGIN block has no -----END",
+            ),
+            (
+                &csr,
+                &key,
+                "req.pem: no certificate (found a CERTIFICATE REQUEST block)",
+            ),
+            (
+                &cert,
+                &dir.path().join("none.pem"),
+                "none.pem: cannot read: no such file",
+            ),
+        ];
+        for (certfile, keyfile, expected) in cases {
+            let message = TlsConfig::from_pem_files(certfile, keyfile)
+                .unwrap_err()
+                .to_string();
+            let message = message.replace(&format!("{}/", dir.path().display()), "");
+            assert!(message.starts_with(expected), "{message}");
+            assert!(
+                !message.contains("KeyMismatch") && !message.contains('\n'),
+                "{message}"
+            );
+        }
     }
 }

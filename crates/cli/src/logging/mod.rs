@@ -15,7 +15,7 @@ use tracing_subscriber::layer::{Context as LayerContext, Layered};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
-use crate::args::{Args, LogFormat};
+use crate::args::{Args, LogFormat, LogPrefix, PrefixPart, SessionField};
 use output::Output;
 
 /// The subscriber under the output layers.
@@ -60,9 +60,7 @@ pub fn init(args: &Args) -> Result<Handle> {
     let (text_filter, json_filter) = filters(args)?;
     let (text_filter, text_handle) = reload::Layer::new(text_filter);
     let (json_filter, json_handle) = reload::Layer::new(json_filter);
-    let prefix = Arc::new(RwLock::new(
-        args.log_prefix.as_deref().map(PrefixFormat::new),
-    ));
+    let prefix = Arc::new(RwLock::new(args.log_prefix.as_ref().map(PrefixFormat::new)));
     let text = tracing_subscriber::fmt::layer()
         .event_format(TextFormat {
             prefix: prefix.clone(),
@@ -153,7 +151,7 @@ impl Handle {
             .reload(json)
             .context("reloading the log filter")?;
         *self.prefix.write().unwrap_or_else(|e| e.into_inner()) =
-            args.log_prefix.as_deref().map(PrefixFormat::new);
+            args.log_prefix.as_ref().map(PrefixFormat::new);
         Ok(())
     }
 }
@@ -274,26 +272,30 @@ where
 }
 
 /// pyftpdlib-style lines: `[I 2026-11-22 05:22:09] 127.0.0.1:50532-[bob] message`,
-/// the part after the time made from a template with `{ip}`, `{port}`,
-/// `{user}` and `{id}`.
+/// the part after the time made from the `--log-prefix` template.
 struct PrefixFormat {
-    template: String,
+    template: LogPrefix,
 }
 
 impl PrefixFormat {
-    fn new(template: &str) -> Self {
+    fn new(template: &LogPrefix) -> Self {
         PrefixFormat {
-            template: template.to_owned(),
+            template: template.clone(),
         }
     }
 
     fn prefix(&self, f: &SessionFields) -> String {
-        let user = if f.user.is_empty() { "" } else { &f.user };
-        self.template
-            .replace("{ip}", &f.ip)
-            .replace("{port}", &f.port)
-            .replace("{user}", user)
-            .replace("{id}", &f.id)
+        let mut out = String::new();
+        for part in self.template.parts() {
+            out.push_str(match part {
+                PrefixPart::Text(text) => text,
+                PrefixPart::Field(SessionField::Ip) => &f.ip,
+                PrefixPart::Field(SessionField::Port) => &f.port,
+                PrefixPart::Field(SessionField::User) => &f.user,
+                PrefixPart::Field(SessionField::Id) => &f.id,
+            });
+        }
+        out
     }
 }
 
@@ -327,5 +329,30 @@ where
         }
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_templates() {
+        let fields = SessionFields {
+            id: "7".into(),
+            ip: "::1".into(),
+            port: "50532".into(),
+            user: "bob".into(),
+        };
+        let cases = [
+            ("{ip}:{port}-[{user}]", "::1:50532-[bob]"),
+            ("#{id} {{{user}}}", "#7 {bob}"),
+            ("plain", "plain"),
+            ("", ""),
+        ];
+        for (template, expected) in cases {
+            let format = PrefixFormat::new(&template.parse().unwrap());
+            assert_eq!(format.prefix(&fields), expected, "{template}");
+        }
     }
 }
