@@ -271,6 +271,12 @@ def cluster(tmp_path_factory):
             node.stop()
 
 
+@pytest.fixture(autouse=True)
+def node_logs_in_failure_reports(request, cluster):
+    """A failing test's report shows the nodes' logs (conftest.py)."""
+    request.node._ferroftpd_servers = cluster.nodes
+
+
 SESSION_ID = re.compile(r"session\{id=(\d+) ")
 
 
