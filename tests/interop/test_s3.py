@@ -191,6 +191,7 @@ def test_ftplib_semantics(s3_server, prefix):
         ftp.storbinary("STOR docs/f.bin", io.BytesIO(body[:5_500_000]))
         # REST + STOR from the current size: grows the object.
         ftp.storbinary("STOR docs/f.bin", io.BytesIO(body[5_500_000:]), rest=5_500_000)
+        ftp.voidcmd("TYPE I")  # SIZE is refused in ASCII mode
         assert ftp.size("docs/f.bin") == len(body)
         assert s3_get(f"{prefix}/docs/f.bin") == body
         # APPE of a small object.
@@ -200,6 +201,7 @@ def test_ftplib_semantics(s3_server, prefix):
         assert retr_bytes(ftp, "docs/f.bin", rest=6_000_000) == body[6_000_000:]
         # Empty files, and empty directories that list.
         ftp.storbinary("STOR docs/zero", io.BytesIO(b""))
+        ftp.voidcmd("TYPE I")  # SIZE is refused in ASCII mode
         assert ftp.size("docs/zero") == 0
         facts = dict(ftp.mlsd("docs"))
         assert facts["empty"]["type"] == "dir"
@@ -272,6 +274,7 @@ def test_a_large_upload_streams_with_bounded_memory(start_server, prefix):
 
     with ftp_session(srv, USER, PASSWORD) as ftp:
         ftp.storbinary("STOR big.bin", Source(), blocksize=block)
+        ftp.voidcmd("TYPE I")  # SIZE is refused in ASCII mode
         assert ftp.size("big.bin") == size
         got = hashlib.sha256()
         ftp.retrbinary("RETR big.bin", got.update, blocksize=block)
@@ -434,6 +437,7 @@ def test_users_file_user_whose_home_is_in_s3(start_server, prefix, layout):
         ftp.storbinary("STOR top.txt", io.BytesIO(b"top\n"))
         assert set(ftp.nlst("/")) >= {"docs", "top.txt", "local"}
         assert ftp.nlst("docs") in (["f.bin"], ["docs/f.bin"])
+        ftp.voidcmd("TYPE I")  # SIZE is refused in ASCII mode
         assert ftp.size("docs/f.bin") == len(body)
         assert retr_bytes(ftp, "/local/l.txt") == b"on disk\n"
         with pytest.raises(ftplib.error_perm, match="^552"):
