@@ -59,6 +59,8 @@ def test_sighup_with_only_a_directory_keeps_serving(start_server):
     srv = start_server(debug=False)
     for _ in range(3):
         hup_and_wait(srv)
+    assert srv.log.count("configuration reloaded") == 3, srv.log_tail()
+    assert "not reloaded" not in srv.log, srv.log_tail()
     assert srv.alive()
     res = run_curl(srv.url("", user=None))
     assert res.returncode == 0 and "root-marker.txt" in res.out, res.transcript()

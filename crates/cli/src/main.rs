@@ -71,8 +71,9 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
             })?;
         }
     }
-    // Held to the end of `run`: emptied and removed when it returns.
-    let _pidfile = args
+    // Held to the end of `run`: emptied and removed when it returns. Its
+    // id is written once SIGHUP is handled (`serve`).
+    let mut pidfile = args
         .pidfile
         .as_deref()
         .map(pidfile::PidFile::create)
@@ -95,7 +96,7 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
         .build()
         .context("starting the runtime")?;
     let reloader = reload::Reloader::new(argv, args.clone(), settings.clone(), sandbox, log);
-    runtime.block_on(serve(settings, listeners, reloader))
+    runtime.block_on(serve(settings, listeners, reloader, pidfile.as_mut()))
 }
 
 /// The runtime of `--concurrency` and `--threads`.
@@ -108,11 +109,15 @@ fn runtime_builder(args: &Args) -> Result<tokio::runtime::Builder> {
         (Concurrency::Async, Some(_)) => {
             anyhow::bail!("--threads is for --concurrency multi-thread (async runs on one thread)")
         }
-        (Concurrency::Async, None) => Ok(tokio::runtime::Builder::new_current_thread()),
+        (Concurrency::Async, None) => {
+            tracing::info!("concurrency: async, every session on one thread");
+            Ok(tokio::runtime::Builder::new_current_thread())
+        }
         (Concurrency::MultiThread, threads) => {
             let mut runtime = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = threads.map(usize::from).or_else(worker_threads) {
                 runtime.worker_threads(n);
+                tracing::info!("concurrency: multi-thread, {n} threads");
             }
             Ok(runtime)
         }
@@ -181,11 +186,16 @@ async fn serve(
     settings: settings::Settings,
     listeners: Listeners,
     mut reloader: reload::Reloader,
+    pidfile: Option<&mut pidfile::PidFile>,
 ) -> Result<()> {
-    // Registered before the listening line, so a SIGHUP sent once the
-    // server is up never hits the default action (exit).
+    // Registered before the listening line and the pid file's id, so a
+    // SIGHUP sent once the server is up never hits the default action
+    // (exit).
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    if let Some(pidfile) = pidfile {
+        pidfile.write_pid()?;
+    }
     // Likewise, so that a stop right after READY=1 (systemd) or the
     // listening line shuts down cleanly rather than killing the process.
     let shutdown = shutdown_signals()?;

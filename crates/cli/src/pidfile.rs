@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -31,8 +31,14 @@ impl PidFile {
             .create(true)
             .truncate(false)
             .mode(0o644)
+            // Never through a link: run as root, it would empty its target.
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(path)
             .with_context(context)?;
+        let kind = file.metadata().with_context(context)?.file_type();
+        if !kind.is_file() || kind.is_fifo() {
+            bail!("{}: not a regular file", context());
+        }
         if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
@@ -45,12 +51,19 @@ impl PidFile {
             }
         }
         file.set_len(0).with_context(context)?;
-        file.rewind().with_context(context)?;
-        writeln!(file, "{}", std::process::id()).with_context(context)?;
         Ok(PidFile {
             file,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Writes the process id, once the server handles SIGHUP: a script
+    /// that reads the id and signals it must not reach a server that
+    /// would still die of the signal.
+    pub fn write_pid(&mut self) -> Result<()> {
+        let context = || format!("--pidfile {}", self.path.display());
+        self.file.rewind().with_context(context)?;
+        writeln!(self.file, "{}", std::process::id()).with_context(context)
     }
 }
 
@@ -70,7 +83,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ferroftpd.pid");
         std::fs::write(&path, "999999\n").unwrap(); // left by a killed server
-        let first = PidFile::create(&path).unwrap();
+        let mut first = PidFile::create(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        first.write_pid().unwrap();
         let pid = std::process::id().to_string();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{pid}\n"));
         let e = PidFile::create(&path).unwrap_err().to_string();
@@ -81,5 +96,10 @@ mod tests {
         drop(first);
         assert!(!path.exists());
         assert!(PidFile::create(&dir.path().join("no/such/dir/x.pid")).is_err());
+        let target = dir.path().join("precious");
+        std::fs::write(&target, "keep").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("link.pid")).unwrap();
+        assert!(PidFile::create(&dir.path().join("link.pid")).is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
     }
 }

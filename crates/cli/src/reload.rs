@@ -92,6 +92,7 @@ impl Reloader {
                 crate::sandbox::check_homes(sandbox, users.path());
             }
         }
+        self.log.check(&parsed.args)?;
         let users = plan.users_file.clone();
         let roots = plan.roots.clone();
         self.settings.server.reconfigure(plan.builder)?;
@@ -149,6 +150,10 @@ fn startup_only(old: &Args, new: &mut Args) -> Vec<&'static str> {
         syslog_socket => "--syslog-socket",
         pidfile => "--pidfile",
         concurrency => "--concurrency",
+        // The sandbox lets the server bind these ports only.
+        range => "--range",
+        // Bans and failures are recorded per network of this size.
+        ban_ipv6_prefix => "--ban-ipv6-prefix",
         threads => "--threads",
     );
     let max = |args: &Args| args.max_cons.unwrap_or(ferroftpd::DEFAULT_MAX_CONNECTIONS);

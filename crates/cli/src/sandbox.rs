@@ -53,6 +53,7 @@ pub fn apply(args: &Args, settings: &Settings) -> Result<Option<Sandbox>> {
 /// What the settings need.
 fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
     let mut sandbox = Sandbox::new();
+    let shared = SharedDirs::new(settings);
     // None with --storage memory: the files are in the process's memory.
     for (root, write) in &settings.roots {
         sandbox = if *write {
@@ -68,12 +69,13 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
         // SIGHUP re-reads the file. Editors and configuration tools save
         // a file by writing a new one and renaming it over the old, and a
         // rule holds the file it was made for, not its name: so the
-        // directory the file is in.
+        // directory the file is in, unless it is shared.
         let file = users
             .path()
             .canonicalize()
             .with_context(|| format!("users file {}", users.path().display()))?;
-        if let Some(dir) = file.parent() {
+        sandbox = sandbox.read(&file);
+        for dir in shared.parent_dirs(&file) {
             sandbox = sandbox.read(dir);
         }
     }
@@ -83,7 +85,7 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
         // new files in archive/), and editors rename new files over old.
         for file in [&args.certfile, &args.keyfile].into_iter().flatten() {
             sandbox = sandbox.read(file);
-            for dir in parent_dirs(file) {
+            for dir in shared.parent_dirs(file) {
                 sandbox = sandbox.read(dir);
             }
         }
@@ -91,13 +93,14 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
     // Read at startup and again on SIGHUP, as the certificate is.
     if let Some(file) = &args.banner_file {
         sandbox = sandbox.read(file);
-        for dir in parent_dirs(file) {
+        for dir in shared.parent_dirs(file) {
             sandbox = sandbox.read(dir);
         }
     }
     // Read again on SIGHUP.
     if let Some(file) = &args.config {
-        for dir in parent_dirs(file) {
+        sandbox = sandbox.read(file);
+        for dir in shared.parent_dirs(file) {
             sandbox = sandbox.read(dir);
         }
     }
@@ -106,7 +109,7 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
     // new file there. Never read, truncated or removed.
     for file in [&args.log_file, &args.xferlog].into_iter().flatten() {
         sandbox = sandbox.append(file);
-        for dir in parent_dirs(file) {
+        for dir in shared.parent_dirs(file) {
             sandbox = sandbox.allow(dir, Access::AppendCreate);
         }
     }
@@ -119,6 +122,9 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
         .is_some_and(|u| u.uses_object_storage());
     if matches!(args.storage, Some(StorageKind::S3(_))) || users_in_s3 {
         sandbox = object_storage(sandbox);
+    } else if matches!(args.nat_address, Some(crate::args::NatAddress::Host(_))) {
+        // SIGHUP resolves the name again.
+        sandbox = resolver(sandbox);
     }
     // Passive listeners (on the range, or a port the kernel picks) and the
     // source port of active data connections (one the kernel picks).
@@ -129,49 +135,93 @@ fn build(args: &Args, settings: &Settings) -> Result<Sandbox> {
 
 /// Directories that hold other programs' files: a rule for a file in one
 /// of these stays a rule for that file, never the directory.
-const SHARED_DIRS: [&str; 14] = [
+const SHARED_DIRS: [&str; 30] = [
     "/",
+    "/boot",
+    "/dev",
     "/etc",
+    "/etc/pki",
     "/etc/ssl",
     "/etc/ssl/certs",
     "/etc/ssl/private",
-    "/etc/pki",
     "/home",
+    "/lib",
+    "/media",
+    "/mnt",
+    "/opt",
+    "/proc",
     "/root",
     "/run",
+    "/srv",
+    "/sys",
     "/tmp",
     "/usr",
+    "/usr/lib",
+    "/usr/local",
+    "/usr/share",
     "/var",
+    "/var/cache",
+    "/var/lib",
     "/var/log",
+    "/var/spool",
     "/var/tmp",
+    "/var/www",
 ];
 
-/// The directory a file is in, as named and once links are resolved (the
-/// two differ when the file is a symbolic link), for rules that must
-/// outlive the file: a file renamed over, a link pointed elsewhere, a log
-/// file renamed by rotation. Not a directory of [`SHARED_DIRS`]: there a
-/// reload sees a file changed in place only, and the log says so.
-fn parent_dirs(file: &Path) -> Vec<PathBuf> {
-    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    let mut dirs: Vec<PathBuf> = [Some(absolute), file.canonicalize().ok()]
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f.parent().map(Path::to_path_buf))
-        .filter_map(|d| d.canonicalize().ok())
-        .collect();
-    dirs.dedup();
-    let (shared, own): (Vec<_>, Vec<_>) = dirs
-        .into_iter()
-        .partition(|d| SHARED_DIRS.iter().any(|s| d == Path::new(s)));
-    for dir in shared {
-        tracing::info!(
-            file = %file.display(),
-            dir = %dir.display(),
-            "sandbox: the file is in a shared directory, which stays closed; SIGHUP sees \
-             the file only if changed in place (give it a directory of its own)"
-        );
+/// Directories no rule for a file's directory may be given: the shared
+/// ones, every account's home, the current directory and the served
+/// directories. A rule holds everything beneath its directory, so a log
+/// file in a home would open the whole home to writing.
+struct SharedDirs(BTreeSet<PathBuf>);
+
+impl SharedDirs {
+    fn new(settings: &Settings) -> Self {
+        let canonical = |p: PathBuf| p.canonicalize().unwrap_or(p);
+        let mut dirs: BTreeSet<PathBuf> = SHARED_DIRS.iter().map(PathBuf::from).collect();
+        dirs.extend(passwd_homes().into_iter().map(canonical));
+        dirs.extend(std::env::current_dir().ok().map(canonical));
+        dirs.extend(settings.roots.iter().map(|(root, _)| root.clone()));
+        SharedDirs(dirs)
     }
-    own
+
+    /// The directory a file is in, as named and once links are resolved
+    /// (the two differ when the file is a symbolic link), for rules that
+    /// must outlive the file: a file renamed over, a link pointed
+    /// elsewhere, a log file renamed by rotation. None that is shared:
+    /// there a reload sees a file changed in place only, and the log says
+    /// so.
+    fn parent_dirs(&self, file: &Path) -> Vec<PathBuf> {
+        let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let mut dirs: Vec<PathBuf> = [Some(absolute), file.canonicalize().ok()]
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+            .filter_map(|d| d.canonicalize().ok())
+            .collect();
+        dirs.dedup();
+        let (shared, own): (Vec<_>, Vec<_>) = dirs.into_iter().partition(|d| self.0.contains(d));
+        for dir in shared {
+            tracing::info!(
+                file = %file.display(),
+                dir = %dir.display(),
+                "sandbox: the file's directory is shared (a system directory, a home, \
+                 a served directory or the current one) and stays closed; SIGHUP sees the \
+                 file only if changed in place, and a log file renamed by rotation is not \
+                 opened again: give it a directory of its own"
+            );
+        }
+        own
+    }
+}
+
+/// The home directories of /etc/passwd.
+fn passwd_homes() -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split(':').nth(5))
+        .filter(|home| home.starts_with('/'))
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// `--storage s3://...`, or S3 storage in the users file: the S3 client
@@ -200,6 +250,16 @@ fn object_storage(mut sandbox: Sandbox) -> Sandbox {
         .chain(home.map(|h| h.join(".aws")))
         .chain(aws_files);
     for path in paths {
+        if path.exists() {
+            sandbox = sandbox.read(path);
+        }
+    }
+    sandbox
+}
+
+/// What resolving a host name reads (`--nat-address NAME`).
+fn resolver(mut sandbox: Sandbox) -> Sandbox {
+    for path in RESOLVER_FILES.iter().map(Path::new) {
         if path.exists() {
             sandbox = sandbox.read(path);
         }

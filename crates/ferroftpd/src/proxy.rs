@@ -8,6 +8,8 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -103,16 +105,50 @@ impl ProxySettings {
             ProxyProtocol::Required => REQUIRED_WAIT,
             _ => OPTIONAL_WAIT,
         };
-        match tokio::time::timeout(wait, read_header(stream)).await {
-            Ok(Ok(Some(Header::Client(addr)))) => Origin::Proxied(addr),
+        // Looked at without reading: a direct client's bytes stay.
+        let version = match tokio::time::timeout(wait, detect(stream)).await {
+            Ok(Ok(Some(version))) => version,
+            Ok(Ok(None)) | Err(_) if self.mode == ProxyProtocol::Optional => return Origin::Direct,
+            Ok(Ok(None)) => return Origin::Refused("no PROXY header"),
+            Err(_) => return Origin::Refused("no PROXY header in time"),
+            Ok(Err(why)) => return Origin::Refused(why),
+        };
+        // A header has begun: it is finished, or the connection is closed,
+        // whatever the mode (its rest must not be taken for commands).
+        match tokio::time::timeout(REQUIRED_WAIT, read_header(stream, version)).await {
+            Ok(Ok(Header::Client(addr))) => Origin::Proxied(addr),
             // A proxy's own connection (a health check), or a protocol
             // other than TCP: the proxy's address stands.
-            Ok(Ok(Some(Header::Local))) => Origin::Direct,
-            Ok(Ok(None)) | Err(_) if self.mode == ProxyProtocol::Optional => Origin::Direct,
-            Ok(Ok(None)) => Origin::Refused("no PROXY header"),
-            Err(_) => Origin::Refused("no PROXY header in time"),
+            Ok(Ok(Header::Local)) => Origin::Direct,
             Ok(Err(why)) => Origin::Refused(why),
+            Err(_) => Origin::Refused("PROXY header not finished in time"),
         }
+    }
+}
+
+/// Connections whose header is being read, not yet admitted: at most as
+/// many as the server takes connections, so that they cannot pile up.
+#[derive(Debug, Default)]
+pub(crate) struct PendingHeaders(AtomicUsize);
+
+/// One connection's place among the [`PendingHeaders`]; given back on
+/// drop.
+pub(crate) struct PendingHeader(Arc<PendingHeaders>);
+
+impl PendingHeaders {
+    pub fn enter(self: &Arc<Self>, max: usize) -> Option<PendingHeader> {
+        let before = self.0.fetch_add(1, Ordering::AcqRel);
+        if before >= max {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(PendingHeader(self.clone()))
+    }
+}
+
+impl Drop for PendingHeader {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -133,12 +169,12 @@ const V1_MAX: usize = 107;
 /// with room for TLVs (the specification suggests 536 bytes in all).
 const V2_MAX: usize = 536;
 
-/// Reads one header, byte-exact. `Ok(None)`: the first bytes are not a
-/// header (a client speaking first, or a client's data), and nothing was
-/// consumed.
-async fn read_header(stream: &mut TcpStream) -> Result<Option<Header>, &'static str> {
+/// Which version of header the first bytes start, looking without
+/// reading. `Ok(None)`: they are not a header (a client speaking first, or
+/// a client's data).
+async fn detect(stream: &mut TcpStream) -> Result<Option<u8>, &'static str> {
     let mut head = [0u8; 16];
-    let version = loop {
+    loop {
         let n = stream.peek(&mut head).await.map_err(|_| "read error")?;
         if n == 0 {
             return Err("closed before a PROXY header");
@@ -148,12 +184,17 @@ async fn read_header(stream: &mut TcpStream) -> Result<Option<Header>, &'static 
         let v2 = V2_SIGNATURE.starts_with(&seen[..n.min(V2_SIGNATURE.len())]);
         match (v1, v2) {
             (false, false) => return Ok(None),
-            (true, _) if n >= V1_START.len() => break 1,
-            (_, true) if n >= head.len() => break 2,
+            (true, _) if n >= V1_START.len() => return Ok(Some(1)),
+            (_, true) if n >= head.len() => return Ok(Some(2)),
             // Part of a header has come: wait for the rest.
             _ => tokio::time::sleep(Duration::from_millis(5)).await,
         }
-    };
+    }
+}
+
+/// Reads one header of `version`, byte-exact.
+async fn read_header(stream: &mut TcpStream, version: u8) -> Result<Header, &'static str> {
+    let mut head = [0u8; 16];
     if version == 1 {
         let mut line = Vec::with_capacity(V1_MAX);
         while !line.ends_with(b"\r\n") {
@@ -169,7 +210,7 @@ async fn read_header(stream: &mut TcpStream) -> Result<Option<Header>, &'static 
         }
         let text = std::str::from_utf8(&line).map_err(|_| "malformed PROXY v1 header")?;
         let header = ppp::v1::Header::try_from(text).map_err(|_| "malformed PROXY v1 header")?;
-        return Ok(Some(match header.addresses {
+        return Ok(match header.addresses {
             ppp::v1::Addresses::Tcp4(a) => {
                 Header::Client(SocketAddr::new(a.source_address.into(), a.source_port))
             }
@@ -177,7 +218,7 @@ async fn read_header(stream: &mut TcpStream) -> Result<Option<Header>, &'static 
                 Header::Client(SocketAddr::new(a.source_address.into(), a.source_port))
             }
             ppp::v1::Addresses::Unknown => Header::Local,
-        }));
+        });
     }
     stream
         .read_exact(&mut head)
@@ -194,7 +235,7 @@ async fn read_header(stream: &mut TcpStream) -> Result<Option<Header>, &'static 
         .await
         .map_err(|_| "truncated PROXY header")?;
     let header = ppp::v2::Header::try_from(&bytes[..]).map_err(|_| "malformed PROXY v2 header")?;
-    Ok(Some(match (header.command, header.addresses) {
+    Ok(match (header.command, header.addresses) {
         (ppp::v2::Command::Local, _) => Header::Local,
         (_, ppp::v2::Addresses::IPv4(a)) => {
             Header::Client(SocketAddr::new(a.source_address.into(), a.source_port))
@@ -203,7 +244,7 @@ async fn read_header(stream: &mut TcpStream) -> Result<Option<Header>, &'static 
             Header::Client(SocketAddr::new(a.source_address.into(), a.source_port))
         }
         (_, ppp::v2::Addresses::Unix(_) | ppp::v2::Addresses::Unspecified) => Header::Local,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -318,6 +359,30 @@ mod tests {
             exchange(&ProxySettings::default(), v1).await.0,
             Origin::Direct
         );
+    }
+
+    #[tokio::test]
+    async fn a_header_begun_must_be_finished_even_when_optional() {
+        let optional = settings(ProxyProtocol::Optional, "127.0.0.1/32");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, peer) = listener.accept().await.unwrap();
+        // Half a header, then nothing: the rest must not become commands.
+        client.write_all(b"PROXY TCP4 203.0.113.7 ").await.unwrap();
+        let origin = optional.origin(&mut server, peer).await;
+        assert!(matches!(origin, Origin::Refused(_)), "{origin:?}");
+    }
+
+    #[test]
+    fn pending_headers_are_bounded() {
+        let pending = Arc::new(PendingHeaders::default());
+        let a = pending.enter(2).unwrap();
+        let _b = pending.enter(2).unwrap();
+        assert!(pending.enter(2).is_none());
+        drop(a);
+        assert!(pending.enter(2).is_some());
     }
 
     #[test]

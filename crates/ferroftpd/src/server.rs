@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::config::{Builder, ServerConfig};
 use crate::limits::{ConnectionSlot, Limits};
 use crate::metrics::Metrics;
-use crate::proxy::Origin;
+use crate::proxy::{Origin, PendingHeader, PendingHeaders};
 use crate::session::{Session, Socket};
 use crate::throttle::SharedBuckets;
 use crate::Error;
@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub metrics: Arc<Metrics>,
     /// Each user's quota usage, from the first login on.
     pub quota_usages: Arc<crate::storage::QuotaUsages>,
+    /// Connections whose PROXY header is being read.
+    pending_headers: Arc<PendingHeaders>,
 }
 
 impl Shared {
@@ -95,13 +97,17 @@ impl Shared {
                     .reconfigured(config.limits.read_total, config.limits.write_total),
             ),
             metrics: self.metrics.clone(),
-            quota_usages: self.quota_usages.clone(),
+            // Counted afresh at each user's next login: the new settings
+            // may give a user another home, storage or folders. Sessions
+            // from before keep counting in the old ones.
+            quota_usages: Default::default(),
             config: Arc::new(config),
             stop_accepting: self.stop_accepting.clone(),
             close_sessions: self.close_sessions.clone(),
             sessions: self.sessions.clone(),
             transfers: self.transfers.clone(),
             next_session_id: self.next_session_id.clone(),
+            pending_headers: self.pending_headers.clone(),
         }
     }
 }
@@ -131,6 +137,7 @@ impl Server {
             sessions: TaskTracker::new(),
             transfers: TaskTracker::new(),
             next_session_id: Arc::new(AtomicU64::new(1)),
+            pending_headers: Default::default(),
         };
         Server {
             current: Arc::new(RwLock::new(Arc::new(shared))),
@@ -159,9 +166,12 @@ impl Server {
     /// their end, their TLS certificate included. What the server counts
     /// carries over: connections and each user's sessions (checked against
     /// the new limits from now on), failed logins and bans (under the new
-    /// ban policy), quota usage, metrics, the server-wide bandwidth buckets
+    /// ban policy; give it the same IPv6 prefix, since records are kept
+    /// per network), metrics, the server-wide bandwidth buckets
     /// (a new bucket only if its rate changed) and the sessions that
-    /// [`Self::shutdown`] and [`Self::abort`] end.
+    /// [`Self::shutdown`] and [`Self::abort`] end. Quota usage is counted
+    /// again at each user's next login, as the new settings may give them
+    /// other storage.
     ///
     /// A new storage back-end starts as it is made: to keep an in-memory
     /// tree, give the builder the same [`crate::storage::StorageFactory`]
@@ -208,12 +218,19 @@ impl Server {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let server = self.clone();
-                        if self.config().proxy.is_on() {
+                        let shared = self.shared();
+                        if shared.config.proxy.is_on() {
                             // The client's address comes in a header:
                             // read in the session's task, so a slow
-                            // proxy holds up no one else.
+                            // proxy holds up no one else; as many at
+                            // once as the server takes connections.
+                            let max = shared.config.max_connections;
+                            let Some(pending) = shared.pending_headers.enter(max) else {
+                                tracing::warn!(%peer, "connection closed: too many PROXY headers pending");
+                                continue;
+                            };
                             sessions.spawn(async move {
-                                server.run_proxied_session(stream, peer, implicit_tls).await
+                                server.run_proxied_session(stream, peer, implicit_tls, Some(pending)).await
                             });
                             continue;
                         }
@@ -248,10 +265,9 @@ impl Server {
         let Ok(peer) = stream.peer_addr() else { return };
         let server = self.clone();
         // Tracked like accepted connections, so shutdown waits for it.
-        let task = self
-            .shared()
-            .sessions
-            .track_future(async move { server.run_proxied_session(stream, peer, false).await });
+        let task = self.shared().sessions.track_future(async move {
+            server.run_proxied_session(stream, peer, false, None).await
+        });
         task.await;
     }
 
@@ -325,9 +341,20 @@ impl Server {
 
     /// A connection that may carry a PROXY header: the client is the one
     /// the header names, admitted (limits, bans) as that client.
-    async fn run_proxied_session(&self, mut stream: TcpStream, from: SocketAddr, tls: bool) {
-        let proxy = self.config().proxy.clone();
-        let peer = match proxy.origin(&mut stream, from).await {
+    async fn run_proxied_session(
+        &self,
+        mut stream: TcpStream,
+        from: SocketAddr,
+        tls: bool,
+        pending: Option<PendingHeader>,
+    ) {
+        let shared = self.shared();
+        let origin = tokio::select! {
+            origin = shared.config.proxy.origin(&mut stream, from) => origin,
+            () = shared.close_sessions.cancelled() => return,
+        };
+        drop((shared, pending));
+        let peer = match origin {
             Origin::Direct => from,
             Origin::Proxied(client) => client,
             Origin::Refused(why) => {

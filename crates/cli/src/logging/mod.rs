@@ -133,11 +133,23 @@ fn filters(args: &Args) -> Result<(EnvFilter, EnvFilter)> {
 impl Handle {
     /// Opens the log files again by name: after logrotate has renamed
     /// them, lines go to new files.
+    /// Each file is tried, whatever happens to the others.
     pub fn reopen(&self) -> Result<()> {
-        for output in &self.outputs {
-            output.reopen()?;
+        let errors: Vec<String> = self
+            .outputs
+            .iter()
+            .filter_map(|output| output.reopen().err())
+            .map(|e| format!("{e:#}"))
+            .collect();
+        match errors.is_empty() {
+            true => Ok(()),
+            false => anyhow::bail!("{}", errors.join("; ")),
         }
-        Ok(())
+    }
+
+    /// Checks that [`Self::apply`] would take `args`, changing nothing.
+    pub fn check(&self, args: &Args) -> Result<()> {
+        filters(args).map(drop)
     }
 
     /// Applies the level, format and prefix of `args`. Where the logs go

@@ -101,8 +101,9 @@ pub(crate) struct ConnectParams {
     pub connect_timeout: Duration,
     /// Longest a blocked read or write on the data connection may wait.
     pub stall_timeout: Duration,
-    /// Passive connections through a load balancer carry a PROXY header.
-    pub proxy: Arc<ProxySettings>,
+    /// For a client that came through a load balancer: its passive
+    /// connections come through it too, with a PROXY header.
+    pub proxy: Option<Arc<ProxySettings>>,
 }
 
 /// How a protected (PROT P) data connection is secured.
@@ -185,7 +186,11 @@ async fn accept_from(
     loop {
         let (mut stream, from) = listener.accept().await?;
         // Through a balancer, the client is the one its header names.
-        let peer = match p.proxy.origin(&mut stream, from).await {
+        let origin = match &p.proxy {
+            Some(proxy) => proxy.origin(&mut stream, from).await,
+            None => Origin::Direct,
+        };
+        let peer = match origin {
             Origin::Direct => from,
             Origin::Proxied(client) => client,
             Origin::Refused(why) => {

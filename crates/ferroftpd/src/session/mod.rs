@@ -150,6 +150,9 @@ pub(crate) struct Session {
     /// Until the first line: close the connection if it is a PROXY
     /// header, from a source not trusted to send one.
     refuse_proxy_line: bool,
+    /// The client came through a proxy's header: its passive data
+    /// connections come through the proxy too, each with a header.
+    proxied: bool,
     /// Unknown commands received before login.
     unknown_before_login: u32,
     /// The algorithm of HASH, chosen with OPTS HASH.
@@ -207,6 +210,7 @@ impl Session {
         let _ = socket2::SockRef::from(&stream).set_out_of_band_inline(true);
         let mut session = Self::over(shared, Socket::Tcp(stream), (peer, local), slot, id);
         session.refuse_proxy_line = untrusted_proxy;
+        session.proxied = peer != tcp_peer;
         Ok(session)
     }
 
@@ -240,6 +244,7 @@ impl Session {
             running: None,
             quit_after_transfer: false,
             refuse_proxy_line: false,
+            proxied: false,
             unknown_before_login: 0,
             hash_algorithm: HashAlgorithm::default(),
             id,

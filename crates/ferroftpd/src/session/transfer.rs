@@ -198,7 +198,7 @@ impl Session {
             accept_timeout: config.passive_accept_timeout,
             connect_timeout: config.active_connect_timeout,
             stall_timeout: config.data_timeout,
-            proxy: config.proxy.clone(),
+            proxy: self.proxied.then(|| config.proxy.clone()),
         };
         let setup = self.take_data_setup().await;
         // 125 when the data connection is already there, 150 when it is
@@ -272,7 +272,7 @@ impl Session {
     /// The client's connection to `passive` if it has made it, else the
     /// listener back.
     fn accept_waiting(&self, passive: Box<PassiveListener>) -> DataSetup {
-        if self.shared.config.proxy.is_on() {
+        if self.proxied {
             // A header to read first: the transfer task accepts.
             return DataSetup::Passive(passive);
         }

@@ -10,6 +10,19 @@ use ferroftpd::{BanPolicy, Server};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
+/// Waits until the server counts `n` connections.
+async fn wait_for_connections(srv: &TestServer, n: usize) {
+    let started = std::time::Instant::now();
+    while srv.server.connection_count() != n {
+        assert!(
+            started.elapsed() < crate::common::TIMEOUT,
+            "{} connections",
+            n
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn builder(users: Arc<MemoryAuthorizer>) -> ferroftpd::Builder {
     Server::builder()
         .authorizer(users)
@@ -90,9 +103,13 @@ async fn connections_and_bans_carry_over() {
     srv.server
         .reconfigure(builder(users).ban(Some(ban)).max_connections(3))
         .unwrap();
+    // The second failure, on a connection under the new settings.
+    drop(c);
+    wait_for_connections(&srv, 2).await;
+    let mut c = srv.client().await;
     c.expect("USER user", 331).await;
     c.expect("PASS wrong", 530).await;
-    // The second failure banned the address.
+    // That banned the address.
     assert_eq!(c.cmd("USER user").await.0, 421);
     drop(c);
     drop(_a);
