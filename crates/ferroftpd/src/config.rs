@@ -677,11 +677,12 @@ impl Builder {
     /// (HAProxy's, versions 1 and 2): with [`ProxyProtocol::Optional`] or
     /// [`ProxyProtocol::Required`], a connection from one of `trusted`
     /// (the balancers' addresses) is read for a header, on the control
-    /// connection, the implicit-TLS one and passive data connections,
-    /// and the client address in it is the client's for everything:
-    /// connection limits and bans, the passive-connection address check,
-    /// active-mode targets, `STAT`, logs, metrics and hooks. A header from
-    /// any other source is refused and the connection closed; with
+    /// connection and the implicit-TLS one (and then on the client's
+    /// passive data connections), and the client address in it is the
+    /// client's for everything: connection limits and bans, the
+    /// passive-connection address check, active-mode targets, `STAT`,
+    /// logs, metrics and hooks. A header on a control connection from any
+    /// other source is refused and the connection closed; with
     /// `Required`, so is a connection without one. Default:
     /// [`ProxyProtocol::Off`]. Not for [`Server::serve_stream`], whose
     /// caller gives the addresses.
