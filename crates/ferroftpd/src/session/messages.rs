@@ -11,6 +11,7 @@ use ferroftpd_proto::perms::Permission;
 use ferroftpd_proto::reply::Reply;
 
 use super::Session;
+use crate::guard::Operation;
 
 impl Session {
     /// The lines of `dir`'s message, when the server shows messages and
@@ -18,7 +19,8 @@ impl Session {
     /// user's storage, so every backend can have messages, and it is the
     /// file the user would download (the storage's confinement, and the
     /// system user's rights, apply). A failure to read it only leaves the
-    /// message out: entering the directory succeeded.
+    /// message out: entering the directory succeeded. So does a refusal
+    /// by the [`Guard`](crate::guard::Guard), asked as for a download.
     pub(super) async fn dir_message(&self, dir: &VirtualPath) -> Vec<String> {
         let Some(name) = &self.shared.config.dir_message else {
             return Vec::new();
@@ -30,6 +32,14 @@ impl Session {
         else {
             return Vec::new();
         };
+        // The embedder's guard has its say, as on a RETR of the file.
+        if self
+            .guard(Operation::Download { path: &path })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
         let reader = match storage.open_read(&path, 0).await {
             Ok(reader) => reader,
             Err(e) => {

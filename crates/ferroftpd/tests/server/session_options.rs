@@ -292,3 +292,33 @@ fn active_and_passive_mode_cannot_both_be_off() {
         .unwrap_err();
     assert!(err.to_string().contains("cannot both be off"), "{err}");
 }
+
+/// A guard that refuses downloads of `.message` files.
+#[derive(Debug)]
+struct NoMessages;
+
+#[async_trait::async_trait]
+impl ferroftpd::guard::Guard for NoMessages {
+    async fn check(&self, request: &ferroftpd::guard::Request<'_>) -> ferroftpd::guard::Verdict {
+        use ferroftpd::guard::{Operation, Verdict};
+        match &request.operation {
+            Operation::Download { path } if path.as_bytes().ends_with(b"/.message") => {
+                Verdict::Refuse(ferroftpd::proto::reply::Reply::new(550, "No."))
+            }
+            _ => Verdict::Allow,
+        }
+    }
+}
+
+#[tokio::test]
+async fn dir_message_asks_the_guard() {
+    let srv =
+        TestServer::start_with(|b| b.dir_message(".message").guard(Arc::new(NoMessages))).await;
+    srv.write(".message", b"hidden by the guard\n");
+    let mut c = srv.user().await;
+    assert_eq!(
+        c.cmd("CWD /").await,
+        (250, "\"/\" is the current directory.".into())
+    );
+    srv.stop().await;
+}
