@@ -386,6 +386,13 @@ where
     };
     let mut file_tokens = Vec::new();
     if let Some(path) = &config {
+        if path.as_os_str().is_empty() {
+            let source = sources
+                .get(CONFIG)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            return Err(Error::Invalid(format!("{source}: an empty path")));
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
         file_tokens = file_layer(path, &text, &opts, &mut sources)?;
