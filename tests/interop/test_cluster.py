@@ -6,14 +6,16 @@ over the three nodes, and forwards each node's passive range to that
 node only; every server line sends the PROXY header (v1 to node 1, v2 to
 nodes 2 and 3), and the nodes run ``--proxy-protocol required
 --proxy-from <HAProxy's address>``. All nodes store in one SeaweedFS
-bucket prefix (scripts/seaweedfs, started by scripts/test). Besides the
+bucket prefix (scripts/seaweedfs, started by scripts/test), and share
+their bans and failed-login counts through one Redis (``--cluster-redis``;
+redis-server started here). Besides the
 balanced frontend, each node has a control frontend of its own here, so
 that a test can choose which node serves a session.
 
 Clients (curl, lftp, ftplib) bind to a client address of their own
 (``.77``), which the nodes must log instead of HAProxy's. Without HAProxy
 or the S3 variables the module is skipped with the reason; under CI it
-is an error, never a silent skip."""
+is an error, never a silent skip (so is a missing redis-server)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import pytest
 
+from redis_server import REDIS_SERVER, Redis, start_redis
 from support import Server, random_bytes, run_curl, run_lftp
 
 ENDPOINT = os.environ.get("FERROFTPD_TEST_S3_ENDPOINT")
@@ -50,6 +53,8 @@ pytestmark = [
     pytest.mark.skipif(not (ENDPOINT and BUCKET),
                        reason="no S3 server: run scripts/seaweedfs start DIR and source DIR/env"),
     pytest.mark.skipif(not HAPROXY, reason="haproxy is not installed (apt-get install haproxy)"),
+    pytest.mark.skipif(not REDIS_SERVER,
+                       reason="redis-server is not installed (apt-get install redis-server)"),
 ]
 
 if ENDPOINT and BUCKET:
@@ -61,6 +66,8 @@ RANGE_SIZE = 10
 # Uploads are throttled on the nodes so that a node can be killed in the
 # middle of one; the small files of the other tests are not slowed much.
 READ_LIMIT = "2M"
+# Failed logins, counted across the nodes in Redis, that ban an address.
+BAN_FAILURES = 3
 # HAProxy's health checks: every 200 ms, two failures take a node out.
 CHECK = "check check-send-proxy inter 200ms fall 2 rise 1"
 
@@ -87,6 +94,7 @@ class Cluster:
     nodes: list[Server]
     prefix: str
     stats_socket: Path
+    redis: Redis
 
     def url(self, endpoint: Endpoint, path: str = "") -> str:
         return f"ftp://{USER}:{PASSWORD}@{endpoint.host}:{endpoint.port}/{path}"
@@ -223,7 +231,9 @@ def cluster(tmp_path_factory):
     prefix = f"cluster-{uuid.uuid4().hex[:12]}"
     nodes: list[Server] = []
     haproxy = None
+    redis = None
     try:
+        redis = start_redis(f"{net}5", base)
         taken: set[int] = set()
         ranges = [free_range([haproxy_addr, f"{net}{21 + i}"], RANGE_SIZE, taken)
                   for i in range(NODES)]
@@ -233,6 +243,7 @@ def cluster(tmp_path_factory):
                     "-u", USER, "-P", PASSWORD, "-w", "--auth-failed-delay", "0",
                     "--read-limit", READ_LIMIT,
                     "--proxy-protocol", "required", "--proxy-from", haproxy_addr,
+                    "--cluster-redis", redis.url, "--ban-failures", str(BAN_FAILURES),
                     "-r", f"{first}-{last}", "-n", haproxy_addr,
                     "-i", f"{net}{21 + i}", "-p", "0", "-D"]
             nodes.append(Server.start(args, base, base / f"node{i + 1}.log"))
@@ -240,7 +251,7 @@ def cluster(tmp_path_factory):
             net=net, haproxy_addr=haproxy_addr, client_addr=f"{net}77",
             balanced=Endpoint(haproxy_addr, free_port(haproxy_addr, taken)),
             direct=[Endpoint(haproxy_addr, free_port(haproxy_addr, taken)) for _ in range(NODES)],
-            nodes=nodes, prefix=prefix, stats_socket=base / "haproxy.sock")
+            nodes=nodes, prefix=prefix, stats_socket=base / "haproxy.sock", redis=redis)
         config = base / "haproxy.cfg"
         config.write_text(haproxy_config(c, [n.port for n in nodes], ranges))
         haproxy_log = open(base / "haproxy.log", "wb")
@@ -269,6 +280,8 @@ def cluster(tmp_path_factory):
                 haproxy.wait(timeout=5)
         for node in nodes:
             node.stop()
+        if redis is not None:
+            redis.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -378,6 +391,36 @@ def test_a_header_from_an_untrusted_source_is_refused(cluster):
         poll(lambda node=node: "not from a trusted proxy" in node.log, 5,
              "the node to log the refusal")
     assert "203.0.113.7" not in c.nodes[0].log
+
+
+def test_a_ban_triggered_through_one_node_holds_on_all(cluster):
+    c = cluster
+    guesser = f"{c.net}88"
+
+    def attempt(endpoint: Endpoint, password: str) -> str:
+        """The reply to a login from the guesser: 230, 530, or the 421 of a ban."""
+        ftp = ftplib.FTP()
+        try:
+            ftp.connect(endpoint.host, endpoint.port, timeout=10, source_address=(guesser, 0))
+            ftp.login(USER, password)
+            ftp.quit()
+            return "230"
+        except ftplib.Error as e:
+            return str(e)[:3]
+        finally:
+            ftp.close()
+
+    # One failure through each node: no node alone reaches BAN_FAILURES.
+    assert [attempt(c.direct[i], "wrong") for i in range(NODES)] == ["530"] * NODES
+    # Every node refuses the address now, the balanced port too; the
+    # address in the PROXY header is what was banned, not HAProxy's.
+    assert [attempt(c.direct[i], PASSWORD) for i in range(NODES)] == ["421"] * NODES
+    assert attempt(c.balanced, PASSWORD) == "421"
+    assert c.redis.count_keys(f"ferroftpd:ban:{guesser}") == 1
+    assert c.redis.count_keys(f"ferroftpd:ban:{c.haproxy_addr}") == 0
+    # The other client goes on.
+    res = run_curl("--interface", c.client_addr, "-l", c.url(c.balanced))
+    assert res.returncode == 0, res.transcript()
 
 
 def test_a_node_killed_mid_upload_loses_only_that_transfer(cluster, tmp_path):

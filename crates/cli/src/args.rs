@@ -105,6 +105,10 @@ pub struct Args {
     #[arg(long, value_name = "CIDR,...", value_parser = Networks::from_str)]
     pub proxy_from: Option<Networks>,
 
+    /// Share bans, failed-login counts and per-user session caps with the other nodes of a cluster through this Redis (redis://[:PASSWORD@]HOST[:PORT][/DB] or redis+unix:///PATH); if it does not answer, limits are per node meanwhile
+    #[arg(long, value_name = "URL")]
+    pub cluster_redis: Option<String>,
+
     /// Show local time in listings [default: UTC]
     #[arg(long)]
     pub use_localtime: bool,

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use ferroftpd::auth::{
     Authorizer, Confinement, MemoryAuthorizer, Permissions, SystemAuthorizer, UsersFile,
 };
+use ferroftpd::shared_limits::{RedisLimits, SharedLimits};
 use ferroftpd::storage::{
     MemoryStorageFactory, ObjectStorageConfig, ObjectStorageFactory, QuotaLimits, StorageFactory,
 };
@@ -42,6 +43,8 @@ pub struct Settings {
     /// The tree of `--storage memory` or the bucket of `s3://`, kept by a
     /// reload; `None` for directories on disk.
     pub storage: Option<Arc<dyn StorageFactory>>,
+    /// The `--cluster-redis` limits, kept by a reload.
+    pub shared_limits: Option<Arc<dyn SharedLimits>>,
 }
 
 /// [`Settings`] before the server is made: what a reload checks before it
@@ -54,6 +57,7 @@ pub struct Plan {
     pub implicit_tls_listen: Option<SocketAddr>,
     pub roots: Vec<(PathBuf, bool)>,
     pub storage: Option<Arc<dyn StorageFactory>>,
+    pub shared_limits: Option<Arc<dyn SharedLimits>>,
 }
 
 impl Plan {
@@ -67,6 +71,7 @@ impl Plan {
             implicit_tls_listen: self.implicit_tls_listen,
             roots: self.roots,
             storage: self.storage,
+            shared_limits: self.shared_limits,
         })
     }
 }
@@ -231,6 +236,18 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
         });
     }
     builder = limits(builder, args)?;
+    // Read at startup only (reload.rs): its leases and connection stay.
+    let shared_limits = match (previous, &args.cluster_redis) {
+        (Some(previous), _) => previous.shared_limits.clone(),
+        (None, Some(url)) => {
+            let redis = RedisLimits::new(url)
+                .map_err(|e| anyhow::anyhow!("--cluster-redis: {}", config_message(e)))?;
+            tracing::info!("limits and bans shared through {}", redis.describe());
+            Some(Arc::new(redis) as Arc<dyn SharedLimits>)
+        }
+        (None, None) => None,
+    };
+    builder = builder.shared_limits(shared_limits.clone());
     if let Some(label) = &args.encoding {
         builder = builder
             .encoding(label)
@@ -251,6 +268,7 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
         implicit_tls_listen: args.tls_implicit_port.map(|port| SocketAddr::new(ip, port)),
         roots,
         storage: storage_factory,
+        shared_limits,
     })
 }
 

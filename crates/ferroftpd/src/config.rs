@@ -120,6 +120,7 @@ pub struct ServerConfig {
     pub(crate) tls_allow_ccc: bool,
     pub(crate) tls_strict_upload_eof: bool,
     pub(crate) proxy: Arc<crate::proxy::ProxySettings>,
+    pub(crate) shared_limits: Option<Arc<crate::shared_limits::SharedLimitsStatus>>,
 }
 
 /// Whether a protected data connection must resume the TLS session of its
@@ -254,6 +255,7 @@ impl Default for Builder {
                 tls_allow_ccc: false,
                 tls_strict_upload_eof: false,
                 proxy: Default::default(),
+                shared_limits: None,
             },
         }
     }
@@ -547,6 +549,22 @@ impl Builder {
     /// 15 minutes).
     pub fn ban(mut self, policy: Option<BanPolicy>) -> Self {
         self.config.ban = policy;
+        self
+    }
+
+    /// Limits and bans shared with other servers (the nodes of a cluster,
+    /// through [`crate::shared_limits::RedisLimits`] for example), checked
+    /// besides this server's own: a ban given through any of them holds on
+    /// all, and a user's session cap counts their sessions on all. If the
+    /// shared state does not answer, the server decides alone and says so
+    /// in its log and on `/health` (see [`crate::shared_limits`]).
+    /// Default: none, every limit is this server's own.
+    pub fn shared_limits(
+        mut self,
+        limits: Option<Arc<dyn crate::shared_limits::SharedLimits>>,
+    ) -> Self {
+        self.config.shared_limits =
+            limits.map(|l| Arc::new(crate::shared_limits::SharedLimitsStatus::new(l)));
         self
     }
 

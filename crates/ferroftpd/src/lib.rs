@@ -41,6 +41,7 @@ mod ready;
 pub mod sandbox;
 mod server;
 mod session;
+pub mod shared_limits;
 pub mod storage;
 mod throttle;
 pub mod tls;

@@ -12,6 +12,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::shared_limits::SharedSlot;
+
 /// Settings of the ban list: an address with `failures` failed logins
 /// within `window` is refused for `duration`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +45,7 @@ impl Default for BanPolicy {
 impl BanPolicy {
     /// The key `ip` is counted and banned under: IPv4 addresses alone,
     /// IPv6 addresses by their `ipv6_prefix` network.
-    fn key(&self, ip: IpAddr) -> IpAddr {
+    pub(crate) fn key(&self, ip: IpAddr) -> IpAddr {
         match ip {
             IpAddr::V4(_) => ip,
             IpAddr::V6(v6) => {
@@ -68,9 +70,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Why a connection was refused at accept time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
+#[non_exhaustive]
+pub enum Refusal {
+    /// The server-wide connection limit is reached.
     TooManyConnections,
+    /// The client's address has as many connections as it may.
     TooManyFromAddress,
+    /// The client's address is banned.
     Banned,
 }
 
@@ -128,17 +134,32 @@ struct FailureRecord {
 #[derive(Debug)]
 pub(crate) struct ConnectionSlot {
     counts: Arc<Mutex<Counts>>,
-    ip: IpAddr,
+    /// The address counted, as IPv6 octets (IPv4 mapped): an `IpAddr`
+    /// would make the slot, kept by every session, 8 bytes larger.
+    ip: [u8; 16],
+    /// Its slot in the shared limits, if they count connections (boxed:
+    /// a pointer in every session, the slot only where there is one).
+    shared: Option<Box<SharedSlot>>,
+}
+
+impl ConnectionSlot {
+    /// Holds `shared` as long as this slot.
+    pub(crate) fn attach(&mut self, shared: SharedSlot) {
+        if shared.is_tracked() {
+            self.shared = Some(Box::new(shared));
+        }
+    }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         let mut c = lock(&self.counts);
         c.total = c.total.saturating_sub(1);
-        if let Some(n) = c.per_ip.get_mut(&self.ip) {
+        let ip = std::net::Ipv6Addr::from(self.ip).to_canonical();
+        if let Some(n) = c.per_ip.get_mut(&ip) {
             *n -= 1;
             if *n == 0 {
-                c.per_ip.remove(&self.ip);
+                c.per_ip.remove(&ip);
             }
         }
     }
@@ -148,16 +169,28 @@ impl Drop for ConnectionSlot {
 #[derive(Debug)]
 pub(crate) struct UserSlot {
     users: Arc<Mutex<HashMap<String, u32>>>,
-    name: String,
+    name: Box<str>,
+    /// Its slot in the shared limits, if any (boxed, as in
+    /// [`ConnectionSlot`]).
+    shared: Option<Box<SharedSlot>>,
+}
+
+impl UserSlot {
+    /// Holds `shared` as long as this slot.
+    pub(crate) fn attach(&mut self, shared: SharedSlot) {
+        if shared.is_tracked() {
+            self.shared = Some(Box::new(shared));
+        }
+    }
 }
 
 impl Drop for UserSlot {
     fn drop(&mut self) {
         let mut users = lock(&self.users);
-        if let Some(n) = users.get_mut(&self.name) {
+        if let Some(n) = users.get_mut(&*self.name) {
             *n -= 1;
             if *n == 0 {
-                users.remove(&self.name);
+                users.remove(&*self.name);
             }
         }
     }
@@ -216,7 +249,8 @@ impl Limits {
         c.per_ip.insert(ip, from_ip + 1);
         Ok(ConnectionSlot {
             counts: self.counts.clone(),
-            ip,
+            ip: octets(ip),
+            shared: None,
         })
     }
 
@@ -233,7 +267,8 @@ impl Limits {
         *n += 1;
         Some(UserSlot {
             users: self.users.clone(),
-            name: name.to_owned(),
+            name: name.into(),
+            shared: None,
         })
     }
 
@@ -250,6 +285,24 @@ impl Limits {
             .get(&policy.key(ip))
             .and_then(|r| r.banned_until)
             .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Bans `ip` (by its key under the ban policy) for `duration`, as if it
+    /// had failed too often; nothing without a ban policy.
+    pub(crate) fn ban(&self, ip: IpAddr, duration: Duration) {
+        let Some(policy) = self.ban else { return };
+        let ip = policy.key(ip);
+        let now = Instant::now();
+        let mut failures = lock(&self.failures);
+        if failures.len() >= MAX_TRACKED_ADDRESSES && !failures.contains_key(&ip) {
+            evict(&mut failures, now, policy);
+        }
+        let record = failures.entry(ip).or_insert(FailureRecord {
+            window_start: now,
+            count: 0,
+            banned_until: None,
+        });
+        record.banned_until = Some(now + duration);
     }
 
     /// Records a failed login from `ip`; returns true if that bans it.
@@ -278,6 +331,14 @@ impl Limits {
             return true;
         }
         false
+    }
+}
+
+/// `ip` as 16 octets: an IPv6 address's own, an IPv4 address's mapped.
+fn octets(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
     }
 }
 

@@ -14,10 +14,11 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::{Builder, ServerConfig};
-use crate::limits::{ConnectionSlot, Limits};
+use crate::limits::{ConnectionSlot, Limits, Refusal};
 use crate::metrics::Metrics;
 use crate::proxy::{Origin, PendingHeader, PendingHeaders};
 use crate::session::{Session, Socket};
+use crate::shared_limits::{ConnectionRequest, SharedLimits, SharedLimitsError};
 use crate::throttle::SharedBuckets;
 use crate::Error;
 
@@ -84,6 +85,30 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Asks the shared limits, if the server has any; `None` without them,
+    /// or when they do not answer (see [`crate::shared_limits`]).
+    pub(crate) async fn ask_shared<'a, T, F, Fut>(&'a self, call: F) -> Option<T>
+    where
+        F: FnOnce(&'a dyn SharedLimits) -> Fut,
+        Fut: std::future::Future<Output = Result<T, SharedLimitsError>>,
+    {
+        let status = self.config.shared_limits.as_ref()?;
+        let answer = status.ask(call).await;
+        self.show_shared_limits();
+        answer
+    }
+
+    /// Sets the `shared_limits_up` gauge from the settings and the last
+    /// answer.
+    fn show_shared_limits(&self) {
+        let up = self
+            .config
+            .shared_limits
+            .as_ref()
+            .map_or(-1, |s| i64::from(s.is_up()));
+        self.metrics.shared_limits_up.store(up, Ordering::Relaxed);
+    }
+
     /// The state of `self` under the settings of `config`.
     fn succeed(&self, config: ServerConfig) -> Shared {
         Shared {
@@ -139,6 +164,7 @@ impl Server {
             next_session_id: Arc::new(AtomicU64::new(1)),
             pending_headers: Default::default(),
         };
+        shared.show_shared_limits();
         Server {
             current: Arc::new(RwLock::new(Arc::new(shared))),
         }
@@ -180,6 +206,7 @@ impl Server {
         let config = builder.into_config()?;
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         let next = current.succeed(config);
+        next.show_shared_limits();
         *current = Arc::new(next);
         Ok(())
     }
@@ -286,7 +313,14 @@ impl Server {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static,
     {
-        let slot = match self.admit(peer) {
+        let shared = self.shared();
+        let admitted = match self.admit(peer) {
+            Ok(mut slot) => Self::admit_shared(&shared, peer, &mut slot)
+                .await
+                .map(|()| slot),
+            Err(refusal) => Err(refusal),
+        };
+        let slot = match admitted {
             Ok(slot) => slot,
             Err(refusal) => {
                 let bytes = refusal.to_bytes();
@@ -296,7 +330,7 @@ impl Server {
         };
         let id = self.next_session_id();
         let session = Session::over(
-            self.shared(),
+            shared,
             Socket::Other(Box::new(stream)),
             (peer, local),
             slot,
@@ -313,15 +347,39 @@ impl Server {
     /// connection.
     fn admit(&self, peer: SocketAddr) -> Result<ConnectionSlot, Reply> {
         let ip = ferroftpd_proto::address::canonical_ip(peer.ip());
-        self.shared().limits.admit(ip).map_err(|refusal| {
-            tracing::debug!(%peer, ?refusal, "connection refused");
-            Metrics::count(
-                &self.shared().metrics.connections_refused,
-                vec![("reason", refusal.label())],
-                1,
-            );
-            Reply::new(421, refusal.reply_text())
-        })
+        let shared = self.shared();
+        shared
+            .limits
+            .admit(ip)
+            .map_err(|refusal| refused(&shared, peer, refusal))
+    }
+
+    /// Asks the shared limits, if any, about a connection the server's own
+    /// limits admitted: the 421 if they refuse it. They are asked in the
+    /// session's task, so a slow answer holds up no other connection.
+    async fn admit_shared(
+        shared: &Shared,
+        peer: SocketAddr,
+        slot: &mut ConnectionSlot,
+    ) -> Result<(), Reply> {
+        if shared.config.shared_limits.is_none() {
+            return Ok(());
+        }
+        let ip = ferroftpd_proto::address::canonical_ip(peer.ip());
+        let request = ConnectionRequest {
+            ip,
+            ban_key: shared.config.ban.unwrap_or_default().key(ip),
+            max_connections: shared.config.max_connections,
+            max_per_ip: shared.config.max_connections_per_ip,
+        };
+        match shared.ask_shared(|l| l.admit_connection(&request)).await {
+            Some(Ok(shared_slot)) => {
+                slot.attach(shared_slot);
+                Ok(())
+            }
+            Some(Err(refusal)) => Err(refused(shared, peer, refusal)),
+            None => Ok(()),
+        }
     }
 
     /// [`Self::admit`] for a TCP connection, refused with a 421 sent on a
@@ -370,14 +428,20 @@ impl Server {
 
     async fn run_session(
         &self,
-        stream: TcpStream,
+        mut stream: TcpStream,
         peer: SocketAddr,
-        slot: ConnectionSlot,
+        mut slot: ConnectionSlot,
         implicit_tls: bool,
     ) {
+        let shared = self.shared();
+        if let Err(refusal) = Self::admit_shared(&shared, peer, &mut slot).await {
+            let bytes = refusal.to_bytes();
+            let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, stream.write_all(&bytes)).await;
+            return;
+        }
         let id = self.next_session_id();
         let span = session_span(id);
-        match Session::new(self.shared(), stream, peer, slot, id) {
+        match Session::new(shared, stream, peer, slot, id) {
             Ok(session) => session.run(implicit_tls).instrument(span).await,
             Err(e) => {
                 tracing::debug!(parent: &span, error = %e, "connection dropped before greeting")
@@ -447,7 +511,19 @@ pub fn bind_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// How long the 421 of a refused [`Server::serve_stream`] may take to send.
+/// Counts and logs a refused connection; the 421 that tells the client.
+fn refused(shared: &Shared, peer: SocketAddr, refusal: Refusal) -> Reply {
+    tracing::debug!(%peer, ?refusal, "connection refused");
+    Metrics::count(
+        &shared.metrics.connections_refused,
+        vec![("reason", refusal.label())],
+        1,
+    );
+    Reply::new(421, refusal.reply_text())
+}
+
+/// How long the 421 of a refused connection may take to send, once the
+/// session's task has it (a refusal at accept is never waited for).
 const REFUSAL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A session's log span; the peer and user are recorded as they become

@@ -17,7 +17,9 @@ const CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3
 /// [`Server::abort`]).
 ///
 /// - `GET /metrics`: the Prometheus text format (OpenMetrics).
-/// - `GET /health`: liveness, `200 ok` while the process answers.
+/// - `GET /health`: liveness, `200 ok` while the process answers; with
+///   shared limits, a second line says whether they answer (the server
+///   serves either way, deciding alone when they do not).
 /// - `GET /ready`: readiness, `200 ready` when [`Server::check_ready`]
 ///   succeeds, else `503` with the reason (the storage cannot be reached).
 pub async fn serve(server: Server, listener: TcpListener) {
@@ -60,7 +62,14 @@ async fn respond<B>(server: &Server, req: &Request<B>) -> Response<Full<Bytes>> 
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             server.shared().metrics.render(),
         ),
-        ("GET", "/health") => (StatusCode::OK, TEXT, "ok\n".to_owned()),
+        ("GET", "/health") => {
+            let mut body = "ok\n".to_owned();
+            if let Some(shared) = &server.shared().config.shared_limits {
+                body.push_str(&shared.health());
+                body.push('\n');
+            }
+            (StatusCode::OK, TEXT, body)
+        }
         ("GET", "/ready") => match server.check_ready().await {
             Ok(()) => (StatusCode::OK, TEXT, "ready\n".to_owned()),
             Err(e) => {

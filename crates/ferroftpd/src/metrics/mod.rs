@@ -293,6 +293,9 @@ pub(crate) struct Metrics {
     transfer_bytes: [Counter; 3],
     transfer_duration: [Histogram; 3],
     transfers_active: [Gauge; 3],
+    /// 1 while the shared limits answer, 0 while they do not, -1 (not
+    /// shown) without shared limits.
+    pub shared_limits_up: AtomicI64,
 }
 
 impl fmt::Debug for Metrics {
@@ -324,6 +327,7 @@ impl Metrics {
             transfer_bytes: Default::default(),
             transfer_duration: DIRECTIONS.map(|_| Histogram::new(TRANSFER_SECONDS)),
             transfers_active: Default::default(),
+            shared_limits_up: AtomicI64::new(-1),
         }
     }
 

@@ -143,6 +143,16 @@ pub(super) fn render(m: &Metrics) -> String {
         "Addresses banned after repeated failed logins",
         counter(m.bans.get()),
     );
+    let shared = m
+        .shared_limits_up
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if shared >= 0 {
+        registry.register(
+            "shared_limits_up",
+            "1 while the shared limits (--cluster-redis) answer, 0 while the server decides alone",
+            gauge(shared),
+        );
+    }
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);

@@ -92,8 +92,9 @@ impl Session {
             Login::AwaitingPass { username } => username.clone(),
         };
         // Checked on every attempt, not only at accept: connections opened
-        // before the ban must not go on guessing.
-        if self.banned_meanwhile() {
+        // before the ban must not go on guessing. The shared limits are
+        // asked here only, once per password.
+        if self.banned_meanwhile() || self.banned_elsewhere().await {
             return self.close_banned().await;
         }
         let started = Instant::now();
@@ -132,11 +133,28 @@ impl Session {
         let config = &self.shared.config;
         let username = account.username.clone();
         let max_sessions = account.max_sessions.or(config.max_sessions_per_user);
-        let Some(slot) = self
+        let mut slot = self
             .shared
             .limits
-            .admit_user(&account.username, max_sessions)
-        else {
+            .admit_user(&account.username, max_sessions);
+        if let (true, Some(max)) = (slot.is_some(), max_sessions) {
+            // The cap counts the user's sessions on every server sharing
+            // the limits; without an answer, this server's count alone.
+            let name = account.username.as_str();
+            match self.shared.ask_shared(|l| l.admit_user(name, max)).await {
+                Some(Some(shared_slot)) => {
+                    if let Some(slot) = &mut slot {
+                        slot.attach(shared_slot);
+                    }
+                }
+                Some(None) => {
+                    tracing::info!(user = %account.username, "the user's sessions on other servers fill the cap");
+                    slot = None;
+                }
+                None => {}
+            }
+        }
+        let Some(slot) = slot else {
             tracing::info!(user = %account.username, "login refused: too many sessions for this user");
             self.login = Login::AwaitingUser;
             self.shared
@@ -273,10 +291,7 @@ impl Session {
         self.shared
             .metrics
             .login(LoginOutcome::Failure, started.elapsed());
-        if self.shared.limits.record_failure(self.peer.ip()) {
-            self.shared.metrics.bans.inc();
-            tracing::warn!(client = %self.peer.ip(), "address banned after repeated failed logins");
-        }
+        self.count_failure().await;
         // Commands are not read during the delay: that is what slows a
         // password guesser down.
         let delay = self.shared.config.auth_failed_delay;
@@ -301,6 +316,60 @@ impl Session {
     /// True if the client's address has been banned since it connected.
     fn banned_meanwhile(&self) -> bool {
         self.shared.limits.is_banned(self.peer.ip())
+    }
+
+    /// True if the shared limits say the client's address is banned (by
+    /// another server, or an operator).
+    async fn banned_elsewhere(&self) -> bool {
+        if self.shared.config.shared_limits.is_none() {
+            return false;
+        }
+        let key = self.ban_key();
+        self.shared
+            .ask_shared(|l| l.is_banned(key))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// The key the client's address is counted and banned under.
+    fn ban_key(&self) -> std::net::IpAddr {
+        let ip = ferroftpd_proto::address::canonical_ip(self.peer.ip());
+        self.shared.config.ban.unwrap_or_default().key(ip)
+    }
+
+    /// Counts a failed login here and in the shared limits; a ban given
+    /// by either is given to both.
+    async fn count_failure(&self) {
+        let ip = self.peer.ip();
+        let banned_here = self.shared.limits.record_failure(ip);
+        if banned_here {
+            self.shared.metrics.bans.inc();
+            tracing::warn!(client = %ip, "address banned after repeated failed logins");
+        }
+        let Some(policy) = self.shared.config.ban else {
+            return;
+        };
+        if self.shared.config.shared_limits.is_none() {
+            return;
+        }
+        let key = self.ban_key();
+        let banned_there = self
+            .shared
+            .ask_shared(|l| l.record_failure(key, &policy))
+            .await;
+        match banned_there {
+            Some(true) if !banned_here => {
+                self.shared.limits.ban(ip, policy.duration);
+                self.shared.metrics.bans.inc();
+                tracing::warn!(client = %ip, "address banned after repeated failed logins across servers");
+            }
+            Some(false) if banned_here => {
+                self.shared
+                    .ask_shared(|l| l.ban(key, policy.duration))
+                    .await;
+            }
+            _ => {}
+        }
     }
 
     async fn close_banned(&mut self) -> Flow {

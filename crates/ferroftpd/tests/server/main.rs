@@ -19,6 +19,7 @@ mod permissions;
 mod quotas_and_folders;
 mod reconfigure;
 mod session_options;
+mod shared_limits;
 mod storage;
 mod streams;
 mod tls;
