@@ -313,6 +313,10 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub syslog_socket: Option<PathBuf>,
 
+    /// Started as root (to bind ports 21 and 990), become this user once the ports are bound: every uid and gid, the user's groups, no capabilities kept. Not with --system-users
+    #[arg(long, value_name = "USER")]
+    pub run_as: Option<String>,
+
     /// Write the server's process id to this file, locked while the server runs (a second server with the same file refuses to start)
     #[arg(long, value_name = "FILE")]
     pub pidfile: Option<PathBuf>,

@@ -7,6 +7,7 @@ mod logging;
 mod notify;
 mod pidfile;
 mod preflight;
+mod privileges;
 mod reload;
 mod sandbox;
 mod settings;
@@ -71,6 +72,21 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
             })?;
         }
     }
+    let run_as = args
+        .run_as
+        .as_deref()
+        .map(|name| privileges::RunAs::prepare(name, args.system_users))
+        .transpose()
+        .map_err(located)?;
+    if let (Some(_), Some(range)) = (&run_as, settings.server.config().passive_ports()) {
+        if range.start() < 1024 {
+            return Err(located(anyhow::anyhow!(
+                "--range {}-{}: ports below 1024 cannot be bound after --run-as drops root",
+                range.start(),
+                range.end()
+            )));
+        }
+    }
     // Held to the end of `run`: emptied and removed when it returns. Its
     // id is written once SIGHUP is handled (`serve`).
     let mut pidfile = args
@@ -89,7 +105,14 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     }
     let mut runtime = runtime_builder(args)?;
     notify::connect();
+    // The sandbox's rules open their paths as root; the seccomp filter
+    // allows the calls of the drop that follows.
     let sandbox = sandbox::apply(args, &settings)?;
+    if let Some(run_as) = &run_as {
+        run_as.drop_privileges()?;
+        // Checked as root above, where every directory passes.
+        check_served_dirs(&settings).map_err(located)?;
+    }
     let runtime = runtime
         .enable_all()
         .max_blocking_threads(settings.server.config().blocking_threads_needed())
@@ -97,6 +120,21 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
         .context("starting the runtime")?;
     let reloader = reload::Reloader::new(argv, args.clone(), settings.clone(), sandbox, log);
     runtime.block_on(serve(settings, listeners, reloader, pidfile.as_mut()))
+}
+
+/// The served directories, checked again with the credentials the server
+/// now has (after `--run-as`): each must be readable and searchable.
+fn check_served_dirs(settings: &settings::Settings) -> Result<()> {
+    let mut dirs: Vec<std::path::PathBuf> =
+        settings.roots.iter().map(|(dir, _)| dir.clone()).collect();
+    if let Some(users) = &settings.users_file {
+        dirs.extend(sandbox::users_file_dirs(users.path())?);
+    }
+    for dir in dirs {
+        preflight::served_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("--run-as: served directory {e}"))?;
+    }
+    Ok(())
 }
 
 /// The runtime of `--concurrency` and `--threads`.

@@ -156,6 +156,7 @@ fn startup_only(old: &Args, new: &mut Args) -> Vec<&'static str> {
         ban_ipv6_prefix => "--ban-ipv6-prefix",
         threads => "--threads",
         cluster_redis => "--cluster-redis",
+        run_as => "--run-as",
     );
     let max = |args: &Args| args.max_cons.unwrap_or(ferroftpd::DEFAULT_MAX_CONNECTIONS);
     if max(new) > max(old) {
