@@ -66,15 +66,15 @@ pub(super) fn apply(
     for (path, access) in paths {
         let fd = PathFd::new(path).map_err(|e| SandboxError::Path {
             path: path.clone(),
-            source: match e {
+            error: match e {
                 landlock::PathFdError::OpenCall { source, .. } => source,
                 other => std::io::Error::other(other.to_string()),
             },
         })?;
         let is_dir = std::fs::metadata(path)
-            .map_err(|source| SandboxError::Path {
+            .map_err(|error| SandboxError::Path {
                 path: path.clone(),
-                source,
+                error,
             })?
             .is_dir();
         let mut allowed = rights(*access);

@@ -369,12 +369,13 @@ impl fmt::Display for SeccompStatus {
 #[non_exhaustive]
 pub enum SandboxError {
     /// A path of a rule cannot be opened.
-    #[error("sandbox: {}: {source}", path.display())]
+    #[error("sandbox: {}: {error}", path.display())]
     Path {
         /// The path.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why. Shown in the message, and not a `source()` as well, so that
+        /// an error chain does not say it twice.
+        error: std::io::Error,
     },
     /// Landlock failed.
     #[error("sandbox: landlock: {0}")]
