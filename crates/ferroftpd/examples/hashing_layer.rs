@@ -246,6 +246,11 @@ impl FileWriter for HashingWriter {
     fn budget(&self) -> Option<Arc<dyn ferroftpd::storage::UploadBudget>> {
         self.inner.budget()
     }
+
+    // A failed upload: the inner writer says what it left, for the hooks.
+    fn abandon(self: Box<Self>) -> ferroftpd::storage::Remains {
+        self.inner.abandon()
+    }
 }
 
 /// The layer for a whole server: each account's storage, from `inner`,

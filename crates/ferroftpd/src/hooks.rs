@@ -16,6 +16,8 @@ use async_trait::async_trait;
 use ferroftpd_proto::path::VirtualPath;
 use tokio::sync::mpsc;
 
+pub use crate::storage::Remains;
+
 /// Who an event is about.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
@@ -39,6 +41,13 @@ pub struct FileEvent {
     pub real_path: Option<PathBuf>,
     /// Bytes transferred (0 for events that are not transfers).
     pub bytes: u64,
+    /// In [`Hooks::on_incomplete_file_received`] only: what the upload
+    /// left at `path` (and `real_path`). Remove the file only when it is
+    /// [`Remains::NewFile`]: after an interrupted STOR over an existing
+    /// file, the name still holds the old file ([`Remains::Nothing`]),
+    /// and after APPE or REST the file holds earlier content too
+    /// ([`Remains::InPlace`]). `None` in every other event.
+    pub remains: Option<Remains>,
 }
 
 /// Reactions to what happens in sessions. Every method defaults to doing

@@ -904,6 +904,11 @@ impl Write for MemoryWriter {
 }
 
 impl FileWriter for MemoryWriter {
+    /// Nothing reaches the tree before the commit, whatever the mode.
+    fn abandon(self: Box<Self>) -> super::Remains {
+        super::Remains::Nothing
+    }
+
     fn commit(mut self: Box<Self>) -> StorageResult<()> {
         let data = std::mem::take(&mut self.buf);
         self.shared

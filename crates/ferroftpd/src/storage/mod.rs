@@ -199,6 +199,15 @@ pub trait FileWriter: Write + Send + fmt::Debug {
     /// Default: drop, which must leave the previous content as it was.
     fn discard(self: Box<Self>) {}
 
+    /// The upload failed or was aborted: end it as a writer dropped
+    /// without a commit would (see [`WriteMode`]), and say what is left of
+    /// it, for [`crate::hooks::FileEvent::remains`]. Called instead of
+    /// dropping the writer, on the blocking thread. Default: drops the
+    /// writer and says [`Remains::Unknown`].
+    fn abandon(self: Box<Self>) -> Remains {
+        Remains::Unknown
+    }
+
     /// The limit on how many bytes this upload may still take, when a
     /// layer (a quota) sets one. Writes through [`Write`] obey it
     /// themselves; the transfer engine asks it before moving data into
@@ -206,6 +215,27 @@ pub trait FileWriter: Write + Send + fmt::Debug {
     fn budget(&self) -> Option<std::sync::Arc<dyn UploadBudget>> {
         None
     }
+}
+
+/// What an upload that did not complete left under its name, as
+/// [`FileWriter::abandon`] reports it to the event hooks
+/// ([`crate::hooks::Hooks::on_incomplete_file_received`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remains {
+    /// Nothing: the name holds what it held before the upload (or no
+    /// file). An interrupted STOR over an existing file ends so.
+    Nothing,
+    /// A file that did not exist before the upload and holds only the
+    /// bytes that arrived, kept so that the client can resume (REST then
+    /// STOR). Removing it removes nothing but this upload.
+    NewFile,
+    /// The bytes that arrived were written into the file in place (APPE,
+    /// STOR after REST): it may also hold content from before the upload,
+    /// which removing it would destroy.
+    InPlace,
+    /// The storage does not say.
+    Unknown,
 }
 
 /// How many more bytes an upload may take (see [`FileWriter::budget`]).
