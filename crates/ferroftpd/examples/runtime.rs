@@ -29,7 +29,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // ThreadedFTPServer and the pre-fork model in one: sessions are
         // spread over one worker thread per CPU (or `worker_threads(n)`).
         "multi-thread" => tokio::runtime::Builder::new_multi_thread(),
-        other => return Err(format!("unknown model {other:?}: current-thread or multi-thread").into()),
+        other => {
+            return Err(format!("unknown model {other:?}: current-thread or multi-thread").into())
+        }
     };
     let users = MemoryAuthorizer::new();
     users.add_user("user", "12345", &dir, Permissions::ALL)?;

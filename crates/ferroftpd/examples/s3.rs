@@ -23,7 +23,9 @@ use ferroftpd::Server;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:2121".into());
-    let url = args.next().ok_or("usage: s3 ADDR s3://BUCKET[/PREFIX] [ENDPOINT]")?;
+    let url = args
+        .next()
+        .ok_or("usage: s3 ADDR s3://BUCKET[/PREFIX] [ENDPOINT]")?;
     let mut config = ObjectStorageConfig::from_url(&url)?;
     if let Some(endpoint) = args.next() {
         config = config.endpoint(endpoint);

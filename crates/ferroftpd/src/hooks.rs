@@ -52,6 +52,33 @@ pub struct FileEvent {
 
 /// Reactions to what happens in sessions. Every method defaults to doing
 /// nothing.
+///
+/// Log logins, and remove partial uploads, but only those that left a new
+/// file of their own (`examples/hooks.rs` is the whole program):
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use ferroftpd::hooks::{FileEvent, Hooks, Remains, SessionInfo};
+///
+/// #[derive(Debug)]
+/// struct MyHooks;
+///
+/// #[ferroftpd::storage::async_trait]
+/// impl Hooks for MyHooks {
+///     async fn on_login(&self, s: &SessionInfo) {
+///         println!("{} logged in from {}", s.user.as_deref().unwrap_or("?"), s.client);
+///     }
+///     async fn on_incomplete_file_received(&self, _s: &SessionInfo, file: &FileEvent) {
+///         if let (Some(Remains::NewFile), Some(path)) = (file.remains, &file.real_path) {
+///             let path = path.clone();
+///             let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+///         }
+///     }
+/// }
+///
+/// let builder = ferroftpd::Server::builder().hooks(Arc::new(MyHooks));
+/// # drop(builder);
+/// ```
 #[async_trait]
 pub trait Hooks: Send + Sync + fmt::Debug {
     /// A client connected (before the greeting).
