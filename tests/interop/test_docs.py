@@ -298,15 +298,43 @@ def test_documented_command_runs(tmp_path, where, command):
 # --- features.md --------------------------------------------------------------
 
 def test_features_rows_name_tests_that_exist():
-    """Rows of docs/features.md name the tests that prove them, as
-    ``test: FILE::NAME`` in the notes; FILE is a Python test file of
-    tests/interop, or a Rust test target (``server::hooks`` is
-    crates/ferroftpd/tests/server/hooks.rs). Each named test must exist."""
+    """Every ``done`` or ``partial`` row of docs/features.md names the tests
+    that prove it, as ``test: `FILE::NAME` `` in its notes (or ``test:
+    none (why)``); FILE is a Python test file of tests/interop, or a Rust
+    module path (``server::hooks`` is crates/ferroftpd/tests/server/hooks.rs,
+    ``storage::quota`` crates/ferroftpd/src/storage/quota.rs). Each named
+    test must exist. Whether it proves the row is for a reader to judge:
+    the name is there to be read."""
     text = (DOCS / "features.md").read_text()
+    unproved = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[-2] in ("done", "partial") and "test: " not in cells[-1]:
+            unproved.append(cells[0])
+    assert not unproved, f"rows of features.md that name no test: {unproved}"
     named = re.findall(r"test: `([^`]+)`", text)
-    assert named, "features.md names no test"
+    assert len(named) > 200, named
     missing = [n for n in named if not named_test_exists(n)]
     assert not missing, f"features.md names tests that do not exist: {missing}"
+
+
+def rust_module_files() -> dict[str, list[Path]]:
+    """Each Rust file under a crate's src/ or tests/ by its module path
+    (``storage::quota``, ``server::hooks``)."""
+    found: dict[str, list[Path]] = {}
+    for path in (REPO / "crates").rglob("*.rs"):
+        rel = path.relative_to(REPO / "crates").parts
+        if len(rel) < 3 or rel[1] not in ("src", "tests"):
+            continue
+        parts = list(rel[2:])
+        parts[-1] = parts[-1][:-3]
+        if parts[-1] in ("mod", "main", "lib") and len(parts) > 1:
+            parts.pop()
+        found.setdefault("::".join(parts), []).append(path)
+    return found
+
+
+RUST_FILES = rust_module_files()
 
 
 def named_test_exists(name: str) -> bool:
@@ -315,16 +343,5 @@ def named_test_exists(name: str) -> bool:
         path = REPO / "tests/interop" / file
         return path.is_file() and re.search(rf"^def {re.escape(func)}\(", path.read_text(),
                                             re.M) is not None
-    # A Rust test: crate-relative module path, then the function.
-    parts = file.split("::")
-    candidates = [
-        REPO / "crates/ferroftpd/tests" / Path(*parts).with_suffix(".rs"),
-        REPO / "crates/ferroftpd/tests" / Path(*parts) / "main.rs",
-        REPO / "crates/cli/tests" / Path(*parts).with_suffix(".rs"),
-        REPO / "crates/ferroftpd/src" / Path(*parts).with_suffix(".rs"),
-        REPO / "crates/ferroftpd/src" / Path(*parts) / "mod.rs",
-        REPO / "crates/proto/src" / Path(*parts).with_suffix(".rs"),
-        REPO / "crates/cli/src" / Path(*parts).with_suffix(".rs"),
-    ]
-    return any(p.is_file() and re.search(rf"\bfn {re.escape(func)}\(", p.read_text())
-               for p in candidates)
+    return any(re.search(rf"\bfn {re.escape(func)}\(", p.read_text())
+               for p in RUST_FILES.get(file, []))
