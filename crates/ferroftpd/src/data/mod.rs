@@ -297,16 +297,11 @@ impl Transfer {
             _ => None,
         };
         let remains = Arc::new(OnceLock::new());
-        let task = run(
-            setup,
-            params,
-            job,
-            tls,
-            identity,
-            cancel.clone(),
-            bytes.clone(),
-            remains.clone(),
-        );
+        let report = Report {
+            bytes: bytes.clone(),
+            remains: remains.clone(),
+        };
+        let task = run(setup, params, job, tls, identity, cancel.clone(), report);
         Transfer {
             handle: tracker.spawn(task),
             cancel,
@@ -358,6 +353,13 @@ impl Drop for Transfer {
     }
 }
 
+/// What a running transfer tells its session: the bytes moved so far, and
+/// what an upload that did not complete left.
+struct Report {
+    bytes: Arc<AtomicU64>,
+    remains: Arc<OnceLock<Remains>>,
+}
+
 async fn run(
     setup: DataSetup,
     params: ConnectParams,
@@ -365,9 +367,9 @@ async fn run(
     tls: Option<DataTls>,
     identity: Option<Arc<Identity>>,
     cancel: CancellationToken,
-    bytes: Arc<AtomicU64>,
-    remains: Arc<OnceLock<Remains>>,
+    report: Report,
 ) -> Outcome {
+    let Report { bytes, remains } = report;
     let stall = params.stall_timeout;
     let stream = tokio::select! {
         r = setup.connect(params) => match r {
