@@ -952,6 +952,27 @@ mod tests {
         Ok(out)
     }
 
+    /// Nothing reaches the tree before a commit, so an abandoned upload
+    /// of any mode leaves nothing, and says so.
+    #[tokio::test]
+    async fn abandoned_uploads_leave_nothing_and_say_so() {
+        let s = MemoryStorage::new(1 << 20);
+        upload(&s, "/a", WriteMode::Replace, b"old").await.unwrap();
+        for (p, mode) in [
+            ("/a", WriteMode::Replace),
+            ("/a", WriteMode::Append),
+            ("/a", WriteMode::At(1)),
+            ("/new", WriteMode::Replace),
+        ] {
+            let mut w = s.open_write(&path(p), mode).await.unwrap();
+            w.write_all(b"partial").unwrap();
+            assert_eq!(w.abandon(), super::super::Remains::Nothing, "{p} {mode:?}");
+        }
+        assert_eq!(content(&s, "/a").await.unwrap(), b"old");
+        assert!(s.metadata(&path("/new")).await.unwrap_err().is_not_found());
+        assert_eq!(s.used(), 3);
+    }
+
     #[tokio::test]
     async fn uploads_past_the_capacity_fail_with_452_and_commit_nothing() {
         let s = MemoryStorage::new(10);
