@@ -177,7 +177,9 @@ def prepare(command: str, sandbox: Sandbox) -> tuple[list[str], dict[str, str], 
     args = without_redirections(tokens[1:])
     args = [PLACEHOLDERS.get(a, a) for a in args]
     why_not = None
-    off_disk = any(a in ("--storage",) for a in args)
+    # With memory or S3 storage, -d and the homes are paths inside that tree.
+    off_disk = any(a == "--storage" and i + 1 < len(args) and args[i + 1] != "local"
+                   for i, a in enumerate(args))
     if "--system-users" in args and os.geteuid() != 0:
         why_not = "needs root"
     out: list[str] = []
