@@ -318,3 +318,18 @@ def test_timeout_covers_data_connections(start_server):
             conn.close()
         # The session goes on.
         assert "root-marker.txt" in ftp.nlst()
+
+
+def test_encoding_flag_converts_names_both_ways(start_server, layout):
+    """--encoding latin1: a client speaking Latin-1 stores and lists names
+    that are UTF-8 on disk (docs/cli.md)."""
+    srv = start_server("--encoding", "latin1", "--user", f"{USER}:{PASSWORD}",
+                       "--auth-failed-delay", "0")
+    ftp = ftplib.FTP(encoding="latin-1")
+    ftp.connect(srv.host, srv.port, timeout=10)
+    ftp.login(USER, PASSWORD)
+    ftp.storbinary("STOR café.txt", io.BytesIO(b"latin"))
+    assert "café.txt" in ftp.nlst()
+    assert retr_bytes(ftp, "café.txt") == b"latin"
+    ftp.quit()
+    assert (layout.root / "café.txt").read_bytes() == b"latin"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ftplib
 import io
+import os
 import re
 import signal
 import socket
@@ -595,3 +596,25 @@ def test_ipv6_all_clients(start_server, layout):
     res = run_lftp(srv, f"get v6.bin -o {out}")
     assert res.returncode == 0, res.transcript()
     assert sha256(out.read_bytes()) == sha256(data)
+
+
+def test_use_localtime_shows_the_servers_time_zone(start_server, monkeypatch):
+    """Listings are in UTC; with --use-localtime, in the server's time zone
+    (here TZ=UTC-05:00, five hours ahead of UTC in POSIX's notation)."""
+    monkeypatch.setenv("TZ", "UTC-05:00")
+    stamp = int(time.time()) - 86400  # recent: LIST shows the time of day
+    lines = {}
+    for flags in ((), ("--use-localtime",)):
+        srv = start_server(*STANDARD_FLAGS, *flags)
+        path = srv.root / "dated.txt"
+        path.write_bytes(b"x")
+        os.utime(path, (stamp, stamp))
+        with ftp_session(srv) as ftp:
+            listing: list[str] = []
+            ftp.retrlines("LIST dated.txt", listing.append)
+        lines[flags] = listing[0]
+    # `ls -l` columns: month, day, time of day, name.
+    def shown(t: int) -> str:
+        return time.strftime("%b %d %H:%M", time.gmtime(t))
+    assert f" {shown(stamp)} dated.txt" in lines[()], lines
+    assert f" {shown(stamp + 5 * 3600)} dated.txt" in lines[("--use-localtime",)], lines

@@ -386,6 +386,8 @@ pub struct Args {
     pub storage: Option<StorageKind>,
 
     /// With --storage s3://...: the S3 endpoint, e.g. http://127.0.0.1:8333 [default: AWS, https://s3.REGION.amazonaws.com]
+    // This text is --help's, where a URL stays bare.
+    #[allow(rustdoc::bare_urls)]
     #[arg(long, value_name = "URL", value_parser = endpoint)]
     pub s3_endpoint: Option<String>,
 

@@ -1,6 +1,14 @@
-//! A SITE command of your own, and a guard that refuses uploads by name:
-//! `cargo run -p ferroftpd --example extend -- 127.0.0.1:2121 /tmp/ftp`
-//! (user `user`, password `12345`).
+//! Recipe: a custom command (pyftpdlib's `ftp_XXX` methods of an
+//! `FTPHandler` subclass, aioftp's command handlers): a SITE command of
+//! your own, and a guard that refuses uploads by name.
+//!
+//! ```sh
+//! cargo run -p ferroftpd --example extend -- 127.0.0.1:2121 /tmp/ftp
+//! curl ftp://user:12345@127.0.0.1:2121/ -Q 'SITE WHOAMI'
+//! ```
+//!
+//! User `user`, password `12345`. Prints `listening on ADDR` once it
+//! accepts.
 
 use std::sync::Arc;
 

@@ -1,13 +1,16 @@
-//! A storage layer: a `Storage` that wraps another one and forwards every
-//! call to it, as tower's layers wrap a service. This one records the
-//! SHA-256 of each file uploaded with STOR or STOU, computed from the bytes
-//! as they pass, and keeps the record right through renames and deletes.
+//! Recipe: custom storage (pyftpdlib's `AbstractedFS` subclass, aioftp's
+//! `AbstractPathIO`). A storage layer: a `Storage` that wraps another one
+//! and forwards every call to it, as tower's layers wrap a service. This
+//! one records the SHA-256 of each file uploaded with STOR or STOU,
+//! computed from the bytes as they pass, and keeps the record right
+//! through renames and deletes. A backend of your own implements the same
+//! two traits, `Storage` and `StorageFactory` (docs/storage.md).
 //!
 //! It serves an in-memory tree to user `user`, password `12345`; stop it
-//! with Ctrl-C to see the digests of what was uploaded.
+//! with Ctrl-C (SIGINT) to see the digests of what was uploaded.
 //!
 //! ```sh
-//! cargo run -p ferroftpd --example hashing_layer
+//! cargo run -p ferroftpd --example hashing_layer -- 127.0.0.1:2121
 //! curl -T Cargo.toml ftp://user:12345@127.0.0.1:2121/
 //! ```
 //!
@@ -246,6 +249,11 @@ impl FileWriter for HashingWriter {
     fn budget(&self) -> Option<Arc<dyn ferroftpd::storage::UploadBudget>> {
         self.inner.budget()
     }
+
+    // A failed upload: the inner writer says what it left, for the hooks.
+    fn abandon(self: Box<Self>) -> ferroftpd::storage::Remains {
+        self.inner.abandon()
+    }
 }
 
 /// The layer for a whole server: each account's storage, from `inner`,
@@ -294,7 +302,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .authorizer(Arc::new(users))
         .storage(hashing.clone())
         .build()?;
-    let listener = ferroftpd::bind("127.0.0.1:2121".parse()?)?;
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:2121".into());
+    let listener = ferroftpd::bind(addr.parse()?)?;
+    println!("listening on {}", listener.local_addr()?);
     let stopper = server.clone();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;

@@ -1,15 +1,24 @@
-//! The counterpart of pyftpdlib's tutorial "event callbacks": log what
-//! happens, and remove files whose upload did not complete.
+//! Recipe: event callbacks (pyftpdlib's tutorial "Event callbacks", the
+//! `FTPHandler.on_*` methods): print what happens, and remove partial
+//! uploads, safely.
 //!
 //! ```sh
-//! cargo run -p ferroftpd --example hooks -- /tmp/ftp
+//! cargo run -p ferroftpd --example hooks -- 127.0.0.1:2121 /tmp/ftp
 //! ```
+//!
+//! pyftpdlib's recipe deletes the file of every incomplete upload. Here
+//! the event says what the upload left ([`Remains`]), and only a file that
+//! holds nothing but the partial upload is removed: an aborted STOR over
+//! an existing file leaves that file as it was (`Remains::Nothing`), and an
+//! aborted APPE or REST+STOR leaves earlier content in the file
+//! (`Remains::InPlace`); deleting either would lose data. Prints
+//! `listening on ADDR` once it accepts, then one line per event.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferroftpd::auth::{MemoryAuthorizer, Permissions};
-use ferroftpd::hooks::{FileEvent, Hooks, SessionInfo};
+use ferroftpd::hooks::{FileEvent, Hooks, Remains, SessionInfo};
 use ferroftpd::Server;
 
 #[derive(Debug)]
@@ -29,6 +38,10 @@ impl Hooks for MyHooks {
         println!("{} logged in", s.user.as_deref().unwrap_or("?"));
     }
 
+    async fn on_login_failed(&self, _s: &SessionInfo, username: &str) {
+        println!("{username} failed to log in");
+    }
+
     async fn on_logout(&self, s: &SessionInfo) {
         println!("{} logged out", s.user.as_deref().unwrap_or("?"));
     }
@@ -46,18 +59,36 @@ impl Hooks for MyHooks {
     }
 
     async fn on_incomplete_file_received(&self, _s: &SessionInfo, file: &FileEvent) {
-        // Remove partially uploaded files, as the tutorial does. Hooks run
-        // on the async runtime: file work goes to the blocking pool.
-        if let Some(path) = file.real_path.clone() {
-            let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
-            println!("removed partial upload {}", file.path);
+        match (file.remains, &file.real_path) {
+            // A new file holding only the partial upload: nothing else is
+            // lost by removing it. Hooks run on the async runtime, so the
+            // file work goes to the blocking pool.
+            (Some(Remains::NewFile), Some(path)) => {
+                let path = path.clone();
+                match tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await {
+                    Ok(Ok(())) => println!("removed partial upload {}", file.path),
+                    Ok(Err(e)) => println!("could not remove {}: {e}", file.path),
+                    Err(e) => println!("could not remove {}: {e}", file.path),
+                }
+            }
+            (remains, _) => println!("incomplete upload of {} kept: {remains:?}", file.path),
         }
+    }
+
+    async fn on_file_deleted(&self, _s: &SessionInfo, file: &FileEvent) {
+        println!("deleted {}", file.path);
+    }
+
+    async fn on_renamed(&self, _s: &SessionInfo, from: &FileEvent, to: &FileEvent) {
+        println!("renamed {} to {}", from.path, to.path);
     }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| ".".into());
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:2121".into());
+    let dir = args.next().unwrap_or_else(|| ".".into());
     let users = MemoryAuthorizer::new();
     users.add_user("user", "12345", &dir, Permissions::ALL)?;
     users.add_anonymous(&dir, Permissions::READ)?;
@@ -65,12 +96,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .authorizer(Arc::new(users))
         .hooks(Arc::new(MyHooks))
         .build()?;
-    let listener = ferroftpd::bind("127.0.0.1:2121".parse()?)?;
-    let stopper = server.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        stopper.abort();
-    });
+    let listener = ferroftpd::bind(addr.parse()?)?;
+    println!("listening on {}", listener.local_addr()?);
     server.serve(listener).await?;
     Ok(())
 }

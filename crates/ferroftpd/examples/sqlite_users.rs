@@ -1,12 +1,16 @@
-//! An authorizer backed by a database (SQLite): users, password hashes,
+//! Recipe: a custom authorizer (pyftpdlib's `DummyAuthorizer` subclass,
+//! aioftp's "Custom User Manager", `AbstractUserManager`). An authorizer
+//! backed by a database (SQLite): users, password hashes,
 //! homes and permission letters live in a table, and each login looks them
 //! up. The database is opened once; queries and password checks run on the
 //! blocking pool.
 //!
 //! ```sh
-//! cargo run -p ferroftpd --example sqlite_users -- users.db /srv/ftp
+//! cargo run -p ferroftpd --example sqlite_users -- users.db /srv/ftp 127.0.0.1:2121
 //! curl ftp://alice:wonderland@127.0.0.1:2121/
 //! ```
+//!
+//! Prints `listening on ADDR` once it accepts.
 //!
 //! On first run the example creates the table and the user `alice` with the
 //! password `wonderland`. Add users with any SQLite client:
@@ -119,7 +123,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let home = std::fs::canonicalize(&home)?.to_string_lossy().into_owned();
     let users = SqliteAuthorizer::open(&db, &home)?;
     let server = Server::builder().authorizer(Arc::new(users)).build()?;
-    let listener = ferroftpd::bind("127.0.0.1:2121".parse()?)?;
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:2121".into());
+    let listener = ferroftpd::bind(addr.parse()?)?;
+    println!("listening on {}", listener.local_addr()?);
     let stopper = server.clone();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;

@@ -154,6 +154,28 @@ impl fmt::Debug for CommandContext<'_> {
 }
 
 /// A command of your own.
+///
+/// `SITE WHOAMI`, which says who the server thinks the client is:
+///
+/// ```
+/// use ferroftpd::commands::{CommandContext, CommandHandler, CustomCommand};
+/// use ferroftpd::proto::reply::Reply;
+///
+/// #[derive(Debug)]
+/// struct WhoAmI;
+///
+/// #[ferroftpd::storage::async_trait]
+/// impl CommandHandler for WhoAmI {
+///     async fn call(&self, ctx: &mut CommandContext<'_>, _arg: Option<&[u8]>) -> Reply {
+///         let user = ctx.account().map_or("nobody", |a| a.username.as_str());
+///         Reply::new(200, format!("You are {user} from {}.", ctx.client().ip()))
+///     }
+/// }
+///
+/// let builder = ferroftpd::Server::builder()
+///     .site_command("WHOAMI", CustomCommand::new(WhoAmI).help("SITE WHOAMI (who you are)"));
+/// # drop(builder);
+/// ```
 #[async_trait]
 pub trait CommandHandler: Send + Sync + fmt::Debug {
     /// Runs the command; `arg` is what followed the verb (or the SITE

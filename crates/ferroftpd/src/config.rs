@@ -205,6 +205,33 @@ impl ServerConfig {
 }
 
 /// Builds a [`Server`]. Every setting has a documented default.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ferroftpd::auth::{MemoryAuthorizer, Permissions};
+/// use ferroftpd::{PassivePorts, Rate, RateLimits, Server};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let users = MemoryAuthorizer::new();
+/// users.add_user("alice", "wonderland", "/srv/ftp", Permissions::ALL)?;
+/// let server = Server::builder()
+///     .authorizer(Arc::new(users))
+///     .banner("Welcome.")
+///     .passive_ports(PassivePorts::new(60_000, 60_100)?)
+///     .masquerade_address("203.0.113.7".parse()?)
+///     .max_connections(256)
+///     .max_connections_per_ip(Some(8))
+///     .idle_timeout(Some(Duration::from_secs(300)))
+///     .rate_limits(RateLimits {
+///         write_per_connection: Rate::new(1 << 20),
+///         ..RateLimits::default()
+///     })
+///     .build()?;
+/// server.serve(ferroftpd::bind("0.0.0.0:2121".parse()?)?).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Builder {
     config: ServerConfig,

@@ -143,6 +143,32 @@ pub enum Verdict {
 
 /// Decides before logins and file operations. See the [module
 /// documentation](self).
+///
+/// Refuse uploads of executables, and let everything else go on:
+///
+/// ```
+/// use std::sync::Arc;
+/// use ferroftpd::guard::{Guard, Operation, Request, Verdict};
+/// use ferroftpd::proto::reply::Reply;
+///
+/// #[derive(Debug)]
+/// struct NoExecutables;
+///
+/// #[ferroftpd::storage::async_trait]
+/// impl Guard for NoExecutables {
+///     async fn check(&self, request: &Request<'_>) -> Verdict {
+///         match &request.operation {
+///             Operation::Upload { path, .. } if path.as_bytes().ends_with(b".exe") => {
+///                 Verdict::Refuse(Reply::new(553, "No executables here."))
+///             }
+///             _ => Verdict::Allow,
+///         }
+///     }
+/// }
+///
+/// let builder = ferroftpd::Server::builder().guard(Arc::new(NoExecutables));
+/// # drop(builder);
+/// ```
 #[async_trait]
 pub trait Guard: Send + Sync + fmt::Debug {
     /// Says whether `request` may go on. Called for every operation listed

@@ -16,6 +16,8 @@ use async_trait::async_trait;
 use ferroftpd_proto::path::VirtualPath;
 use tokio::sync::mpsc;
 
+pub use crate::storage::Remains;
+
 /// Who an event is about.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
@@ -39,10 +41,44 @@ pub struct FileEvent {
     pub real_path: Option<PathBuf>,
     /// Bytes transferred (0 for events that are not transfers).
     pub bytes: u64,
+    /// In [`Hooks::on_incomplete_file_received`] only: what the upload
+    /// left at `path` (and `real_path`). Remove the file only when it is
+    /// [`Remains::NewFile`]: after an interrupted STOR over an existing
+    /// file, the name still holds the old file ([`Remains::Nothing`]),
+    /// and after APPE or REST the file holds earlier content too
+    /// ([`Remains::InPlace`]). `None` in every other event.
+    pub remains: Option<Remains>,
 }
 
 /// Reactions to what happens in sessions. Every method defaults to doing
 /// nothing.
+///
+/// Log logins, and remove partial uploads, but only those that left a new
+/// file of their own (`examples/hooks.rs` is the whole program):
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use ferroftpd::hooks::{FileEvent, Hooks, Remains, SessionInfo};
+///
+/// #[derive(Debug)]
+/// struct MyHooks;
+///
+/// #[ferroftpd::storage::async_trait]
+/// impl Hooks for MyHooks {
+///     async fn on_login(&self, s: &SessionInfo) {
+///         println!("{} logged in from {}", s.user.as_deref().unwrap_or("?"), s.client);
+///     }
+///     async fn on_incomplete_file_received(&self, _s: &SessionInfo, file: &FileEvent) {
+///         if let (Some(Remains::NewFile), Some(path)) = (file.remains, &file.real_path) {
+///             let path = path.clone();
+///             let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+///         }
+///     }
+/// }
+///
+/// let builder = ferroftpd::Server::builder().hooks(Arc::new(MyHooks));
+/// # drop(builder);
+/// ```
 #[async_trait]
 pub trait Hooks: Send + Sync + fmt::Debug {
     /// A client connected (before the greeting).

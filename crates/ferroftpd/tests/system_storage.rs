@@ -12,7 +12,9 @@ use std::path::Path;
 
 use ferroftpd::auth::{Account, Identity, Permissions};
 use ferroftpd::proto::path::VirtualPath;
-use ferroftpd::storage::{LocalStorage, LocalStorageFactory, Storage, StorageFactory, WriteMode};
+use ferroftpd::storage::{
+    LocalStorage, LocalStorageFactory, Remains, Storage, StorageFactory, WriteMode,
+};
 
 /// `nobody` on Debian; any unprivileged ids do, they need no account.
 const UID: u32 = 65534;
@@ -170,6 +172,37 @@ async fn an_aborted_upload_is_cleaned_up_as_the_user() {
         .collect();
     assert_eq!(names, vec!["keep.txt"]);
     assert_eq!(std::fs::read(home.join("keep.txt")).unwrap(), b"old\n");
+}
+
+/// `abandon` runs on the user's thread too, and says what it left: the
+/// old file after an interrupted overwrite, a partial new file (the
+/// user's) otherwise.
+#[tokio::test]
+#[ignore = "needs root: scripts/test runs it with --run-ignored all"]
+async fn an_abandoned_upload_says_what_it_left_as_the_user() {
+    require_root();
+    let (_dir, home) = home();
+    let storage = LocalStorage::open_as(home.clone(), &identity())
+        .await
+        .unwrap();
+    upload(&storage, "/keep.txt", WriteMode::Replace, b"old\n").await;
+    for (name, want) in [
+        ("/keep.txt", Remains::Nothing),
+        ("/new.txt", Remains::NewFile),
+    ] {
+        let mut writer = storage
+            .open_write(&vp(name), WriteMode::Replace)
+            .await
+            .unwrap();
+        writer.write_all(b"partial").unwrap();
+        let left = tokio::task::spawn_blocking(move || writer.abandon())
+            .await
+            .unwrap();
+        assert_eq!(left, want, "{name}");
+    }
+    assert_eq!(std::fs::read(home.join("keep.txt")).unwrap(), b"old\n");
+    assert_eq!(std::fs::read(home.join("new.txt")).unwrap(), b"partial");
+    assert_eq!(std::fs::metadata(home.join("new.txt")).unwrap().uid(), UID);
 }
 
 #[tokio::test]

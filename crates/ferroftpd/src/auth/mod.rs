@@ -270,6 +270,39 @@ pub enum Lookup {
 /// the permission rules, the login and quit messages, and the limits.
 /// An account with an [`Identity`] has its file access done as that
 /// system user (`SystemAuthorizer`, feature `system-users`, sets one).
+///
+/// One user whose password is checked by a function of your own (a
+/// database, an LDAP bind); `examples/sqlite_users.rs` is a complete one:
+///
+/// ```
+/// use std::sync::Arc;
+/// use ferroftpd::auth::{Account, AuthError, Authorizer, LoginContext, Permissions};
+/// use ferroftpd::proto::command::Password;
+///
+/// #[derive(Debug)]
+/// struct OneUser;
+///
+/// #[ferroftpd::storage::async_trait]
+/// impl Authorizer for OneUser {
+///     async fn authenticate(
+///         &self,
+///         username: &str,
+///         password: &Password,
+///         _context: &LoginContext,
+///     ) -> Result<Account, AuthError> {
+///         // Compare in constant time in real code (`subtle`), or verify a
+///         // hash with `ferroftpd::auth::verify_password`.
+///         if username == "alice" && password.expose() == "wonderland" {
+///             Ok(Account::new("alice", "/srv/ftp/alice", Permissions::ALL))
+///         } else {
+///             Err(AuthError::BadCredentials)
+///         }
+///     }
+/// }
+///
+/// let builder = ferroftpd::Server::builder().authorizer(Arc::new(OneUser));
+/// # drop(builder);
+/// ```
 #[async_trait]
 pub trait Authorizer: Send + Sync + fmt::Debug {
     /// Called on USER, before any password. Default:

@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use ferroftpd_proto::ascii;
@@ -18,7 +18,7 @@ use crate::auth::PermissionRules;
 use crate::listing_rules::FakeIds;
 use crate::names;
 use crate::storage::{
-    DirEntries, DirEntry, ErrorKind, FileReader, FileWriter, StorageError, StorageResult,
+    DirEntries, DirEntry, ErrorKind, FileReader, FileWriter, Remains, StorageError, StorageResult,
     UploadBudget,
 };
 use crate::throttle::Throttle;
@@ -242,6 +242,7 @@ impl Flow<'_> {
 /// interval). Counts bytes in `progress`. `aborted` is set before the
 /// socket is shut down by ABOR. Fails with [`TransferError::TimedOut`] when
 /// nothing moves for `stall`.
+/// An upload that does not complete records in `remains` what it left.
 pub(crate) fn run(
     job: Job,
     sock: TcpStream,
@@ -249,6 +250,7 @@ pub(crate) fn run(
     progress: &AtomicU64,
     aborted: &AtomicBool,
     stall: Duration,
+    remains: &OnceLock<Remains>,
 ) -> Result<(), TransferError> {
     let unlimited = Throttle::default();
     let throttle = match &job {
@@ -264,7 +266,13 @@ pub(crate) fn run(
     };
     let mut sock = match tls {
         None => DataStream::Plain(sock),
-        Some(tls) => DataStream::handshake(sock, tls, &flow)?,
+        Some(tls) => match DataStream::handshake(sock, tls, &flow) {
+            Ok(sock) => sock,
+            Err(e) => {
+                abandon(job, remains);
+                return Err(e);
+            }
+        },
     };
     let result = match job {
         Job::Download {
@@ -279,7 +287,16 @@ pub(crate) fn run(
             commit_check,
             control,
             ..
-        } => receive_file(&mut sock, writer, ascii, commit_check, control, &flow),
+        } => {
+            let received = receive_file(&mut sock, writer, ascii, commit_check, control, &flow);
+            match received {
+                Ok(()) => Ok(()),
+                Err((e, left)) => {
+                    let _ = remains.set(left);
+                    Err(e)
+                }
+            }
+        }
         Job::Listing {
             entries,
             format,
@@ -369,6 +386,16 @@ fn sendfile_all(
     }
 }
 
+/// An upload job that will not run (no data connection, a failed TLS
+/// handshake): its writer ends as a failed upload's does, and says what
+/// it left. Call on a blocking thread.
+pub(crate) fn abandon(job: Job, remains: &OnceLock<Remains>) {
+    if let Job::Upload { writer, .. } = job {
+        let _ = remains.set(writer.abandon());
+    }
+}
+
+/// Receives an upload and commits it; on failure, also what it left.
 fn receive_file(
     sock: &mut DataStream,
     mut writer: Box<dyn FileWriter>,
@@ -376,7 +403,7 @@ fn receive_file(
     commit_check: Option<Box<crate::guard::CommitCheck>>,
     control: Option<ControlProbe>,
     flow: &Flow<'_>,
-) -> Result<(), TransferError> {
+) -> Result<(), (TransferError, Remains)> {
     let received = receive_into(sock, &mut writer, ascii, flow);
     if let Err(e) = received {
         // Past a quota or out of space: nothing of it stays. Otherwise the writer decides
@@ -392,15 +419,15 @@ fn receive_file(
             // Clients send the whole file before they read the reply: take
             // the rest (up to a bound) so that they see 552, not a reset.
             drain(sock, flow);
+            return Err((e, Remains::Nothing));
         }
-        return Err(e);
+        return Err((e, writer.abandon()));
     }
     // End of stream also comes from ABOR's shutdown: never commit then, so
     // an aborted upload leaves the previous file in place.
     if flow.aborted.load(Ordering::SeqCst) {
-        return Err(TransferError::Network(
-            io::ErrorKind::ConnectionAborted.into(),
-        ));
+        let e = TransferError::Network(io::ErrorKind::ConnectionAborted.into());
+        return Err((e, writer.abandon()));
     }
     // A client that dies mid-upload (killed, crashed) closes both of its
     // connections: the end of the data looks like the end of the file. A
@@ -408,21 +435,25 @@ fn receive_file(
     // QUIT first; if that one has ended without QUIT, the data may be cut
     // short: no commit, and what the upload would have replaced stays.
     if control.is_some_and(|c| !c.client_stays(flow.aborted)) {
-        return Err(TransferError::Network(
-            io::ErrorKind::ConnectionAborted.into(),
-        ));
+        let e = TransferError::Network(io::ErrorKind::ConnectionAborted.into());
+        return Err((e, writer.abandon()));
     }
-    writer.flush().map_err(storage)?;
+    if let Err(e) = writer.flush() {
+        return Err((storage(e), writer.abandon()));
+    }
     if let Some(check) = commit_check {
         let content = writer.as_file().and_then(|f| reopen_for_reading(f));
         let bytes = flow.progress.load(Ordering::Relaxed);
         if let Err(reply) = check.ask(bytes, content.as_ref()) {
             // Refused: what was there stays, and nothing of this upload.
             writer.discard();
-            return Err(TransferError::Refused(reply));
+            return Err((TransferError::Refused(reply), Remains::Nothing));
         }
     }
-    writer.commit().map_err(TransferError::Storage)
+    // A failed commit leaves nothing of the upload visible.
+    writer
+        .commit()
+        .map_err(|e| (TransferError::Storage(e), Remains::Nothing))
 }
 
 /// Moves the upload from `sock` into `writer`: spliced into its file when

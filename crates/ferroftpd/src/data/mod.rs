@@ -17,7 +17,7 @@ mod stream;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use ferroftpd_proto::address::canonical_ip;
@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Identity;
 use crate::config::PassivePorts;
 use crate::proxy::{Origin, ProxySettings};
+use crate::storage::Remains;
 use engine::{Job, TransferError};
 
 /// Longest a blocked data-socket call waits before the worker checks the
@@ -271,6 +272,8 @@ pub(crate) struct Transfer {
     pub started: Instant,
     /// An upload's: set when the client sends QUIT before its end.
     said_quit: Option<Arc<AtomicBool>>,
+    /// An upload's that did not complete: what it left.
+    remains: Arc<OnceLock<Remains>>,
 }
 
 impl Transfer {
@@ -293,21 +296,19 @@ impl Transfer {
             } => Some(probe.said_quit()),
             _ => None,
         };
-        let task = run(
-            setup,
-            params,
-            job,
-            tls,
-            identity,
-            cancel.clone(),
-            bytes.clone(),
-        );
+        let remains = Arc::new(OnceLock::new());
+        let report = Report {
+            bytes: bytes.clone(),
+            remains: remains.clone(),
+        };
+        let task = run(setup, params, job, tls, identity, cancel.clone(), report);
         Transfer {
             handle: tracker.spawn(task),
             cancel,
             bytes,
             started: Instant::now(),
             said_quit,
+            remains,
         }
     }
 
@@ -337,6 +338,12 @@ impl Transfer {
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
+
+    /// After an upload that did not complete: what it left, if its writer
+    /// said.
+    pub fn remains(&self) -> Option<Remains> {
+        self.remains.get().copied()
+    }
 }
 
 impl Drop for Transfer {
@@ -346,6 +353,13 @@ impl Drop for Transfer {
     }
 }
 
+/// What a running transfer tells its session: the bytes moved so far, and
+/// what an upload that did not complete left.
+struct Report {
+    bytes: Arc<AtomicU64>,
+    remains: Arc<OnceLock<Remains>>,
+}
+
 async fn run(
     setup: DataSetup,
     params: ConnectParams,
@@ -353,23 +367,27 @@ async fn run(
     tls: Option<DataTls>,
     identity: Option<Arc<Identity>>,
     cancel: CancellationToken,
-    bytes: Arc<AtomicU64>,
+    report: Report,
 ) -> Outcome {
+    let Report { bytes, remains } = report;
     let stall = params.stall_timeout;
     let stream = tokio::select! {
         r = setup.connect(params) => match r {
             Ok(s) => s,
-            Err(e) => return Outcome::NoConnection(e),
+            Err(e) => return give_up(job, remains, Outcome::NoConnection(e)).await,
         },
-        () = cancel.cancelled() => return Outcome::Aborted,
+        () = cancel.cancelled() => return give_up(job, remains, Outcome::Aborted).await,
     };
     let killer = match stream.try_clone() {
         Ok(s) => s,
-        Err(e) => return Outcome::Failed(TransferError::Network(e)),
+        Err(e) => {
+            let failed = Outcome::Failed(TransferError::Network(e));
+            return give_up(job, remains, failed).await;
+        }
     };
     let aborted = Arc::new(AtomicBool::new(false));
     let worker_aborted = aborted.clone();
-    let work = move || engine::run(job, stream, tls, &bytes, &worker_aborted, stall);
+    let work = move || engine::run(job, stream, tls, &bytes, &worker_aborted, stall, &remains);
     let mut worker = match identity {
         None => Worker::Pool(tokio::task::spawn_blocking(work)),
         Some(identity) => Worker::AsUser(crate::storage::user_thread::run_as(identity, work)),
@@ -393,6 +411,15 @@ async fn run(
         Ok(Err(e)) => Outcome::Failed(e),
         Err(e) => Outcome::Failed(TransferError::Network(e)),
     }
+}
+
+/// A job that will not run: an upload's writer is abandoned on a blocking
+/// thread (it may block, as on S3), so that the hooks hear what it left.
+async fn give_up(job: Job, remains: Arc<OnceLock<Remains>>, outcome: Outcome) -> Outcome {
+    if matches!(job, Job::Upload { .. }) {
+        let _ = tokio::task::spawn_blocking(move || engine::abandon(job, &remains)).await;
+    }
+    outcome
 }
 
 /// Where a transfer's bytes move: tokio's blocking pool, or, for a system

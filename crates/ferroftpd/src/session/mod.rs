@@ -623,6 +623,7 @@ impl Session {
             path: path.clone(),
             real_path: self.user_ref().ok().and_then(|u| u.storage.real_path(path)),
             bytes,
+            remains: None,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::error::CommandError;
 use crate::guard::Operation;
 use crate::hooks::{Event as HookEvent, FileEvent};
 use crate::metrics::TransferOutcome;
-use crate::storage::WriteMode;
+use crate::storage::{Remains, WriteMode};
 
 type Result<T = Reply> = std::result::Result<T, CommandError>;
 
@@ -524,10 +524,13 @@ impl Session {
         let result = TransferOutcome::from(&outcome);
         self.shared.metrics.transfer(direction, result, bytes, took);
         if let (true, Some(path)) = (self.has_hooks(), &running.path) {
+            let upload_failed = direction == Direction::Upload && !completed;
             let file = FileEvent {
                 path: path.clone(),
                 real_path: running.real_path.clone(),
                 bytes,
+                remains: upload_failed
+                    .then(|| running.transfer.remains().unwrap_or(Remains::Unknown)),
             };
             let event = match (running.kind.direction(), completed) {
                 (Direction::Download, true) => Some(HookEvent::FileSent(file)),

@@ -36,8 +36,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    DirEntries, DirEntry, ErrorKind, FileInfo, FileReader, FileWriter, Storage, StorageError,
-    StorageResult, VirtualPath, WriteMode,
+    DirEntries, DirEntry, ErrorKind, FileInfo, FileReader, FileWriter, Remains, Storage,
+    StorageError, StorageResult, VirtualPath, WriteMode,
 };
 
 /// How long one check may take before it counts as hung.
@@ -141,6 +141,9 @@ pub enum Check {
     DroppedWriter,
     /// A discarded upload ([`FileWriter::discard`]) leaves nothing.
     Discard,
+    /// An abandoned upload ([`FileWriter::abandon`]) says truly what it
+    /// left.
+    Abandon,
     /// Two uploads to one name end with one of them, whole.
     ConcurrentWriters,
     /// A download during a replace reads the old content whole.
@@ -157,7 +160,7 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order they run.
-    pub const ALL: [Check; 22] = [
+    pub const ALL: [Check; 23] = [
         Check::MetadataAndList,
         Check::ErrorKinds,
         Check::ReplaceContent,
@@ -174,6 +177,7 @@ impl Check {
         Check::NonUtf8Names,
         Check::DroppedWriter,
         Check::Discard,
+        Check::Abandon,
         Check::ConcurrentWriters,
         Check::ReadDuringReplace,
         Check::ListWhileAdding,
@@ -201,6 +205,7 @@ impl Check {
             Check::NonUtf8Names => "non_utf8_names",
             Check::DroppedWriter => "dropped_writer",
             Check::Discard => "discard",
+            Check::Abandon => "abandon",
             Check::ConcurrentWriters => "concurrent_writers",
             Check::ReadDuringReplace => "read_during_replace",
             Check::ListWhileAdding => "list_while_adding",
@@ -269,6 +274,11 @@ impl Check {
             Check::Discard => {
                 "a discarded upload leaves nothing of it: the old content stays, a new name stays \
                  missing, a STOU name goes (or stays empty); an append leaves at most a prefix"
+            }
+            Check::Abandon => {
+                "an abandoned upload says what it left, and it is so: Nothing (the old content, \
+                 or no file), NewFile (a new name holding a prefix of the bytes written), InPlace \
+                 (an existing file written into), or Unknown"
             }
             Check::ConcurrentWriters => {
                 "two uploads to one name end with the content of one of them, whole, never a mix"
@@ -566,6 +576,7 @@ impl Tester {
             Check::NonUtf8Names => self.non_utf8_names().await,
             Check::DroppedWriter => self.dropped_writer().await,
             Check::Discard => self.discard().await,
+            Check::Abandon => self.abandon().await,
             Check::ConcurrentWriters => self.concurrent_writers().await,
             Check::ReadDuringReplace => self.read_during_replace().await,
             Check::ListWhileAdding => self.list_while_adding().await,
@@ -1183,6 +1194,79 @@ impl Tester {
                     info.size
                 ));
             }
+        }
+    }
+
+    /// Writes `data` to an upload of `p`, abandons it, and returns what the
+    /// writer says it left.
+    async fn abandoned(&self, p: &[u8], mode: WriteMode, data: &[u8]) -> Remains {
+        let mut writer = self.open_write(p, mode).await;
+        let data = data.to_vec();
+        let (r, left) = blocking(move || {
+            let r = write_chunks(&mut *writer, &data, 4);
+            (r, writer.abandon())
+        })
+        .await;
+        self.ok(
+            r.map_err(StorageError::Io),
+            format_args!("write to an upload to {}", show(p)),
+        );
+        left
+    }
+
+    async fn abandon(&self) {
+        let old = b"old content".to_vec();
+        let partial = b"abandoned bytes".to_vec();
+        self.put(b"/f", &old).await;
+        // An interrupted STOR over a file: the file as it was.
+        match self.abandoned(b"/f", WriteMode::Replace, &partial).await {
+            Remains::Nothing | Remains::Unknown => {}
+            other => self.fail(format_args!(
+                "an abandoned Replace of an existing file says {other:?}; it left the old \
+                 file, so Nothing (or Unknown)"
+            )),
+        }
+        self.expect_content(b"/f", &old, "after an abandoned Replace")
+            .await;
+        // An interrupted STOR of a new name: no file, or a prefix kept.
+        let left = self.abandoned(b"/new", WriteMode::Replace, &partial).await;
+        let path = self.path(b"/new");
+        let there = self.storage.metadata(&path).await.is_ok();
+        match (left, there) {
+            (Remains::Nothing, false) | (Remains::Unknown, _) => {}
+            (Remains::NewFile, true) => {
+                let got = self.get(b"/new").await;
+                if !partial.starts_with(&got) {
+                    self.fail(format_args!(
+                        "an abandoned new upload kept {}; want a prefix of the bytes written",
+                        difference(&got, &partial)
+                    ));
+                }
+            }
+            (left, there) => self.fail(format_args!(
+                "an abandoned Replace of a new name says {left:?}, and the name {}",
+                if there {
+                    "holds a file"
+                } else {
+                    "holds nothing"
+                }
+            )),
+        }
+        // An interrupted APPE: the old content, then at most a prefix.
+        let left = self.abandoned(b"/f", WriteMode::Append, &partial).await;
+        let got = self.get(b"/f").await;
+        let ok = match left {
+            Remains::Nothing => got == old,
+            Remains::InPlace | Remains::Unknown => got
+                .strip_prefix(old.as_slice())
+                .is_some_and(|rest| partial.starts_with(rest)),
+            Remains::NewFile => false,
+        };
+        if !ok {
+            self.fail(format_args!(
+                "an abandoned Append says {left:?}, and the file holds {}",
+                difference(&got, &old)
+            ));
         }
     }
 

@@ -31,8 +31,8 @@ use rustix::io::Errno;
 
 use super::user_thread::UserThread;
 use super::{
-    DirEntries, DirEntry, FileInfo, FileKind, FileReader, FileWriter, Storage, StorageError,
-    StorageFactory, StorageResult, VirtualPath, WriteMode,
+    DirEntries, DirEntry, FileInfo, FileKind, FileReader, FileWriter, Remains, Storage,
+    StorageError, StorageFactory, StorageResult, VirtualPath, WriteMode,
 };
 use crate::auth::{Account, Identity};
 
@@ -931,6 +931,10 @@ impl FileWriter for LocalWriter {
         }
     }
 
+    fn abandon(mut self: Box<Self>) -> Remains {
+        self.leave_unfinished()
+    }
+
     fn commit(mut self: Box<Self>) -> StorageResult<()> {
         if let Some(p) = self.pending.take() {
             if let Err(e) = rustix::fs::renameat(&p.dir, p.temp(), &p.dir, p.name()) {
@@ -942,17 +946,25 @@ impl FileWriter for LocalWriter {
     }
 }
 
-impl Drop for LocalWriter {
-    fn drop(&mut self) {
-        // Not committed: the upload failed or was aborted. What was there
-        // stays. Where nothing was, the bytes received are kept under the
-        // name so the client can resume, unless there are none, or someone
-        // else has stored a file under that name meanwhile.
-        let Some(p) = self.pending.take() else { return };
+impl LocalWriter {
+    /// Ends an upload that did not commit. What was there stays. Where
+    /// nothing was, the bytes received are kept under the name so the
+    /// client can resume, unless there are none, or someone else has
+    /// stored a file under that name meanwhile.
+    fn leave_unfinished(&mut self) -> Remains {
+        let Some(p) = self.pending.take() else {
+            // Written in place (APPE, REST then STOR), or a name STOU
+            // created for this upload alone.
+            return if self.created.take().is_some() {
+                Remains::NewFile
+            } else {
+                Remains::InPlace
+            };
+        };
         let received = rustix::fs::fstat(&self.file).is_ok_and(|st| st.st_size > 0);
         if p.target_existed || !received {
             p.remove_temp();
-            return;
+            return Remains::Nothing;
         }
         let keep = rustix::fs::renameat_with(
             &p.dir,
@@ -963,6 +975,15 @@ impl Drop for LocalWriter {
         );
         if keep.is_err() {
             p.remove_temp();
+            return Remains::Nothing;
         }
+        Remains::NewFile
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        // Not committed: the upload failed or was aborted.
+        self.leave_unfinished();
     }
 }

@@ -904,6 +904,11 @@ impl Write for MemoryWriter {
 }
 
 impl FileWriter for MemoryWriter {
+    /// Nothing reaches the tree before the commit, whatever the mode.
+    fn abandon(self: Box<Self>) -> super::Remains {
+        super::Remains::Nothing
+    }
+
     fn commit(mut self: Box<Self>) -> StorageResult<()> {
         let data = std::mem::take(&mut self.buf);
         self.shared
@@ -945,6 +950,27 @@ mod tests {
         let mut out = Vec::new();
         s.open_read(&path(p), 0).await?.read_to_end(&mut out)?;
         Ok(out)
+    }
+
+    /// Nothing reaches the tree before a commit, so an abandoned upload
+    /// of any mode leaves nothing, and says so.
+    #[tokio::test]
+    async fn abandoned_uploads_leave_nothing_and_say_so() {
+        let s = MemoryStorage::new(1 << 20);
+        upload(&s, "/a", WriteMode::Replace, b"old").await.unwrap();
+        for (p, mode) in [
+            ("/a", WriteMode::Replace),
+            ("/a", WriteMode::Append),
+            ("/a", WriteMode::At(1)),
+            ("/new", WriteMode::Replace),
+        ] {
+            let mut w = s.open_write(&path(p), mode).await.unwrap();
+            w.write_all(b"partial").unwrap();
+            assert_eq!(w.abandon(), super::super::Remains::Nothing, "{p} {mode:?}");
+        }
+        assert_eq!(content(&s, "/a").await.unwrap(), b"old");
+        assert!(s.metadata(&path("/new")).await.unwrap_err().is_not_found());
+        assert_eq!(s.used(), 3);
     }
 
     #[tokio::test]

@@ -155,6 +155,30 @@ pub enum WriteMode {
 ///
 /// It may be dropped anywhere, the runtime's threads included (a transfer
 /// whose data connection never opens): `Drop` must not block for long.
+///
+/// A reader of bytes held in memory:
+///
+/// ```
+/// use std::io::{Cursor, Read};
+/// use ferroftpd::storage::FileReader;
+///
+/// #[derive(Debug)]
+/// struct InMemory(Cursor<Vec<u8>>);
+///
+/// impl Read for InMemory {
+///     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+///         self.0.read(buf)
+///     }
+/// }
+///
+/// // No file descriptor: `as_file` keeps its default (no sendfile).
+/// impl FileReader for InMemory {}
+///
+/// let mut r = InMemory(Cursor::new(b"hello".to_vec()));
+/// let mut s = String::new();
+/// r.read_to_string(&mut s).unwrap();
+/// assert_eq!(s, "hello");
+/// ```
 pub trait FileReader: Read + Send + fmt::Debug {
     /// The underlying file, if there is one, positioned at the offset the
     /// reader was opened at. Enables `sendfile`.
@@ -179,7 +203,47 @@ pub trait FileReader: Read + Send + fmt::Debug {
 /// [`FileWriter::discard`] instead, which leaves nothing of it. `Drop` may
 /// run on the runtime's threads: it must not block for long (remove a
 /// staging file, or spawn a task to clean up over the network). A writer
-/// that wraps another forwards `discard` and `budget` to it.
+/// that wraps another forwards `discard`, `abandon` and `budget` to it.
+///
+/// A layer's writer that counts the bytes of each upload:
+///
+/// ```
+/// use std::io::{self, Write};
+/// use ferroftpd::storage::{FileWriter, Remains, StorageResult};
+///
+/// #[derive(Debug)]
+/// struct Counting {
+///     inner: Box<dyn FileWriter>,
+///     bytes: u64,
+/// }
+///
+/// impl Write for Counting {
+///     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+///         let n = self.inner.write(buf)?;
+///         self.bytes += n as u64;
+///         Ok(n)
+///     }
+///     fn flush(&mut self) -> io::Result<()> {
+///         self.inner.flush()
+///     }
+/// }
+///
+/// impl FileWriter for Counting {
+///     // No `as_file`: the engine would splice past `write` and the count.
+///     fn commit(self: Box<Self>) -> StorageResult<()> {
+///         self.inner.commit()
+///     }
+///     fn discard(self: Box<Self>) {
+///         self.inner.discard()
+///     }
+///     fn abandon(self: Box<Self>) -> Remains {
+///         self.inner.abandon()
+///     }
+///     fn budget(&self) -> Option<std::sync::Arc<dyn ferroftpd::storage::UploadBudget>> {
+///         self.inner.budget()
+///     }
+/// }
+/// ```
 pub trait FileWriter: Write + Send + fmt::Debug {
     /// The underlying file, if there is one, positioned where data goes.
     /// Enables `splice`.
@@ -199,6 +263,15 @@ pub trait FileWriter: Write + Send + fmt::Debug {
     /// Default: drop, which must leave the previous content as it was.
     fn discard(self: Box<Self>) {}
 
+    /// The upload failed or was aborted: end it as a writer dropped
+    /// without a commit would (see [`WriteMode`]), and say what is left of
+    /// it, for [`crate::hooks::FileEvent::remains`]. Called instead of
+    /// dropping the writer, on the blocking thread. Default: drops the
+    /// writer and says [`Remains::Unknown`].
+    fn abandon(self: Box<Self>) -> Remains {
+        Remains::Unknown
+    }
+
     /// The limit on how many bytes this upload may still take, when a
     /// layer (a quota) sets one. Writes through [`Write`] obey it
     /// themselves; the transfer engine asks it before moving data into
@@ -208,7 +281,58 @@ pub trait FileWriter: Write + Send + fmt::Debug {
     }
 }
 
+/// What an upload that did not complete left under its name, as
+/// [`FileWriter::abandon`] reports it to the event hooks
+/// ([`crate::hooks::Hooks::on_incomplete_file_received`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remains {
+    /// Nothing: the name holds what it held before the upload (or no
+    /// file). An interrupted STOR over an existing file ends so.
+    Nothing,
+    /// A file that did not exist before the upload and holds only the
+    /// bytes that arrived, kept so that the client can resume (REST then
+    /// STOR). Removing it removes nothing but this upload.
+    NewFile,
+    /// The bytes that arrived were written into the file in place (APPE,
+    /// STOR after REST): it may also hold content from before the upload,
+    /// which removing it would destroy.
+    InPlace,
+    /// The storage does not say.
+    Unknown,
+}
+
 /// How many more bytes an upload may take (see [`FileWriter::budget`]).
+///
+/// A budget of a fixed number of bytes:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use ferroftpd::storage::UploadBudget;
+///
+/// #[derive(Debug)]
+/// struct Left(AtomicU64);
+///
+/// impl UploadBudget for Left {
+///     fn take(&self, n: u64) -> u64 {
+///         let mut granted = 0;
+///         let _ = self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+///             granted = n.min(left);
+///             Some(left - granted)
+///         });
+///         granted
+///     }
+///     fn give_back(&self, n: u64) {
+///         self.0.fetch_add(n, Ordering::AcqRel);
+///     }
+/// }
+///
+/// let budget = Left(AtomicU64::new(10));
+/// assert_eq!(budget.take(8), 8);
+/// assert_eq!(budget.take(8), 2);
+/// budget.give_back(1);
+/// assert_eq!(budget.take(8), 1);
+/// ```
 pub trait UploadBudget: Send + Sync + fmt::Debug {
     /// Takes up to `n` more bytes: returns how many may be written now,
     /// 0 when the limit is reached.
@@ -268,6 +392,56 @@ pub trait UploadBudget: Send + Sync + fmt::Debug {
 /// `set_mode` are `Unsupported` (502); `real_path` is `None`.
 ///
 /// Check an implementation with [`conformance::check_storage`].
+///
+/// A read-only layer: it forwards reads to the storage it wraps and
+/// refuses every change. Methods with defaults (`symlink_metadata`,
+/// `real_path`, `read_link`, `set_mode`, ...) are forwarded too in a real
+/// layer; `examples/hashing_layer.rs` is a complete one.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ferroftpd::storage::{
+///     async_trait, DirEntries, ErrorKind, FileInfo, FileReader, FileWriter, Storage,
+///     StorageError, StorageResult, VirtualPath, WriteMode,
+/// };
+///
+/// #[derive(Debug)]
+/// struct ReadOnly(Arc<dyn Storage>);
+///
+/// fn refused() -> StorageError {
+///     StorageError::new(ErrorKind::ReadOnly, "This server is read-only.".to_owned())
+/// }
+///
+/// #[async_trait]
+/// impl Storage for ReadOnly {
+///     async fn metadata(&self, path: &VirtualPath) -> StorageResult<FileInfo> {
+///         self.0.metadata(path).await
+///     }
+///     async fn list(&self, path: &VirtualPath) -> StorageResult<DirEntries> {
+///         self.0.list(path).await
+///     }
+///     async fn open_read(&self, path: &VirtualPath, offset: u64)
+///         -> StorageResult<Box<dyn FileReader>> {
+///         self.0.open_read(path, offset).await
+///     }
+///     async fn open_write(&self, _: &VirtualPath, _: WriteMode)
+///         -> StorageResult<Box<dyn FileWriter>> {
+///         Err(refused())
+///     }
+///     async fn create_dir(&self, _: &VirtualPath) -> StorageResult<()> {
+///         Err(refused())
+///     }
+///     async fn remove_dir(&self, _: &VirtualPath) -> StorageResult<()> {
+///         Err(refused())
+///     }
+///     async fn remove_file(&self, _: &VirtualPath) -> StorageResult<()> {
+///         Err(refused())
+///     }
+///     async fn rename(&self, _: &VirtualPath, _: &VirtualPath) -> StorageResult<()> {
+///         Err(refused())
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Storage: Send + Sync + fmt::Debug {
     /// Metadata of `path`, following symbolic links that stay inside the root.
@@ -471,6 +645,35 @@ pub trait Storage: Send + Sync + fmt::Debug {
 /// [`LocalStorageFactory`], a path inside its tree for
 /// [`MemoryStorageFactory`], a bucket prefix for an object store. So the
 /// home is checked here, at login, not when users are registered.
+///
+/// A factory that gives every account an in-memory tree of its own,
+/// rooted at its home:
+///
+/// ```
+/// use std::sync::Arc;
+/// use ferroftpd::auth::Account;
+/// use ferroftpd::storage::{
+///     async_trait, MemoryStorageFactory, Storage, StorageFactory, StorageResult,
+/// };
+///
+/// #[derive(Debug)]
+/// struct Scratch(MemoryStorageFactory);
+///
+/// #[async_trait]
+/// impl StorageFactory for Scratch {
+///     async fn open(&self, account: &Account) -> StorageResult<Arc<dyn Storage>> {
+///         // A home of its own per user, whatever the account says.
+///         let home = ferroftpd::storage::VirtualPath::root()
+///             .resolve(format!("/{}", account.username).as_bytes())
+///             .map_err(|_| ferroftpd::storage::ErrorKind::NameNotAllowed)?;
+///         Ok(Arc::new(self.0.storage(&home)?))
+///     }
+/// }
+///
+/// let builder = ferroftpd::Server::builder()
+///     .storage(Arc::new(Scratch(MemoryStorageFactory::new(64 << 20))));
+/// # drop(builder);
+/// ```
 #[async_trait]
 pub trait StorageFactory: Send + Sync + fmt::Debug {
     /// The storage view for `account`, rooted at its home.

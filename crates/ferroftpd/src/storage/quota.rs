@@ -667,6 +667,15 @@ impl FileWriter for QuotaWriter {
         Ok(())
     }
 
+    fn abandon(mut self: Box<Self>) -> super::Remains {
+        let Some(inner) = self.inner.take() else {
+            return super::Remains::Nothing;
+        };
+        let remains = inner.abandon();
+        self.settle_unfinished();
+        remains
+    }
+
     fn discard(mut self: Box<Self>) {
         if let Some(inner) = self.inner.take() {
             inner.discard();
@@ -679,6 +688,15 @@ impl FileWriter for QuotaWriter {
     }
 }
 
+impl QuotaWriter {
+    /// What `abandon` and `Drop` share: the bytes taken go back, and the
+    /// next upload counts again (the storage may keep part of this one).
+    fn settle_unfinished(&mut self) {
+        self.settle(false);
+        self.budget.usage.stale.store(true, Ordering::Release);
+    }
+}
+
 impl Drop for QuotaWriter {
     fn drop(&mut self) {
         // Neither committed nor discarded: the upload failed, and the
@@ -686,8 +704,7 @@ impl Drop for QuotaWriter {
         // the next upload counts again.
         if let Some(inner) = self.inner.take() {
             drop(inner);
-            self.settle(false);
-            self.budget.usage.stale.store(true, Ordering::Release);
+            self.settle_unfinished();
         }
     }
 }

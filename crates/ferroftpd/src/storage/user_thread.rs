@@ -292,6 +292,17 @@ impl FileWriter for UserWriter {
     fn budget(&self) -> Option<std::sync::Arc<dyn super::UploadBudget>> {
         self.inner.as_ref()?.budget()
     }
+
+    /// On the user's thread, as the user, like a drop; waited for, since
+    /// `abandon` is called on a blocking thread.
+    fn abandon(mut self: Box<Self>) -> super::Remains {
+        let Some(inner) = self.inner.take() else {
+            return super::Remains::Nothing;
+        };
+        self.thread
+            .run_blocking(move || Ok(inner.abandon()))
+            .unwrap_or(super::Remains::Unknown)
+    }
 }
 
 impl Drop for UserWriter {

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::{TestServer, TIMEOUT};
+use crate::common::{read, TestServer, TIMEOUT};
 use async_trait::async_trait;
 use ferroftpd::hooks::{FileEvent, Hooks, SessionInfo};
 use tokio::io::AsyncWriteExt;
@@ -67,7 +67,8 @@ impl Hooks for Recorder {
         self.push(s, format!("incomplete_sent {}", f.path));
     }
     async fn on_incomplete_file_received(&self, s: &SessionInfo, f: &FileEvent) {
-        self.push(s, format!("incomplete_received {}", f.path));
+        let remains = f.remains.map_or("-".into(), |r| format!("{r:?}"));
+        self.push(s, format!("incomplete_received {} {remains}", f.path));
     }
     async fn on_directory_created(&self, s: &SessionInfo, f: &FileEvent) {
         self.push(s, format!("mkdir {}", f.path));
@@ -150,7 +151,7 @@ async fn aborted_transfers_and_dropped_connections() {
             "- connect",
             "user login",
             "user incomplete_sent /big.bin",
-            "user incomplete_received /part.bin",
+            "user incomplete_received /part.bin NewFile",
             "user disconnect",
         ]
     );
@@ -229,4 +230,46 @@ async fn failed_transfers_are_incomplete() {
             "user disconnect"
         ]
     );
+}
+
+/// An upload that does not complete says what it left, so that a hook
+/// removing partial uploads (pyftpdlib's tutorial recipe) removes only
+/// those: never the file an aborted STOR was replacing, nor one APPE
+/// wrote into.
+#[tokio::test]
+async fn incomplete_uploads_say_what_they_left() {
+    let (srv, rec) = server().await;
+    srv.write("kept.txt", b"the original");
+    srv.write("log.txt", b"old lines\n");
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    for (command, data) in [
+        ("STOR kept.txt", &b"half a new version"[..]),
+        ("STOR new.bin", b"partial"),
+        ("APPE log.txt", b"new li"),
+    ] {
+        let mut conn = c.epsv().await;
+        c.expect(command, 125).await;
+        conn.write_all(data).await.unwrap();
+        conn.flush().await.unwrap();
+        // Let the bytes reach the file before the abort.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.send("ABOR").await;
+        assert_eq!(c.reply().await.0, 426, "{command}");
+        assert_eq!(c.reply().await.0, 226, "{command}");
+    }
+    c.expect("QUIT", 221).await;
+    let events = rec.wait_for(7).await;
+    assert_eq!(
+        events[2..5],
+        [
+            "user incomplete_received /kept.txt Nothing",
+            "user incomplete_received /new.bin NewFile",
+            "user incomplete_received /log.txt InPlace",
+        ]
+    );
+    // What each event says is what is on disk.
+    assert_eq!(read(&srv.path("kept.txt")), b"the original");
+    assert_eq!(read(&srv.path("new.bin")), b"partial");
+    assert_eq!(read(&srv.path("log.txt")), b"old lines\nnew li");
 }

@@ -236,6 +236,12 @@ impl FileWriter for ExtendWriter {
         rt.block_on(self.finish())
     }
 
+    /// The old object stays until the new one completes: nothing is left.
+    fn abandon(self: Box<Self>) -> crate::storage::Remains {
+        self.discard();
+        crate::storage::Remains::Nothing
+    }
+
     /// Aborts the upload before returning (on the blocking thread, as
     /// `discard` is called), rather than in the background as `Drop` must.
     fn discard(mut self: Box<Self>) {

@@ -179,6 +179,12 @@ impl FileWriter for ObjectWriter {
         }
     }
 
+    /// An object appears only when its upload completes: nothing is left.
+    fn abandon(self: Box<Self>) -> crate::storage::Remains {
+        self.discard();
+        crate::storage::Remains::Nothing
+    }
+
     /// Aborts the upload before returning (on the blocking thread, as
     /// `discard` is called), rather than in the background as `Drop` must.
     fn discard(mut self: Box<Self>) {
