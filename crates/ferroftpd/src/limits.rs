@@ -12,6 +12,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+mod operator;
+use operator::OperatorBans;
+pub use operator::{Ban, BanReason};
+
 /// Settings of the ban list: an address with `failures` failed logins
 /// within `window` is refused for `duration`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +119,8 @@ pub(crate) struct Limits {
     users: Arc<Mutex<HashMap<String, u32>>>,
     ban: Option<BanPolicy>,
     failures: Arc<Mutex<HashMap<IpAddr, FailureRecord>>>,
+    /// Bans an operator gave ([`Limits::ban`]), whatever the policy.
+    operator_bans: Arc<Mutex<OperatorBans>>,
 }
 
 #[derive(Debug)]
@@ -176,6 +182,7 @@ impl Limits {
             users: Arc::default(),
             ban,
             failures: Arc::default(),
+            operator_bans: Arc::default(),
         }
     }
 
@@ -196,12 +203,13 @@ impl Limits {
             users: self.users.clone(),
             ban,
             failures: self.failures.clone(),
+            operator_bans: self.operator_bans.clone(),
         }
     }
 
     /// Takes a connection slot for `ip`, or says why not.
     pub(crate) fn admit(&self, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
-        if self.is_banned(ip) {
+        if self.is_banned(ip) || self.is_banned_by_operator(ip) {
             return Err(Refusal::Banned);
         }
         let mut c = lock(&self.counts);

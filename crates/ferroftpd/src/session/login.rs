@@ -71,6 +71,7 @@ impl Session {
             return false;
         };
         self.shared.config.authorizer.logout(&user.account).await;
+        self.registration.set_user(None, None);
         tracing::info!(parent: &user.span, user = %user.account.username, "logout");
         // REIN gives back what was left of the login deadline, no more.
         self.login_deadline = user
@@ -190,6 +191,7 @@ impl Session {
             login_time_left,
         }));
         self.hook(HookEvent::Login);
+        self.show_login();
         self.shared
             .metrics
             .login(LoginOutcome::Success, started.elapsed());
