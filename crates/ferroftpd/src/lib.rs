@@ -22,6 +22,8 @@
 //! crate [`ferroftpd_proto`].
 #![deny(missing_docs)]
 
+#[cfg(feature = "admin")]
+pub mod admin;
 pub mod auth;
 mod charset;
 mod checksum;

@@ -1,0 +1,49 @@
+//! The dashboard: one page, its script and its style, built into the
+//! binary (no build step, nothing fetched from elsewhere).
+
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, StatusCode};
+
+use super::http::{problem, with_body};
+
+const INDEX: &str = include_str!("assets/index.html");
+const SCRIPT: &str = include_str!("assets/dashboard.js");
+const STYLE: &str = include_str!("assets/dashboard.css");
+
+/// Only this origin's script and style, no inline script, no framing, no
+/// forms posted anywhere; the API on the same origin.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+
+pub(super) fn serve(
+    method: &Method,
+    path: &str,
+) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+    let (content_type, body) = match path {
+        "/" | "/index.html" => ("text/html; charset=utf-8", INDEX),
+        "/dashboard.js" => ("text/javascript; charset=utf-8", SCRIPT),
+        "/dashboard.css" => ("text/css; charset=utf-8", STYLE),
+        _ => return problem(StatusCode::NOT_FOUND, "no such page"),
+    };
+    if method != Method::GET && method != Method::HEAD {
+        return problem(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here");
+    }
+    let mut reply = with_body(StatusCode::OK, content_type, body);
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    reply
+}
