@@ -127,7 +127,7 @@ async fn api(inner: &Inner, req: Request<Incoming>, client: Option<IpAddr>, path
         .map(|v| v.as_bytes());
     if !inner.token.accepts(authorization) {
         inner.failures.record(client);
-        tracing::warn!(client = ?client, %path, "admin request with a missing or wrong token");
+        tracing::warn!(client = %client.map_or_else(|| "unix socket".to_owned(), |ip| ip.to_string()), %path, "admin request with a missing or wrong token");
         let mut reply = problem(StatusCode::UNAUTHORIZED, "a valid bearer token is needed");
         reply.headers_mut().insert(
             header::WWW_AUTHENTICATE,
