@@ -25,7 +25,7 @@ enum Listener {
 
 /// Reads the token and binds the listener, if `--admin-address` is given.
 /// Errors name the flag.
-pub fn bind(args: &Args) -> Result<Option<Bound>> {
+pub fn bind(args: &Args, ftp: std::net::SocketAddr) -> Result<Option<Bound>> {
     let (address, file) = match (&args.admin_address, &args.admin_token_file) {
         (None, None) => return Ok(None),
         (None, Some(_)) => bail!("--admin-token-file: given without --admin-address"),
@@ -34,6 +34,12 @@ pub fn bind(args: &Args) -> Result<Option<Bound>> {
         ),
         (Some(address), Some(file)) => (address.clone(), file),
     };
+    if let AdminAddress::Tcp(addr) = &address {
+        let same_ip = addr.ip() == ftp.ip() || addr.ip().is_unspecified() || ftp.ip().is_unspecified();
+        if addr.port() != 0 && addr.port() == ftp.port() && same_ip {
+            bail!("--admin-address: {addr} is the FTP port; give the admin API a port of its own");
+        }
+    }
     let token = read_token(file)?;
     let listener = match &address {
         AdminAddress::Tcp(addr) => Listener::Tcp(
@@ -91,15 +97,17 @@ fn bind_unix(path: &PathBuf) -> Result<std::os::unix::net::UnixListener> {
     Ok(listener)
 }
 
-/// Serves the API in the runtime; `reload` is what SIGHUP runs.
+/// Serves the API in the runtime; `listening` is the FTP listener's
+/// address, `reload` what SIGHUP runs.
 pub fn spawn(
     bound: Bound,
     settings: &crate::settings::Settings,
+    listening: std::net::SocketAddr,
     reload: impl Fn() -> ReloadFuture + Send + Sync + 'static,
 ) -> Result<()> {
     let mut admin = Admin::new(settings.server.clone(), &bound.token)
         .map_err(|e| anyhow::anyhow!("--admin-token-file: {e}"))?
-        .setting("listen", settings.listen.to_string())
+        .setting("listen", listening.to_string())
         .setting("admin_address", bound.address.to_string())
         .on_reload(reload);
     if let Some(metrics) = settings.metrics_address {

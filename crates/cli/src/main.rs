@@ -87,7 +87,7 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     // before the sandbox; no thread runs yet, so the sandbox covers every
     // thread the runtime will start.
     let listeners = Listeners::bind(&settings).map_err(located)?;
-    let admin = admin::bind(args).map_err(located)?;
+    let admin = admin::bind(args, settings.listen).map_err(located)?;
     if let Some(range) = settings.server.config().passive_ports() {
         let ip = listeners.control.local_addr()?.ip();
         preflight::passive_ports(range, ip)
@@ -292,7 +292,7 @@ async fn serve(
         ));
     }
     if let Some(admin) = admin {
-        admin::spawn(admin, &settings, move || {
+        admin::spawn(admin, &settings, addr, move || {
             let reloads = reloads.clone();
             Box::pin(async move {
                 let (reply, answer) = tokio::sync::oneshot::channel();
