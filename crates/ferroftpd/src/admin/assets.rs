@@ -9,6 +9,9 @@ use super::http::{problem, with_body};
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/dashboard.js");
 const STYLE: &str = include_str!("assets/dashboard.css");
+/// A folder, so the browser asks for no favicon.ico.
+const ICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">\
+    <path d=\"M1 3h5l2 2h7v9H1z\" fill=\"#0047ab\"/></svg>";
 
 /// Only this origin's script and style, no inline script, no framing, no
 /// forms posted anywhere; the API on the same origin.
@@ -24,6 +27,7 @@ pub(super) fn serve(
         "/" | "/index.html" => ("text/html; charset=utf-8", INDEX),
         "/dashboard.js" => ("text/javascript; charset=utf-8", SCRIPT),
         "/dashboard.css" => ("text/css; charset=utf-8", STYLE),
+        "/favicon.svg" => ("image/svg+xml", ICON),
         _ => return problem(StatusCode::NOT_FOUND, "no such page"),
     };
     if method != Method::GET && method != Method::HEAD {
