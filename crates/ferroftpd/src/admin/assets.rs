@@ -4,7 +4,7 @@
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, StatusCode};
 
-use super::http::{problem, with_body};
+use super::http::{not_allowed, problem, with_body};
 
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/dashboard.js");
@@ -31,7 +31,7 @@ pub(super) fn serve(
         _ => return problem(StatusCode::NOT_FOUND, "no such page"),
     };
     if method != Method::GET && method != Method::HEAD {
-        return problem(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here");
+        return not_allowed("GET, HEAD");
     }
     let mut reply = with_body(StatusCode::OK, content_type, body);
     let headers = reply.headers_mut();

@@ -178,12 +178,22 @@ async fn api(inner: &Inner, req: Request<Incoming>, client: Option<IpAddr>, path
             }
         }
         (&Method::POST, ["reload"]) => reload(inner).await,
-        (_, ["info" | "sessions" | "bans" | "reload"])
-        | (_, ["sessions" | "bans", _, ..]) => {
-            problem(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
-        }
+        (_, ["info" | "sessions"]) => not_allowed("GET"),
+        (_, ["sessions", _]) => not_allowed("GET, DELETE"),
+        (_, ["bans"]) => not_allowed("GET, POST"),
+        (_, ["bans", _, ..]) => not_allowed("DELETE"),
+        (_, ["reload"]) => not_allowed("POST"),
         _ => problem(StatusCode::NOT_FOUND, "no such route"),
     }
+}
+
+/// 405, with the methods the route takes (RFC 9110 asks for them).
+pub(super) fn not_allowed(allow: &'static str) -> Reply {
+    let mut reply = problem(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here");
+    reply
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    reply
 }
 
 fn no_session(id: &str) -> Reply {
@@ -223,6 +233,15 @@ async fn ban(inner: &Inner, req: Request<Incoming>) -> Reply {
         Ok(n) => n,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e),
     };
+    if new.duration.is_some_and(|d| d > json::MAX_BAN_SECONDS) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "duration: at most {} seconds (ten years); give none for a ban until lifted",
+                json::MAX_BAN_SECONDS
+            ),
+        );
+    }
     let duration = new.duration.map(Duration::from_secs);
     if !inner.server.ban(network, duration) {
         return problem(StatusCode::INSUFFICIENT_STORAGE, "the ban list is full");

@@ -7,9 +7,22 @@ use serde::{Deserialize, Serialize};
 use crate::registry::{SessionInfo, Throughput, TransferInfo};
 use crate::{Ban, Server};
 
-/// RFC 3339 in UTC, to the millisecond.
+/// RFC 3339 in UTC, to the millisecond; times past the year 9999 (a ban
+/// of a million years) as the end of that year.
 fn time(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    const END_OF_9999: i64 = 253_402_300_799;
+    let since_epoch = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
+    let (secs, millis) = if secs > END_OF_9999 {
+        (END_OF_9999, 999)
+    } else {
+        (secs, since_epoch.subsec_millis())
+    };
+    chrono::DateTime::from_timestamp(secs, millis * 1_000_000)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[derive(Serialize)]
@@ -81,12 +94,16 @@ impl From<Ban> for BanJson {
     }
 }
 
+/// The longest ban with a duration: ten years. Longer is no ban with an
+/// end the server will see; give none.
+pub(super) const MAX_BAN_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
 /// The body of `POST /api/v1/bans`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewBan {
     pub address: String,
-    /// Seconds; absent: until lifted.
+    /// Seconds, at most [`MAX_BAN_SECONDS`]; absent: until lifted.
     pub duration: Option<u64>,
     /// End the sessions from the address too.
     #[serde(default)]
@@ -104,7 +121,6 @@ impl BanMade {
     pub(super) fn new(network: ipnet::IpNet, duration: Option<u64>, kicked: usize) -> Self {
         let until = duration
             .and_then(|d| SystemTime::now().checked_add(std::time::Duration::from_secs(d)))
-            .filter(|t| chrono::DateTime::<chrono::Utc>::from(*t).timestamp() < 253_402_300_799)
             .map(time);
         BanMade {
             address: network.to_string(),
