@@ -35,7 +35,8 @@ pub fn bind(args: &Args, ftp: std::net::SocketAddr) -> Result<Option<Bound>> {
         (Some(address), Some(file)) => (address.clone(), file),
     };
     if let AdminAddress::Tcp(addr) = &address {
-        let same_ip = addr.ip() == ftp.ip() || addr.ip().is_unspecified() || ftp.ip().is_unspecified();
+        let same_ip =
+            addr.ip() == ftp.ip() || addr.ip().is_unspecified() || ftp.ip().is_unspecified();
         if addr.port() != 0 && addr.port() == ftp.port() && same_ip {
             bail!("--admin-address: {addr} is the FTP port; give the admin API a port of its own");
         }

@@ -31,7 +31,12 @@ pub fn run(command: &Command) -> Result<()> {
             interval,
             count,
             once,
-        } => top(&Api::new(admin)?, *interval, if *once { Some(1) } else { *count }, *once),
+        } => top(
+            &Api::new(admin)?,
+            *interval,
+            if *once { Some(1) } else { *count },
+            *once,
+        ),
         Command::Kick { admin, id } => {
             Api::new(admin)?.call("DELETE", &format!("sessions/{id}"), None)?;
             println!("session {id} ended");
@@ -291,7 +296,8 @@ mod tests {
         assert_eq!(parse_reply(ok).unwrap()[0]["id"], 1);
         let empty = b"HTTP/1.1 204 No Content\r\n\r\n";
         assert!(parse_reply(empty).unwrap().is_null());
-        let refused = b"HTTP/1.1 401 Unauthorized\r\n\r\n{\"error\":\"a valid bearer token is needed\"}";
+        let refused =
+            b"HTTP/1.1 401 Unauthorized\r\n\r\n{\"error\":\"a valid bearer token is needed\"}";
         let e = parse_reply(refused).unwrap_err().to_string();
         assert!(e.contains("401") && e.contains("bearer token"), "{e}");
         assert!(parse_reply(b"garbage").is_err());

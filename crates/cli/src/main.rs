@@ -102,7 +102,13 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
         .build()
         .context("starting the runtime")?;
     let reloader = reload::Reloader::new(argv, args.clone(), settings.clone(), sandbox, log);
-    runtime.block_on(serve(settings, listeners, admin, reloader, pidfile.as_mut()))
+    runtime.block_on(serve(
+        settings,
+        listeners,
+        admin,
+        reloader,
+        pidfile.as_mut(),
+    ))
 }
 
 /// The runtime of `--concurrency` and `--threads`.

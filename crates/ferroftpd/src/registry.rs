@@ -284,7 +284,7 @@ impl Entry {
     }
 
     /// Moves a transfer's final count to the registry's totals.
-    fn finish(&self, shown: Box<Shown>) {
+    fn finish(&self, shown: &Shown) {
         let bytes = shown.bytes.load(Ordering::Relaxed);
         let total = match shown.direction {
             TransferDirection::Download => &self.registry.finished_sent,
@@ -353,7 +353,7 @@ impl Registration {
         }));
         drop(state);
         if let Some(previous) = previous {
-            self.0.finish(previous);
+            self.0.finish(&previous);
         }
         ShownTransfer(self.0.clone())
     }
@@ -377,7 +377,7 @@ impl Drop for ShownTransfer {
     fn drop(&mut self) {
         let shown = lock(&self.0.state).transfer.take();
         if let Some(shown) = shown {
-            self.0.finish(shown);
+            self.0.finish(&shown);
         }
     }
 }

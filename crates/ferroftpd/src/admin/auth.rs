@@ -78,8 +78,7 @@ impl Failures {
         let map = self.lock();
         let record = map.get(&client)?;
         let elapsed = record.since.elapsed();
-        (record.count >= MAX_FAILURES && elapsed < FAILURE_WINDOW)
-            .then(|| FAILURE_WINDOW - elapsed)
+        (record.count >= MAX_FAILURES && elapsed < FAILURE_WINDOW).then(|| FAILURE_WINDOW - elapsed)
     }
 
     /// Counts a wrong token from `client`.

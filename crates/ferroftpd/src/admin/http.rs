@@ -136,10 +136,7 @@ async fn api(inner: &Inner, req: Request<Incoming>, client: Option<IpAddr>, path
         return reply;
     }
     let method = req.method().clone();
-    let route: Vec<&str> = path
-        .trim_start_matches("/api/v1/")
-        .split('/')
-        .collect();
+    let route: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
     if !path.starts_with("/api/v1/") {
         return problem(StatusCode::NOT_FOUND, "no such route");
     }
@@ -150,7 +147,8 @@ async fn api(inner: &Inner, req: Request<Incoming>, client: Option<IpAddr>, path
             let list: Vec<json::Session> = server.sessions().into_iter().map(Into::into).collect();
             ok(&list)
         }
-        (&Method::GET, ["sessions", id]) => match id.parse().ok().and_then(|id| server.session(id)) {
+        (&Method::GET, ["sessions", id]) => match id.parse().ok().and_then(|id| server.session(id))
+        {
             Some(s) => ok(&json::Session::from(s)),
             None => no_session(id),
         },
@@ -349,7 +347,11 @@ fn empty(status: StatusCode) -> Reply {
     reply
 }
 
-pub(super) fn with_body(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+pub(super) fn with_body(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Reply {
     let mut reply = Response::new(Full::new(body.into()));
     *reply.status_mut() = status;
     reply
@@ -364,9 +366,18 @@ mod tests {
 
     #[test]
     fn networks_and_escapes() {
-        assert_eq!(parse_network("192.0.2.7").unwrap().to_string(), "192.0.2.7/32");
-        assert_eq!(parse_network("::ffff:192.0.2.7").unwrap().to_string(), "192.0.2.7/32");
-        assert_eq!(parse_network("192.0.2.9/24").unwrap().to_string(), "192.0.2.0/24");
+        assert_eq!(
+            parse_network("192.0.2.7").unwrap().to_string(),
+            "192.0.2.7/32"
+        );
+        assert_eq!(
+            parse_network("::ffff:192.0.2.7").unwrap().to_string(),
+            "192.0.2.7/32"
+        );
+        assert_eq!(
+            parse_network("192.0.2.9/24").unwrap().to_string(),
+            "192.0.2.0/24"
+        );
         assert!(parse_network("example.com").is_err());
         assert_eq!(percent_decode("192.0.2.0%2F24"), "192.0.2.0/24");
         assert_eq!(percent_decode("a%2"), "a%2");
@@ -386,8 +397,14 @@ mod tests {
             b.body(()).unwrap()
         };
         assert!(same_origin(&req(None, Some("127.0.0.1:9180"))));
-        assert!(same_origin(&req(Some("http://127.0.0.1:9180"), Some("127.0.0.1:9180"))));
-        assert!(!same_origin(&req(Some("http://evil.example"), Some("127.0.0.1:9180"))));
+        assert!(same_origin(&req(
+            Some("http://127.0.0.1:9180"),
+            Some("127.0.0.1:9180")
+        )));
+        assert!(!same_origin(&req(
+            Some("http://evil.example"),
+            Some("127.0.0.1:9180")
+        )));
         assert!(!same_origin(&req(Some("null"), Some("127.0.0.1:9180"))));
         assert!(!same_origin(&req(Some("http://127.0.0.1:9180"), None)));
     }

@@ -11,9 +11,7 @@ use crate::{Ban, Server};
 /// of a million years) as the end of that year.
 fn time(t: SystemTime) -> String {
     const END_OF_9999: i64 = 253_402_300_799;
-    let since_epoch = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
     let (secs, millis) = if secs > END_OF_9999 {
         (END_OF_9999, 999)

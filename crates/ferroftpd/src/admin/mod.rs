@@ -110,9 +110,7 @@ impl Admin {
     /// A setting `GET /api/v1/info` shows, by name. Give none that is a
     /// secret.
     pub fn setting(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.inner_mut()
-            .settings
-            .push((name.into(), value.into()));
+        self.inner_mut().settings.push((name.into(), value.into()));
         self
     }
 

@@ -135,7 +135,9 @@ impl Limits {
                     IpAddr::V4(_) => 32,
                     IpAddr::V6(_) => policy.ipv6_prefix.min(128),
                 };
-                let Ok(network) = IpNet::new(*ip, prefix) else { continue };
+                let Ok(network) = IpNet::new(*ip, prefix) else {
+                    continue;
+                };
                 list.push(Ban {
                     network,
                     until: Some(wall_clock(until, now)),
