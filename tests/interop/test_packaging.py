@@ -136,7 +136,7 @@ def test_man_page_of_an_unknown_subcommand_is_refused():
     res = run([str(ferroftpd_bin()), "generate", "man", "nope"])
     assert res.returncode == 1, res.transcript()
     assert res.stderr.strip() == ('ferroftpd: error: generate man: no subcommand "nope" '
-                                  'with a page (there are: hash-password)'), res.transcript()
+                                  'with a page (there are: hash-password, who, top, kick, ban, unban)'), res.transcript()
 
 
 @pytest.mark.parametrize("partial, expected", [
