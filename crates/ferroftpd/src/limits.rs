@@ -76,6 +76,8 @@ pub(crate) enum Refusal {
     TooManyConnections,
     TooManyFromAddress,
     Banned,
+    /// An operator's ban ([`Limits::ban`]); counted as `banned`.
+    BannedByOperator,
 }
 
 impl Refusal {
@@ -91,7 +93,7 @@ impl Refusal {
         match self {
             Refusal::TooManyConnections => "max_connections",
             Refusal::TooManyFromAddress => "max_connections_per_ip",
-            Refusal::Banned => "banned",
+            Refusal::Banned | Refusal::BannedByOperator => "banned",
         }
     }
 
@@ -100,6 +102,7 @@ impl Refusal {
             Refusal::TooManyConnections => "Too many connections. Service temporarily unavailable.",
             Refusal::TooManyFromAddress => "Too many connections from your address.",
             Refusal::Banned => "Too many failed logins from your address; try again later.",
+            Refusal::BannedByOperator => "Connections from your address are refused.",
         }
     }
 }
@@ -209,7 +212,10 @@ impl Limits {
 
     /// Takes a connection slot for `ip`, or says why not.
     pub(crate) fn admit(&self, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
-        if self.is_banned(ip) || self.is_banned_by_operator(ip) {
+        if self.is_banned_by_operator(ip) {
+            return Err(Refusal::BannedByOperator);
+        }
+        if self.is_banned(ip) {
             return Err(Refusal::Banned);
         }
         let mut c = lock(&self.counts);

@@ -11,11 +11,14 @@
 //! lock on the transfer's path.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use std::sync::atomic::AtomicBool;
+
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::limits::ConnectionSlot;
@@ -146,11 +149,17 @@ pub(crate) struct Registry {
 #[derive(Debug)]
 pub(crate) struct Entry {
     id: u64,
-    peer: SocketAddr,
+    /// The peer's address and port apart: 12 bytes less than a
+    /// `SocketAddr`, which takes the entry down an allocation size.
+    peer_ip: IpAddr,
+    peer_port: u16,
     since: SystemTime,
-    /// Cancelled to end the session: by a kick, or by the server's abort
-    /// (a child of its close token).
-    close: CancellationToken,
+    /// Set to end the session (a kick, or the server's abort), then
+    /// `wake` is notified. A `Notify` in the entry, not a child token of
+    /// the server's: a child costs each session another allocation, and
+    /// waiting on it no less.
+    closing: AtomicBool,
+    wake: Notify,
     state: Mutex<State>,
     registry: Arc<Registry>,
 }
@@ -160,9 +169,12 @@ struct State {
     /// The session's place in the connection counts; `None` once it ended.
     slot: Option<ConnectionSlot>,
     user: Option<Arc<str>>,
+    /// `None` once logged in is the root: most sessions start there, and
+    /// need no allocation for it.
     directory: Option<Box<str>>,
-    /// The size of the next transfer, noted while it is prepared.
-    next_size: Option<u64>,
+    /// The size of the next transfer, noted while it is prepared; 0 if
+    /// unknown (an empty file shows no size).
+    next_size: u64,
     transfer: Option<Box<Shown>>,
 }
 
@@ -180,8 +192,11 @@ struct Shown {
 
 impl Registry {
     /// Registers a session; it stays listed until the returned guard is
-    /// dropped. `close` is the server's: aborting it ends the session too.
-    /// The guard keeps the connection's `slot` and gives it back on drop.
+    /// dropped. `close` is the server's close token: a session that
+    /// registers after it was cancelled is told to close at once (the
+    /// server's `abort` closes those registered before, with
+    /// [`Self::close_all`]). The guard keeps the connection's `slot` and
+    /// gives it back on drop.
     pub(crate) fn register(
         self: &Arc<Self>,
         id: u64,
@@ -191,9 +206,11 @@ impl Registry {
     ) -> Registration {
         let entry = Arc::new(Entry {
             id,
-            peer,
+            peer_ip: peer.ip(),
+            peer_port: peer.port(),
             since: SystemTime::now(),
-            close: close.child_token(),
+            closing: AtomicBool::new(false),
+            wake: Notify::new(),
             state: Mutex::new(State {
                 slot: Some(slot),
                 ..State::default()
@@ -201,7 +218,20 @@ impl Registry {
             registry: self.clone(),
         });
         lock(&self.entries).insert(id, entry.clone());
+        // After the insert: either this sees the cancel, or the abort's
+        // `close_all` sees the entry.
+        if close.is_cancelled() {
+            entry.close();
+        }
         Registration(entry)
+    }
+
+    /// Tells every session to close (the server's abort).
+    pub(crate) fn close_all(&self) {
+        let entries: Vec<Arc<Entry>> = lock(&self.entries).values().cloned().collect();
+        for e in entries {
+            e.close();
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Vec<SessionInfo> {
@@ -221,7 +251,7 @@ impl Registry {
         let entry = lock(&self.entries).get(&id).cloned();
         match entry {
             Some(e) => {
-                e.close.cancel();
+                e.close();
                 true
             }
             None => false,
@@ -232,11 +262,11 @@ impl Registry {
     pub(crate) fn kick_where(&self, matches: impl Fn(std::net::IpAddr) -> bool) -> usize {
         let entries: Vec<Arc<Entry>> = lock(&self.entries)
             .values()
-            .filter(|e| matches(e.peer.ip()))
+            .filter(|e| matches(e.peer_ip))
             .cloned()
             .collect();
         for e in &entries {
-            e.close.cancel();
+            e.close();
         }
         entries.len()
     }
@@ -263,14 +293,25 @@ impl Registry {
 }
 
 impl Entry {
+    fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        // A permit if the session is not waiting right now: its next wait
+        // ends at once.
+        self.wake.notify_one();
+    }
+
     fn info(&self) -> SessionInfo {
         let state = lock(&self.state);
         SessionInfo {
             id: self.id,
             user: state.user.as_deref().map(str::to_owned),
-            peer: self.peer,
+            peer: SocketAddr::new(self.peer_ip, self.peer_port),
             since: self.since,
-            directory: state.directory.as_deref().map(str::to_owned),
+            directory: match (&state.user, &state.directory) {
+                (None, _) => None,
+                (Some(_), None) => Some("/".to_owned()),
+                (Some(_), Some(d)) => Some(d.to_string()),
+            },
             transfer: state.transfer.as_ref().map(|t| TransferInfo {
                 direction: t.direction,
                 command: t.command,
@@ -300,31 +341,31 @@ impl Entry {
 pub(crate) struct Registration(Arc<Entry>);
 
 impl Registration {
-    /// Cancelled when the session must end (kicked, or the server aborts).
-    pub(crate) fn close_token(&self) -> &CancellationToken {
-        &self.0.close
+    /// What the session waits on to learn it must end.
+    pub(crate) fn closer(&self) -> Closer {
+        Closer(self.0.clone())
     }
 
     /// True once the session was kicked, as opposed to the whole server
     /// closing.
     pub(crate) fn kicked(&self, server_closing: &CancellationToken) -> bool {
-        self.0.close.is_cancelled() && !server_closing.is_cancelled()
+        self.0.closing.load(Ordering::Acquire) && !server_closing.is_cancelled()
     }
 
     /// The user logged in (`Some`) or out (`None`), in `directory`.
     pub(crate) fn set_user(&self, user: Option<&str>, directory: Option<&str>) {
         let mut state = lock(&self.0.state);
         state.user = user.map(Arc::from);
-        state.directory = directory.map(Box::from);
+        state.directory = directory.filter(|d| *d != "/").map(Box::from);
     }
 
     pub(crate) fn set_directory(&self, directory: &str) {
-        lock(&self.0.state).directory = Some(directory.into());
+        lock(&self.0.state).directory = (directory != "/").then(|| directory.into());
     }
 
     /// Notes the byte count of the transfer about to start.
     pub(crate) fn expect_size(&self, size: u64) {
-        lock(&self.0.state).next_size = Some(size);
+        lock(&self.0.state).next_size = size;
     }
 
     /// Shows a transfer until the returned guard is dropped. `bytes` is
@@ -338,10 +379,8 @@ impl Registration {
         let mut state = lock(&self.0.state);
         let direction = kind.direction().into();
         // Noted for a download only; taken in any case.
-        let size = state
-            .next_size
-            .take()
-            .filter(|_| direction == TransferDirection::Download);
+        let size = Some(std::mem::take(&mut state.next_size))
+            .filter(|&n| n > 0 && direction == TransferDirection::Download);
         let previous = state.transfer.replace(Box::new(Shown {
             direction,
             command: kind.verb(),
@@ -365,6 +404,24 @@ impl Drop for Registration {
         // Given back now, whoever still holds the entry for a moment.
         let slot = lock(&self.0.state).slot.take();
         drop(slot);
+    }
+}
+
+/// Completes when the session must end: kicked, or the server aborting.
+#[derive(Debug)]
+pub(crate) struct Closer(Arc<Entry>);
+
+impl Closer {
+    /// Cancel-safe: a wait dropped by a `select!` loses no notification.
+    pub(crate) async fn closed(&self) {
+        while !self.0.closing.load(Ordering::Acquire) {
+            self.0.wake.notified().await;
+        }
+    }
+
+    #[cfg(test)]
+    fn is_closed(&self) -> bool {
+        self.0.closing.load(Ordering::Acquire)
     }
 }
 
@@ -446,6 +503,27 @@ mod tests {
         assert_eq!(registry.throughput().received, 7);
     }
 
+    #[tokio::test]
+    async fn a_kick_wakes_a_waiting_session_or_the_next_wait() {
+        let registry = Arc::new(Registry::default());
+        let close = CancellationToken::new();
+        let r = registry.register(1, "192.0.2.1:1".parse().unwrap(), &close, slot());
+        let closer = r.closer();
+        let waiting = tokio::spawn(async move { closer.closed().await });
+        tokio::task::yield_now().await;
+        assert!(registry.kick(1));
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+        // Kicked while not waiting: the next wait ends at once.
+        let r2 = registry.register(2, "192.0.2.1:2".parse().unwrap(), &close, slot());
+        assert!(registry.kick(2));
+        tokio::time::timeout(Duration::from_secs(5), r2.closer().closed())
+            .await
+            .expect("not waiting forever");
+    }
+
     #[test]
     fn kick_cancels_one_session_and_abort_all() {
         let registry = Arc::new(Registry::default());
@@ -455,13 +533,17 @@ mod tests {
         assert!(registry.kick(1));
         assert!(!registry.kick(9));
         assert!(a.kicked(&close));
-        assert!(!b.close_token().is_cancelled());
+        assert!(!b.closer().is_closed());
         let ip: std::net::IpAddr = "192.0.2.2".parse().unwrap();
         assert_eq!(registry.kick_where(|p| p == ip), 1);
-        assert!(b.close_token().is_cancelled());
+        assert!(b.closer().is_closed());
         let c = registry.register(3, "192.0.2.3:1".parse().unwrap(), &close, slot());
         close.cancel();
-        assert!(c.close_token().is_cancelled());
+        registry.close_all();
+        assert!(c.closer().is_closed());
         assert!(!c.kicked(&close));
+        // Registered after the abort: closed at once.
+        let d = registry.register(4, "192.0.2.4:1".parse().unwrap(), &close, slot());
+        assert!(d.closer().is_closed());
     }
 }

@@ -402,6 +402,8 @@ impl Server {
     pub fn abort(&self) {
         self.shared().stop_accepting.cancel();
         self.shared().close_sessions.cancel();
+        // Sessions wait on their own entry: tell each.
+        self.shared().registry.close_all();
     }
 
     /// Cancelled when the server stops accepting.

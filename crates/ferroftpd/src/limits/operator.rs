@@ -167,12 +167,15 @@ mod tests {
     fn operator_bans_hold_without_a_policy_and_lift() {
         let limits = Limits::new(10, None, None);
         assert!(limits.ban(net("192.0.2.7/32"), None));
-        assert_eq!(limits.admit(ip("192.0.2.7")).unwrap_err(), Refusal::Banned);
+        assert_eq!(
+            limits.admit(ip("192.0.2.7")).unwrap_err(),
+            Refusal::BannedByOperator
+        );
         assert!(limits.admit(ip("192.0.2.8")).is_ok());
         assert!(limits.ban(net("2001:db8::/32"), Some(Duration::from_secs(60))));
         assert_eq!(
             limits.admit(ip("2001:db8:5::1")).unwrap_err(),
-            Refusal::Banned
+            Refusal::BannedByOperator
         );
         let bans = limits.bans();
         assert_eq!(bans.len(), 2);

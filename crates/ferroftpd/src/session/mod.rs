@@ -272,8 +272,8 @@ impl Session {
         tracing::info!(local = %self.local_ip, implicit_tls, "session opened");
         self.shared.metrics.sessions_active.inc();
         self.hook(HookEvent::Connect);
-        // The server's close token, or this session's kick.
-        let close = self.registration.close_token().clone();
+        // The server's abort, or an operator's kick.
+        let close = self.registration.closer();
         // Boxed, like command handling: only implicit-TLS sessions need the
         // space, and only for a moment.
         if implicit_tls && !Box::pin(self.start_implicit_tls()).await {
@@ -299,12 +299,12 @@ impl Session {
     }
 
     /// Waits for the next thing to do.
-    async fn next_event(&mut self, close: &tokio_util::sync::CancellationToken) -> Event {
+    async fn next_event(&mut self, close: &crate::registry::Closer) -> Event {
         let timeout = self.timeout_at();
         tokio::select! {
             frame = self.control.next_frame(), if !self.quit_after_transfer => Event::Control(frame),
             outcome = Self::transfer_finished(&mut self.running) => Event::TransferDone(outcome),
-            () = close.cancelled() => Event::ServerClosing,
+            () = close.closed() => Event::ServerClosing,
             which = Self::deadline(timeout) => Event::TimedOut(which),
         }
     }

@@ -60,7 +60,10 @@ async fn sessions_show_the_transfer_in_progress_and_kick_ends_it() {
     assert_eq!(session.directory.as_deref(), Some("/dir"));
     let t = session.transfer.clone().unwrap();
     assert_eq!(t.direction, TransferDirection::Download);
-    assert_eq!((t.command, t.path.as_deref()), ("RETR", Some("/dir/big.bin")));
+    assert_eq!(
+        (t.command, t.path.as_deref()),
+        ("RETR", Some("/dir/big.bin"))
+    );
     assert_eq!(t.size, Some(SIZE as u64));
     assert!(t.progress().unwrap() < 1.0);
     assert!(srv.server.throughput().sent >= t.bytes);
