@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -24,9 +25,37 @@ def ferroftpd(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def test_api_is_off_by_default(server):
-    assert "admin API" not in server.log
-    assert "sandbox: on" in server.log or "sandbox" in server.log
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def sandboxed(log: str) -> bool:
+    return "sandbox: " in log and "sandbox: off" not in log
+
+
+def test_api_is_off_by_default(server, start_server, layout):
+    # The standard server listens on its FTP port and nothing else.
+    assert listening_ports(server.proc.pid) == {server.port}
+    assert "admin API" not in server.log and sandboxed(server.log)
+    admin = start_admin(start_server, layout)
+    port = int(admin.address.rsplit(":", 1)[1])
+    assert listening_ports(admin.server.proc.pid) == {admin.server.port, port}
+    assert f"admin API and dashboard on http://{admin.address}/" in admin.server.log
 
 
 @pytest.mark.parametrize("flags,message", [
@@ -51,6 +80,7 @@ def test_bad_admin_options_refuse_to_start(tmp_path, flags, message):
 
 def test_a_transfer_in_progress_shows_its_bytes_and_a_kick_ends_it(start_server, layout):
     admin = start_admin(start_server, layout)
+    assert sandboxed(admin.server.log)
     download = SlowDownload(admin.server).start()
     session = transferring_session(admin)
     assert session["user"] == USER and session["directory"] == "/"
@@ -193,7 +223,7 @@ def test_unix_socket_with_the_sandbox_on(start_server, layout):
     token_file = write_token(layout.base)
     sock = layout.base / "admin.sock"
     srv = start_server("--anonymous", "--admin-address", str(sock), "--admin-token-file", str(token_file))
-    assert "sandbox: on" in srv.log or "sandbox: off" not in srv.log
+    assert sandboxed(srv.log)
     wait_for("the socket", sock.exists)
     assert stat.S_ISSOCK(os.stat(sock).st_mode) and stat.S_IMODE(os.stat(sock).st_mode) == 0o600
     ftp = ftp_connect(srv, user="anonymous", password="a@b")
