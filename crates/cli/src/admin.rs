@@ -42,6 +42,15 @@ pub fn bind(args: &Args, ftp: std::net::SocketAddr) -> Result<Option<Bound>> {
         }
     }
     let token = read_token(file)?;
+    if let Ok(meta) = std::fs::metadata(file) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                "--admin-token-file: {} can be read by other users (mode {:o}); chmod 600 it",
+                file.display(),
+                meta.permissions().mode() & 0o777
+            );
+        }
+    }
     let listener = match &address {
         AdminAddress::Tcp(addr) => Listener::Tcp(
             ferroftpd::bind_std(*addr)
