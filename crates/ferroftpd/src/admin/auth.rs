@@ -21,6 +21,7 @@ const MAX_TRACKED: usize = 4096;
 
 /// The token, kept as its SHA-256: comparing digests takes the same time
 /// whatever the length of what a client sent.
+#[derive(Clone)]
 pub(super) struct Token([u8; 32]);
 
 impl Token {

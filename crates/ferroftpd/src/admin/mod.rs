@@ -53,12 +53,14 @@ pub type ReloadFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
 
 type ReloadFn = Arc<dyn Fn() -> ReloadFuture + Send + Sync>;
 
-/// The administration API of a [`Server`]. Cheap to clone.
+/// The administration API of a [`Server`]. Clones share the count of
+/// wrong tokens, so serving one API on two listeners counts them once.
 #[derive(Clone)]
 pub struct Admin {
-    inner: Arc<Inner>,
+    inner: Inner,
 }
 
+#[derive(Clone)]
 struct Inner {
     server: Server,
     token: auth::Token,
@@ -67,7 +69,7 @@ struct Inner {
     settings: Vec<(String, String)>,
     started: SystemTime,
     started_at: Instant,
-    failures: auth::Failures,
+    failures: Arc<auth::Failures>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -83,15 +85,15 @@ impl Admin {
     pub fn new(server: Server, token: &str) -> Result<Admin, Error> {
         let token = auth::Token::new(token).map_err(Error::Config)?;
         Ok(Admin {
-            inner: Arc::new(Inner {
+            inner: Inner {
                 server,
                 token,
                 reload: None,
                 settings: Vec::new(),
                 started: SystemTime::now(),
                 started_at: Instant::now(),
-                failures: auth::Failures::default(),
-            }),
+                failures: Arc::default(),
+            },
         })
     }
 
@@ -103,31 +105,26 @@ impl Admin {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.inner_mut().reload = Some(Arc::new(move || Box::pin(reload())));
+        self.inner.reload = Some(Arc::new(move || Box::pin(reload())));
         self
     }
 
     /// A setting `GET /api/v1/info` shows, by name. Give none that is a
     /// secret.
     pub fn setting(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.inner_mut().settings.push((name.into(), value.into()));
+        self.inner.settings.push((name.into(), value.into()));
         self
-    }
-
-    fn inner_mut(&mut self) -> &mut Inner {
-        // Only while building, before the value is shared.
-        Arc::get_mut(&mut self.inner).expect("Admin is configured before it is cloned")
     }
 
     /// Serves the API and dashboard on `listener` until the server stops
     /// accepting ([`Server::shutdown`], [`Server::abort`]).
     pub async fn serve(self, listener: TcpListener) {
-        http::serve(self.inner, http::Listener::Tcp(listener)).await
+        http::serve(Arc::new(self.inner), http::Listener::Tcp(listener)).await
     }
 
     /// [`Self::serve`] on a Unix socket. Who may connect is what the
     /// socket file's permissions say; the token is asked all the same.
     pub async fn serve_unix(self, listener: UnixListener) {
-        http::serve(self.inner, http::Listener::Unix(listener)).await
+        http::serve(Arc::new(self.inner), http::Listener::Unix(listener)).await
     }
 }
