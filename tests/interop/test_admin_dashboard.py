@@ -10,10 +10,13 @@ import pytest
 
 from admin_support import TOKEN, SlowDownload, start_admin, transferring_session, wait_for
 
-selenium = pytest.importorskip("selenium", reason="pip install selenium (scripts/test installs it)")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
+try:
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+except ImportError:
+    pytest.fail("selenium is needed: pip install -r tests/interop/requirements.txt "
+                "(scripts/test installs it)", pytrace=False)
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
