@@ -21,8 +21,10 @@ from support import PASSWORD, USER, ferroftpd_bin, ftp_connect
 
 
 def ferroftpd(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    """The binary, with none of the caller's FERROFTPD_ variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERROFTPD_")}
     return subprocess.run([str(ferroftpd_bin()), *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout, stdin=subprocess.DEVNULL, env=env)
 
 
 def listening_ports(pid: int) -> set[int]:
@@ -238,6 +240,24 @@ def test_unix_socket_with_the_sandbox_on(start_server, layout):
                      "--admin-address", str(other), "--admin-token-file", str(token_file), timeout=10)
     assert proc.returncode != 0 and "not a socket" in proc.stderr
     assert other.read_text() == "keep me"
+
+
+def test_the_commands_read_the_servers_config_file(start_server, layout):
+    token_file = write_token(layout.base)
+    address = f"127.0.0.1:{free_port()}"
+    config = layout.base / "ferroftpd.toml"
+    config.write_text(f'anonymous = "elr"\nadmin_address = "{address}"\n'
+                      f'admin_token_file = "{token_file}"\n')
+    srv = start_server("--config", str(config))
+    ftp = ftp_connect(srv, user="anonymous", password="a@b")
+    proc = ferroftpd("who", "--config", str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert "anonymous" in proc.stdout and "1 session(s)" in proc.stdout
+    ftp.quit()
+    proc = ferroftpd("who")
+    assert proc.returncode != 0
+    assert proc.stderr.strip() == ("ferroftpd: error: --admin-address: not given (nor "
+                                   "FERROFTPD_ADMIN_ADDRESS, nor admin_address in a --config file)")
 
 
 def test_the_admin_port_cannot_be_the_ftp_port(tmp_path):

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use std::path::PathBuf;
+
 use crate::args::{AdminAddress, AdminClient, Command};
 
 /// How long a request may take, connecting included.
@@ -198,9 +200,10 @@ struct Api {
 
 impl Api {
     fn new(client: &AdminClient) -> Result<Api> {
+        let (address, token_file) = locate(client, |name| std::env::var_os(name))?;
         Ok(Api {
-            address: client.admin_address.clone(),
-            token: crate::admin::read_token(&client.admin_token_file)?,
+            address,
+            token: crate::admin::read_token(&token_file)?,
         })
     }
 
@@ -258,6 +261,66 @@ impl Api {
     }
 }
 
+/// The API's address and token file: each from its flag, else its
+/// variable, else the config file (`--config`, else FERROFTPD_CONFIG), as
+/// the server reads them.
+fn locate(
+    client: &AdminClient,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<(AdminAddress, PathBuf)> {
+    let config = client
+        .config
+        .clone()
+        .or_else(|| env("FERROFTPD_CONFIG").map(PathBuf::from));
+    let file: Option<toml::Table> = match &config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("--config: {}: {e}", path.display()))?;
+            Some(
+                text.parse()
+                    .map_err(|e| anyhow::anyhow!("--config: {}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let from_file = |key: &str| -> Result<Option<String>> {
+        match file.as_ref().and_then(|t| t.get(key)) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => bail!("--config: {key}: expected a string"),
+        }
+    };
+    let address = match &client.admin_address {
+        Some(a) => a.clone(),
+        None => {
+            let (text, source) = match env("FERROFTPD_ADMIN_ADDRESS") {
+                Some(v) => (v.to_string_lossy().into_owned(), "FERROFTPD_ADMIN_ADDRESS"),
+                None => match from_file("admin_address")? {
+                    Some(v) => (v, "admin_address of the config file"),
+                    None => bail!(
+                        "--admin-address: not given (nor FERROFTPD_ADMIN_ADDRESS, nor admin_address in a --config file)"
+                    ),
+                },
+            };
+            text.parse()
+                .map_err(|e: String| anyhow::anyhow!("{source}: {e}"))?
+        }
+    };
+    let token_file = match &client.admin_token_file {
+        Some(f) => f.clone(),
+        None => match env("FERROFTPD_ADMIN_TOKEN_FILE") {
+            Some(v) => PathBuf::from(v),
+            None => match from_file("admin_token_file")? {
+                Some(v) => PathBuf::from(v),
+                None => bail!(
+                    "--admin-token-file: not given (nor FERROFTPD_ADMIN_TOKEN_FILE, nor admin_token_file in a --config file)"
+                ),
+            },
+        },
+    };
+    Ok((address, token_file))
+}
+
 /// The JSON of a whole HTTP/1.1 reply (the server closes the connection
 /// after it and sends a length, never chunks, for its fixed bodies).
 fn parse_reply(reply: &[u8]) -> Result<Value> {
@@ -301,6 +364,43 @@ mod tests {
         let e = parse_reply(refused).unwrap_err().to_string();
         assert!(e.contains("401") && e.contains("bearer token"), "{e}");
         assert!(parse_reply(b"garbage").is_err());
+    }
+
+    #[test]
+    fn the_api_is_found_from_flags_the_environment_or_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("ferroftpd.toml");
+        std::fs::write(
+            &config,
+            "admin_address = \"/run/admin.sock\"\nadmin_token_file = \"/etc/token\"\n",
+        )
+        .unwrap();
+        let none = |_: &str| None;
+        let client = |address: Option<&str>, config: Option<&std::path::Path>| AdminClient {
+            admin_address: address.map(|a| a.parse().unwrap()),
+            admin_token_file: None,
+            config: config.map(PathBuf::from),
+        };
+        let (address, token) = locate(&client(None, Some(&config)), none).unwrap();
+        assert_eq!(address, AdminAddress::Unix("/run/admin.sock".into()));
+        assert_eq!(token, PathBuf::from("/etc/token"));
+        // The flag, then the variable, win over the file.
+        let env = |name: &str| match name {
+            "FERROFTPD_ADMIN_TOKEN_FILE" => Some("/var/token".into()),
+            "FERROFTPD_CONFIG" => Some(config.clone().into_os_string()),
+            _ => None,
+        };
+        let (address, token) = locate(&client(Some("127.0.0.1:9180"), None), env).unwrap();
+        assert_eq!(
+            address,
+            AdminAddress::Tcp("127.0.0.1:9180".parse().unwrap())
+        );
+        assert_eq!(token, PathBuf::from("/var/token"));
+        let e = locate(&client(None, None), none).unwrap_err().to_string();
+        assert!(e.starts_with("--admin-address: not given"), "{e}");
+        let bad = |name: &str| (name == "FERROFTPD_ADMIN_ADDRESS").then(|| "nowhere".into());
+        let e = locate(&client(None, None), bad).unwrap_err().to_string();
+        assert!(e.starts_with("FERROFTPD_ADMIN_ADDRESS: "), "{e}");
     }
 
     #[test]

@@ -900,15 +900,21 @@ pub enum Command {
     },
 }
 
-/// Where the admin commands find a running server's admin API.
+/// Where the admin commands find a running server's admin API: each
+/// option from the flag, else FERROFTPD_ADMIN_ADDRESS and
+/// FERROFTPD_ADMIN_TOKEN_FILE, else the server's config file
+/// (admin_client.rs).
 #[derive(Debug, Clone, clap::Args)]
 pub struct AdminClient {
-    /// The server's --admin-address: HOST:PORT, or a Unix socket path
+    /// The server's --admin-address: HOST:PORT, or a Unix socket path [default: FERROFTPD_ADMIN_ADDRESS, or admin_address of the config file]
     #[arg(long, value_name = "ADDRESS", value_parser = AdminAddress::from_str)]
-    pub admin_address: AdminAddress,
-    /// A file holding the server's admin token
+    pub admin_address: Option<AdminAddress>,
+    /// A file holding the server's admin token [default: FERROFTPD_ADMIN_TOKEN_FILE, or admin_token_file of the config file]
     #[arg(long, value_name = "FILE")]
-    pub admin_token_file: PathBuf,
+    pub admin_token_file: Option<PathBuf>,
+    /// The server's config file, read for admin_address and admin_token_file [default: FERROFTPD_CONFIG]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `--admin-address`: a TCP address, or the path of a Unix socket.
