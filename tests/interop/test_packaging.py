@@ -54,13 +54,16 @@ def generate(*what: str) -> str:
 
 
 def man_dir(base: Path) -> Path:
-    """A MANPATH holding the generated ferroftpd(1) and
-    ferroftpd-hash-password(1)."""
+    """A MANPATH holding the generated ferroftpd(1) and the pages of its
+    subcommands, ferroftpd-hash-password(1) and the rest."""
     (base / "man" / "man1").mkdir(parents=True)
     (base / "man" / "man1" / "ferroftpd.1").write_text(generate("man"))
-    (base / "man" / "man1" / "ferroftpd-hash-password.1").write_text(
-        generate("man", "hash-password"))
+    for sub in SUBCOMMAND_PAGES:
+        (base / "man" / "man1" / f"ferroftpd-{sub}.1").write_text(generate("man", sub))
     return base / "man"
+
+
+SUBCOMMAND_PAGES = ("hash-password", "who", "top", "kick", "ban", "unban")
 
 
 def unit_settings(text: str) -> dict[str, list[str]]:
@@ -120,6 +123,11 @@ def test_systemd_analyze_verify_catches_a_bad_key(tmp_path):
 @pytest.mark.parametrize("page, texts", [
     ("ferroftpd", ["--max-cons", "Turn --tls off", "FERROFTPD_PORT", "ferroftpd-hash-password(1)"]),
     ("ferroftpd-hash-password", ["ferroftpd hash-password [--scheme]", "argon2id"]),
+    ("ferroftpd-who", ["--admin-address", "--admin-token-file", "--json"]),
+    ("ferroftpd-top", ["--interval", "--once"]),
+    ("ferroftpd-kick", ["421", "<ID>"]),
+    ("ferroftpd-ban", ["--duration", "--keep-sessions", "<ADDRESS>"]),
+    ("ferroftpd-unban", ["<ADDRESS>"]),
 ])
 def test_man_pages_render_without_warnings(tmp_path, page, texts):
     res = run([tool("man"), "--warnings", page],
@@ -136,7 +144,7 @@ def test_man_page_of_an_unknown_subcommand_is_refused():
     res = run([str(ferroftpd_bin()), "generate", "man", "nope"])
     assert res.returncode == 1, res.transcript()
     assert res.stderr.strip() == ('ferroftpd: error: generate man: no subcommand "nope" '
-                                  'with a page (there are: hash-password)'), res.transcript()
+                                  'with a page (there are: hash-password, who, top, kick, ban, unban)'), res.transcript()
 
 
 @pytest.mark.parametrize("partial, expected", [

@@ -329,6 +329,14 @@ pub struct Args {
     #[arg(long, value_name = "ADDRESS:PORT")]
     pub metrics_address: Option<std::net::SocketAddr>,
 
+    /// Serve the admin API and web dashboard (sessions, transfers, kick, ban, reload) on this address: HOST:PORT, or the path of a Unix socket (one with a /); needs --admin-token-file. Off by default
+    #[arg(long, value_name = "ADDRESS", value_parser = AdminAddress::from_str)]
+    pub admin_address: Option<AdminAddress>,
+
+    /// File holding the admin API's bearer token: one line of at least 16 printable characters, read at startup
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
     /// Never ban addresses for failed logins
     #[arg(long)]
     pub no_ban: bool,
@@ -845,12 +853,107 @@ pub enum Command {
         #[arg(long, default_value_t = HashScheme::Argon2id)]
         scheme: HashScheme,
     },
+    /// List the sessions of a running server and their transfers (through its admin API)
+    Who {
+        #[command(flatten)]
+        admin: AdminClient,
+        /// Print the API's JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the sessions of a running server and their transfers, refreshed until interrupted
+    Top {
+        #[command(flatten)]
+        admin: AdminClient,
+        /// Seconds between refreshes
+        #[arg(long, value_name = "SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        interval: u64,
+        /// Refresh this many times, then exit
+        #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+        /// Show once, without clearing the screen, and exit (for scripts)
+        #[arg(long, conflicts_with = "count")]
+        once: bool,
+    },
+    /// End a session of a running server at once (its client gets a 421), even mid-transfer
+    Kick {
+        #[command(flatten)]
+        admin: AdminClient,
+        /// The session's id, as `ferroftpd who` shows it
+        id: u64,
+    },
+    /// Refuse new connections from an address or network (e.g. 192.0.2.7 or 192.0.2.0/24) and end its sessions
+    Ban {
+        #[command(flatten)]
+        admin: AdminClient,
+        /// An IP address or a network in CIDR notation
+        address: String,
+        /// How long, in seconds [default: until unban]
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+        duration: Option<u64>,
+        /// Leave the sessions already connected from the address running
+        #[arg(long)]
+        keep_sessions: bool,
+    },
+    /// Lift a ban, given or for failed logins
+    Unban {
+        #[command(flatten)]
+        admin: AdminClient,
+        /// The address or network, as `ferroftpd ban` was given it
+        address: String,
+    },
     /// Print what packages install, made from these options: the man page, shell completions, an example config file
     #[command(hide = true)]
     Generate {
         #[command(subcommand)]
         what: Generated,
     },
+}
+
+/// Where the admin commands find a running server's admin API: each
+/// option from the flag, else FERROFTPD_ADMIN_ADDRESS and
+/// FERROFTPD_ADMIN_TOKEN_FILE, else the server's config file
+/// (admin_client.rs).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdminClient {
+    /// The server's --admin-address: HOST:PORT, or a Unix socket path [default: FERROFTPD_ADMIN_ADDRESS, or admin_address of the config file]
+    #[arg(long, value_name = "ADDRESS", value_parser = AdminAddress::from_str)]
+    pub admin_address: Option<AdminAddress>,
+    /// A file holding the server's admin token [default: FERROFTPD_ADMIN_TOKEN_FILE, or admin_token_file of the config file]
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// The server's config file, read for admin_address and admin_token_file [default: FERROFTPD_CONFIG]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `--admin-address`: a TCP address, or the path of a Unix socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAddress {
+    Tcp(std::net::SocketAddr),
+    Unix(PathBuf),
+}
+
+impl FromStr for AdminAddress {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.contains('/') {
+            return Ok(AdminAddress::Unix(PathBuf::from(text)));
+        }
+        text.parse().map(AdminAddress::Tcp).map_err(|_| {
+            format!("{text:?}: expected HOST:PORT (127.0.0.1:9180, [::1]:9180) or a Unix socket path with a /")
+        })
+    }
+}
+
+impl std::fmt::Display for AdminAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminAddress::Tcp(addr) => write!(f, "{addr}"),
+            AdminAddress::Unix(path) => write!(f, "{}", path.display()),
+        }
+    }
 }
 
 /// `ferroftpd generate WHAT` (generate.rs).

@@ -1,5 +1,7 @@
 //! `ferroftpd`: the command-line FTP server.
 
+mod admin;
+mod admin_client;
 mod args;
 mod generate;
 mod layers;
@@ -50,6 +52,9 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     if let Some(Command::Generate { what }) = &args.command {
         return generate::run(what);
     }
+    if let Some(command) = &args.command {
+        return admin_client::run(command);
+    }
     let log = logging::init(args)?;
     for (option, source) in parsed.sources() {
         tracing::debug!(option, %source, "option set");
@@ -98,6 +103,7 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     // before the sandbox; no thread runs yet, so the sandbox covers every
     // thread the runtime will start.
     let listeners = Listeners::bind(&settings).map_err(located)?;
+    let admin = admin::bind(args, settings.listen).map_err(located)?;
     if let Some(range) = settings.server.config().passive_ports() {
         let ip = listeners.control.local_addr()?.ip();
         preflight::passive_ports(range, ip)
@@ -119,7 +125,13 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
         .build()
         .context("starting the runtime")?;
     let reloader = reload::Reloader::new(argv, args.clone(), settings.clone(), sandbox, log);
-    runtime.block_on(serve(settings, listeners, reloader, pidfile.as_mut()))
+    runtime.block_on(serve(
+        settings,
+        listeners,
+        admin,
+        reloader,
+        pidfile.as_mut(),
+    ))
 }
 
 /// The served directories, checked again with the credentials the server
@@ -223,6 +235,7 @@ impl Listeners {
 async fn serve(
     settings: settings::Settings,
     listeners: Listeners,
+    admin: Option<admin::Bound>,
     mut reloader: reload::Reloader,
     pidfile: Option<&mut pidfile::PidFile>,
 ) -> Result<()> {
@@ -237,8 +250,19 @@ async fn serve(
     // Likewise, so that a stop right after READY=1 (systemd) or the
     // listening line shuts down cleanly rather than killing the process.
     let shutdown = shutdown_signals()?;
+    // Reloads come from SIGHUP and from the admin API (which waits for
+    // the outcome); one at a time, in the order asked.
+    let (reloads, mut asked) = tokio::sync::mpsc::channel::<Option<ReloadReply>>(8);
+    let on_hup = reloads.clone();
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
+            if on_hup.send(None).await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(reply) = asked.recv().await {
             notify::reloading();
             // Reads files and may resolve a name: off the runtime's
             // threads. One reload at a time; signals that come meanwhile
@@ -251,22 +275,30 @@ async fn serve(
             match result {
                 Ok((back, outcome)) => {
                     reloader = back;
-                    match outcome {
+                    let answer = match outcome {
                         Ok(()) => {
                             tracing::info!("configuration reloaded");
                             notify::ready();
+                            Ok(())
                         }
                         Err(e) => {
                             tracing::error!(
                                 "configuration not reloaded, keeping the old settings: {e:#}"
                             );
                             notify::reload_failed(format_args!("{e:#}"));
+                            Err(format!("{e:#}"))
                         }
+                    };
+                    if let Some(reply) = reply {
+                        let _ = reply.send(answer);
                     }
                 }
                 Err(e) => {
                     tracing::error!("reload failed, no more reloads until restart: {e}");
-                    notify::reload_failed(e);
+                    notify::reload_failed(&e);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(format!("reload failed: {e}")));
+                    }
                     return;
                 }
             }
@@ -303,6 +335,17 @@ async fn serve(
             metrics_listener,
         ));
     }
+    if let Some(admin) = admin {
+        admin::spawn(admin, &settings, addr, move || {
+            let reloads = reloads.clone();
+            Box::pin(async move {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let stopped = || "reloading has stopped; restart the server".to_owned();
+                reloads.send(Some(reply)).await.map_err(|_| stopped())?;
+                answer.await.map_err(|_| stopped())?
+            })
+        })?;
+    }
     let server = settings.server.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -321,6 +364,9 @@ async fn serve(
     }
     Ok(())
 }
+
+/// Where the admin API hears the outcome of the reload it asked for.
+type ReloadReply = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 /// SIGINT or SIGTERM: their handlers are registered at once, the future
 /// waits for either.

@@ -135,6 +135,8 @@ fn startup_only(old: &Args, new: &mut Args) -> Vec<&'static str> {
         tls_self_signed => "--tls-self-signed",
         tls_implicit_port => "--tls-implicit-port",
         metrics_address => "--metrics-address",
+        admin_address => "--admin-address",
+        admin_token_file => "--admin-token-file",
         no_sandbox => "--no-sandbox",
         system_users => "--system-users",
         users_file => "--users",

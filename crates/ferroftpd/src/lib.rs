@@ -22,6 +22,8 @@
 //! crate [`ferroftpd_proto`].
 #![deny(missing_docs)]
 
+#[cfg(feature = "admin")]
+pub mod admin;
 pub mod auth;
 mod charset;
 mod checksum;
@@ -37,6 +39,7 @@ pub mod metrics;
 mod names;
 pub mod proxy;
 mod ready;
+pub mod registry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 mod server;
@@ -52,7 +55,7 @@ pub use config::{
 };
 pub use error::Error;
 pub use ferroftpd_proto as proto;
-pub use limits::BanPolicy;
+pub use limits::{Ban, BanPolicy, BanReason};
 pub use proxy::ProxyProtocol;
 pub use ready::NotReady;
 pub use server::{bind, bind_std, Server};

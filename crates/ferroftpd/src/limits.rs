@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use crate::shared_limits::SharedSlot;
 
+mod operator;
+use operator::OperatorBans;
+pub use operator::{Ban, BanReason};
+
 /// Settings of the ban list: an address with `failures` failed logins
 /// within `window` is refused for `duration`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +82,8 @@ pub enum Refusal {
     TooManyFromAddress,
     /// The client's address is banned.
     Banned,
+    /// An operator's ban ([`Limits::ban`]); counted as `banned`.
+    BannedByOperator,
 }
 
 impl Refusal {
@@ -93,7 +99,7 @@ impl Refusal {
         match self {
             Refusal::TooManyConnections => "max_connections",
             Refusal::TooManyFromAddress => "max_connections_per_ip",
-            Refusal::Banned => "banned",
+            Refusal::Banned | Refusal::BannedByOperator => "banned",
         }
     }
 
@@ -102,6 +108,7 @@ impl Refusal {
             Refusal::TooManyConnections => "Too many connections. Service temporarily unavailable.",
             Refusal::TooManyFromAddress => "Too many connections from your address.",
             Refusal::Banned => "Too many failed logins from your address; try again later.",
+            Refusal::BannedByOperator => "Connections from your address are refused.",
         }
     }
 }
@@ -121,6 +128,8 @@ pub(crate) struct Limits {
     users: Arc<Mutex<HashMap<String, u32>>>,
     ban: Option<BanPolicy>,
     failures: Arc<Mutex<HashMap<IpAddr, FailureRecord>>>,
+    /// Bans an operator gave ([`Limits::ban`]), whatever the policy.
+    operator_bans: Arc<Mutex<OperatorBans>>,
 }
 
 #[derive(Debug)]
@@ -209,6 +218,7 @@ impl Limits {
             users: Arc::default(),
             ban,
             failures: Arc::default(),
+            operator_bans: Arc::default(),
         }
     }
 
@@ -229,11 +239,15 @@ impl Limits {
             users: self.users.clone(),
             ban,
             failures: self.failures.clone(),
+            operator_bans: self.operator_bans.clone(),
         }
     }
 
     /// Takes a connection slot for `ip`, or says why not.
     pub(crate) fn admit(&self, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
+        if self.is_banned_by_operator(ip) {
+            return Err(Refusal::BannedByOperator);
+        }
         if self.is_banned(ip) {
             return Err(Refusal::Banned);
         }
@@ -289,7 +303,7 @@ impl Limits {
 
     /// Bans `ip` (by its key under the ban policy) for `duration`, as if it
     /// had failed too often; nothing without a ban policy.
-    pub(crate) fn ban(&self, ip: IpAddr, duration: Duration) {
+    pub(crate) fn ban_as_failed(&self, ip: IpAddr, duration: Duration) {
         let Some(policy) = self.ban else { return };
         let ip = policy.key(ip);
         let now = Instant::now();

@@ -17,6 +17,7 @@ use crate::config::{Builder, ServerConfig};
 use crate::limits::{ConnectionSlot, Limits, Refusal};
 use crate::metrics::Metrics;
 use crate::proxy::{Origin, PendingHeader, PendingHeaders};
+use crate::registry::{Registry, SessionInfo, Throughput};
 use crate::session::{Session, Socket};
 use crate::shared_limits::{ConnectionRequest, SharedLimits, SharedLimitsError};
 use crate::throttle::SharedBuckets;
@@ -82,6 +83,8 @@ pub(crate) struct Shared {
     pub quota_usages: Arc<crate::storage::QuotaUsages>,
     /// Connections whose PROXY header is being read.
     pending_headers: Arc<PendingHeaders>,
+    /// The sessions running now, for operators.
+    pub registry: Arc<Registry>,
 }
 
 impl Shared {
@@ -133,6 +136,7 @@ impl Shared {
             transfers: self.transfers.clone(),
             next_session_id: self.next_session_id.clone(),
             pending_headers: self.pending_headers.clone(),
+            registry: self.registry.clone(),
         }
     }
 }
@@ -163,6 +167,7 @@ impl Server {
             transfers: TaskTracker::new(),
             next_session_id: Arc::new(AtomicU64::new(1)),
             pending_headers: Default::default(),
+            registry: Default::default(),
         };
         shared.show_shared_limits();
         Server {
@@ -461,6 +466,8 @@ impl Server {
     pub fn abort(&self) {
         self.shared().stop_accepting.cancel();
         self.shared().close_sessions.cancel();
+        // Sessions wait on their own entry: tell each.
+        self.shared().registry.close_all();
     }
 
     /// Cancelled when the server stops accepting.
@@ -485,6 +492,91 @@ impl Server {
     /// Control connections holding a slot of the connection limits now.
     pub fn connection_count(&self) -> usize {
         self.shared().limits.connections()
+    }
+
+    /// The sessions running now, by id: who, from where, since when, in
+    /// which directory, and the transfer in progress with its bytes.
+    ///
+    /// ```no_run
+    /// # fn show(server: &ferroftpd::Server) {
+    /// for s in server.sessions() {
+    ///     let user = s.user.as_deref().unwrap_or("-");
+    ///     match &s.transfer {
+    ///         Some(t) => println!("{} {user} {} {:?}: {} bytes", s.id, t.command, t.path, t.bytes),
+    ///         None => println!("{} {user} idle", s.id),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        self.shared().registry.snapshot()
+    }
+
+    /// Session `id`, if it runs.
+    pub fn session(&self, id: u64) -> Option<SessionInfo> {
+        self.shared().registry.get(id)
+    }
+
+    /// Ends session `id` at once, with a 421 reply, even in the middle of
+    /// a transfer (which is stopped, an upload not committed). False if
+    /// no session has that id.
+    ///
+    /// ```no_run
+    /// # fn kick_all_of(server: &ferroftpd::Server, name: &str) {
+    /// for s in server.sessions() {
+    ///     if s.user.as_deref() == Some(name) {
+    ///         server.kick(s.id);
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn kick(&self, id: u64) -> bool {
+        self.shared().registry.kick(id)
+    }
+
+    /// Refuses new connections from `network` (one address is a `/32` or
+    /// `/128`) for `duration`, or until [`Self::unban`] with `None`; a
+    /// new ban of the same network replaces the old. Sessions already
+    /// connected go on: [`Self::kick_from`] ends them. Holds whatever the
+    /// [`crate::BanPolicy`], and across [`Self::reconfigure`]. False if
+    /// the list is full (65536 bans).
+    ///
+    /// ```
+    /// # let server = ferroftpd::Server::builder().build().unwrap();
+    /// use std::time::Duration;
+    /// let net = "192.0.2.0/24".parse().unwrap();
+    /// assert!(server.ban(net, Some(Duration::from_secs(3600))));
+    /// assert_eq!(server.bans()[0].network, net);
+    /// assert!(server.unban(net));
+    /// ```
+    pub fn ban(&self, network: ipnet::IpNet, duration: Option<std::time::Duration>) -> bool {
+        self.shared().limits.ban(network, duration)
+    }
+
+    /// Lifts the operator's ban of `network` and the failed-login bans
+    /// within it; false if there was none.
+    pub fn unban(&self, network: ipnet::IpNet) -> bool {
+        self.shared().limits.unban(network)
+    }
+
+    /// The bans in force: the operator's and those for failed logins.
+    pub fn bans(&self) -> Vec<crate::Ban> {
+        self.shared().limits.bans()
+    }
+
+    /// Ends every session whose client is in `network`, as
+    /// [`Self::kick`] does; returns how many.
+    pub fn kick_from(&self, network: ipnet::IpNet) -> usize {
+        self.shared()
+            .registry
+            .kick_where(|ip| network.contains(&ip))
+    }
+
+    /// File bytes moved since the server started, running transfers
+    /// included: sampled twice, the difference over the interval is the
+    /// throughput.
+    pub fn throughput(&self) -> Throughput {
+        self.shared().registry.throughput()
     }
 }
 

@@ -39,6 +39,7 @@ impl Session {
         let message = self.dir_message(&path).await;
         let reply = Reply::new(250, path_text(&path, " is the current directory."));
         let reply = super::messages::with_message(message, reply);
+        self.registration.set_directory(&path.to_string_lossy());
         if let Login::LoggedIn(user) = &mut self.login {
             user.cwd = path;
         }

@@ -71,6 +71,7 @@ impl Session {
             return false;
         };
         self.shared.config.authorizer.logout(&user.account).await;
+        self.registration.set_user(None, None);
         tracing::info!(parent: &user.span, user = %user.account.username, "logout");
         // REIN gives back what was left of the login deadline, no more.
         self.login_deadline = user
@@ -208,6 +209,7 @@ impl Session {
             login_time_left,
         }));
         self.hook(HookEvent::Login);
+        self.show_login();
         self.shared
             .metrics
             .login(LoginOutcome::Success, started.elapsed());
@@ -359,7 +361,7 @@ impl Session {
             .await;
         match banned_there {
             Some(true) if !banned_here => {
-                self.shared.limits.ban(ip, policy.duration);
+                self.shared.limits.ban_as_failed(ip, policy.duration);
                 self.shared.metrics.bans.inc();
                 tracing::warn!(client = %ip, "address banned after repeated failed logins across servers");
             }

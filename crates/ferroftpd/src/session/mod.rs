@@ -6,6 +6,7 @@
 //! concern in the submodules; [`Session::dispatch`] is the one `match` over
 //! commands.
 
+mod admin;
 mod checksum;
 mod control;
 mod custom;
@@ -102,6 +103,8 @@ struct Running {
     real_path: Option<std::path::PathBuf>,
     /// Counts the transfer in the active-transfers gauge until dropped.
     _active: crate::metrics::ActiveTransfer,
+    /// Shows the transfer in the session registry until dropped.
+    _shown: crate::registry::ShownTransfer,
 }
 
 /// What woke the session up.
@@ -164,13 +167,15 @@ pub(crate) struct Session {
     login_deadline: Option<Instant>,
     /// When the last command arrived (for the idle timeout).
     last_command_at: Instant,
-    /// This connection's place in the server's connection counts.
-    _slot: ConnectionSlot,
     /// Where hook events go, when the server has hooks.
     hooks: Option<HookSender>,
     /// TLS settings and state, once the control connection has been
     /// encrypted. Boxed: plain sessions pay one pointer.
     tls: Option<Box<TlsState>>,
+    /// This session's entry in the server's session list (admin.rs),
+    /// which holds its place in the connection counts: one pointer in
+    /// the session for both.
+    registration: crate::registry::Registration,
 }
 
 /// A session's FTPS state.
@@ -229,6 +234,9 @@ impl Session {
         let login_deadline = shared.config.login_timeout.map(|t| Instant::now() + t);
         let shared_hooks = shared.config.hooks.clone();
         let tracker = shared.transfers.clone();
+        let registration = shared
+            .registry
+            .register(id, peer, &shared.close_sessions, slot);
         Session {
             shared,
             control: Control::new(socket, encoding),
@@ -250,9 +258,9 @@ impl Session {
             id,
             login_deadline,
             last_command_at: Instant::now(),
-            _slot: slot,
             hooks: shared_hooks.map(|h| HookSender::start(h, id, peer, &tracker)),
             tls: None,
+            registration,
         }
     }
 
@@ -264,7 +272,8 @@ impl Session {
         tracing::info!(local = %self.local_ip, implicit_tls, "session opened");
         self.shared.metrics.sessions_active.inc();
         self.hook(HookEvent::Connect);
-        let close = self.shared.close_sessions.clone();
+        // The server's abort, or an operator's kick.
+        let close = self.registration.closer();
         // Boxed, like command handling: only implicit-TLS sessions need the
         // space, and only for a moment.
         if implicit_tls && !Box::pin(self.start_implicit_tls()).await {
@@ -290,12 +299,12 @@ impl Session {
     }
 
     /// Waits for the next thing to do.
-    async fn next_event(&mut self, close: &tokio_util::sync::CancellationToken) -> Event {
+    async fn next_event(&mut self, close: &crate::registry::Closer) -> Event {
         let timeout = self.timeout_at();
         tokio::select! {
             frame = self.control.next_frame(), if !self.quit_after_transfer => Event::Control(frame),
             outcome = Self::transfer_finished(&mut self.running) => Event::TransferDone(outcome),
-            () = close.cancelled() => Event::ServerClosing,
+            () = close.closed() => Event::ServerClosing,
             which = Self::deadline(timeout) => Event::TimedOut(which),
         }
     }
@@ -324,13 +333,7 @@ impl Session {
                 self.close_timed_out(Timeout::Idle, "Control connection timed out.")
                     .await
             }
-            Event::ServerClosing => {
-                let _ = self
-                    .control
-                    .send(&Reply::new(421, "Server shutting down."))
-                    .await;
-                Flow::Close
-            }
+            Event::ServerClosing => self.close_by_server().await,
         }
     }
 

@@ -232,6 +232,11 @@ impl Session {
             .and_then(|u| u.account.identity.clone());
         let transfer = Transfer::start(setup, params, job, tls, identity, &self.shared.transfers);
         let active = self.shared.metrics.transfer_started(kind.direction());
+        let shown = self.registration.transfer_started(
+            kind,
+            path.as_ref().map(|p| p.to_string_lossy()).as_deref(),
+            transfer.bytes.clone(),
+        );
         self.running = Some(Box::new(Running {
             transfer,
             kind,
@@ -241,6 +246,7 @@ impl Session {
             anonymous,
             real_path,
             _active: active,
+            _shown: shown,
         }));
         Flow::Continue
     }
@@ -322,6 +328,10 @@ impl Session {
         }
         check_restart(offset, info.size)?;
         let reader = storage.open_read(&path, offset).await?;
+        if self.transfer_type == TransferType::Binary {
+            // ASCII conversion changes the count.
+            self.registration.expect_size(info.size - offset);
+        }
         let job = Job::Download {
             reader,
             ascii: self.transfer_type == TransferType::Ascii,

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod admin;
 mod confinement;
 mod extend;
 mod files;
