@@ -155,6 +155,7 @@ fn startup_only(old: &Args, new: &mut Args) -> Vec<&'static str> {
         // Bans and failures are recorded per network of this size.
         ban_ipv6_prefix => "--ban-ipv6-prefix",
         threads => "--threads",
+        workers => "--workers",
         cluster_redis => "--cluster-redis",
     );
     let max = |args: &Args| args.max_cons.unwrap_or(ferroftpd::DEFAULT_MAX_CONNECTIONS);

@@ -70,12 +70,7 @@ impl SupervisorLimits {
     /// Starts the tasks that write requests and read answers. Must run
     /// within a tokio runtime; does nothing the second time.
     pub fn start(&self) -> std::io::Result<()> {
-        let Some(stream) = self
-            .stream
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        else {
+        let Some(stream) = self.stream.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return Ok(());
         };
         stream.set_nonblocking(true)?;
@@ -107,7 +102,10 @@ impl SupervisorLimits {
                 }
                 match wire::decode_response(&body) {
                     Ok((id, response)) => {
-                        let waiter = answers.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                        let waiter = answers
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&id);
                         if let Some(waiter) = waiter {
                             let _ = waiter.send(response);
                         }
@@ -195,7 +193,9 @@ impl Drop for Forget<'_> {
 }
 
 fn unexpected(response: Response) -> SharedLimitsError {
-    SharedLimitsError::new(format!("unexpected answer from the supervisor: {response:?}"))
+    SharedLimitsError::new(format!(
+        "unexpected answer from the supervisor: {response:?}"
+    ))
 }
 
 #[async_trait]
@@ -394,7 +394,9 @@ mod tests {
         assert_eq!(bans[0].key, bad);
         assert!(a.unban(bad).await.unwrap());
         assert!(!b.is_banned(bad).await.unwrap());
-        b.ban(ip("2001:db8::"), Duration::from_secs(60)).await.unwrap();
+        b.ban(ip("2001:db8::"), Duration::from_secs(60))
+            .await
+            .unwrap();
         assert!(a.is_banned(ip("2001:db8::")).await.unwrap());
     }
 
@@ -402,7 +404,10 @@ mod tests {
     async fn a_gone_supervisor_is_an_error_and_closes() {
         let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
         let limits = SupervisorLimits::new(mine);
-        assert!(limits.is_banned(ip("10.0.0.1")).await.is_err(), "not started");
+        assert!(
+            limits.is_banned(ip("10.0.0.1")).await.is_err(),
+            "not started"
+        );
         limits.start().unwrap();
         drop(theirs);
         limits.closed().cancelled().await;
@@ -416,11 +421,16 @@ mod tests {
         theirs.set_nonblocking(true).unwrap();
         let served = {
             let host = host.clone();
-            tokio::spawn(async move { host.serve(UnixStream::from_std(theirs).unwrap(), || {}).await })
+            tokio::spawn(async move {
+                host.serve(UnixStream::from_std(theirs).unwrap(), || {})
+                    .await
+            })
         };
         mine.set_nonblocking(true).unwrap();
         let mut mine = UnixStream::from_std(mine).unwrap();
-        mine.write_all(&[0, 0, 0, 5, 0, 0, 0, 1, 250]).await.unwrap();
+        mine.write_all(&[0, 0, 0, 5, 0, 0, 0, 1, 250])
+            .await
+            .unwrap();
         assert!(served.await.unwrap().is_err());
         let mut huge = UnixStream::pair().unwrap();
         huge.0.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
