@@ -20,9 +20,9 @@
 //! once every [`SHARED_LIMITS_RETRY`] until it can.
 //!
 //! [`RedisLimits`] (feature `redis`) keeps the state in Redis.
-//! [`LimitsHost`] and [`SupervisorLimits`] (feature `multi-proc`) keep it
-//! in a supervisor process for the worker processes it starts, over a
-//! Unix stream per worker ([`wire`] is the protocol).
+//! `LimitsHost` and `SupervisorLimits` (feature `multi-proc`) keep it in
+//! a supervisor process for the worker processes it starts, over a Unix
+//! stream per worker (module `wire` is the protocol).
 
 use std::fmt;
 use std::net::IpAddr;
