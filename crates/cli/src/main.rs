@@ -55,14 +55,14 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
         tracing::debug!(option, %source, "option set");
     }
     raise_open_file_limit();
-    multiproc::check(args)?;
-    // In a worker of --concurrency multi-proc: its listeners and the
-    // supervisor's limits, received first.
-    let mut worker = multiproc::Worker::from_env()?;
     // An error about one option names the flag; `locate` names the
     // variable or the line of the config file instead when the value came
     // from there.
     let located = |e: anyhow::Error| anyhow::anyhow!(parsed.locate(&format!("{e:#}")));
+    multiproc::check(args).map_err(located)?;
+    // In a worker of --concurrency multi-proc: its listeners and the
+    // supervisor's limits, received first.
+    let mut worker = multiproc::Worker::from_env()?;
     let settings = match &worker {
         None => settings::build(args),
         Some(worker) => settings::plan(args, None).and_then(|mut plan| {
@@ -113,7 +113,12 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     if multiproc::wanted(args) && worker.is_none() {
         return multiproc::supervise(args, argv, listeners, pidfile.as_mut(), log);
     }
-    let mut runtime = runtime_builder(args)?;
+    // A worker runs on one thread whatever the options read now say (a
+    // worker restarted after the config file changed is still a worker).
+    let mut runtime = match worker {
+        Some(_) => tokio::runtime::Builder::new_current_thread(),
+        None => runtime_builder(args)?,
+    };
     notify::connect();
     let sandbox = sandbox::apply(args, &settings)?;
     let runtime = runtime
@@ -145,8 +150,8 @@ fn runtime_builder(args: &Args) -> Result<tokio::runtime::Builder> {
             tracing::info!("concurrency: async, every session on one thread");
             Ok(tokio::runtime::Builder::new_current_thread())
         }
-        // A worker process (the supervisor runs its own runtime): one
-        // thread, as the processes share the CPUs.
+        // Not reached: the supervisor runs its own runtime, and a worker
+        // is given one thread in `run`.
         (Concurrency::MultiProc, _) => Ok(tokio::runtime::Builder::new_current_thread()),
         (Concurrency::MultiThread, threads) => {
             let mut runtime = tokio::runtime::Builder::new_multi_thread();
