@@ -336,3 +336,42 @@ def test_sigterm_lets_a_transfer_finish(start_server, layout):
     assert got["data"] == data
     assert srv.proc.wait(timeout=30) == 0
     assert "worker stopping" in srv.log and "all workers stopped" in srv.log, srv.log_tail()
+
+
+def test_restarts_back_off_when_a_worker_keeps_dying(start_server):
+    srv = start_server("--concurrency", "multi-proc", "--workers", "1")
+    for n in range(3):
+        (victim,) = serving_workers(srv, 1)
+        wait_for(lambda: srv.log.count("worker serving on") == n + 1, "the worker serving")
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: srv.log.count("restarting the worker") == n + 1, "the restart")
+    # Each death in a row of a short-lived worker doubles the pause.
+    pauses = re.findall(r"restarting the worker in (\d+)ms", srv.log)
+    assert pauses == ["100", "200", "400"], srv.log_tail()
+    serving_workers(srv, 1)
+    wait_for(lambda: srv.log.count("worker serving on") == 4, "the fourth worker serving")
+    assert greeting(srv).startswith("220")
+
+
+def test_implicit_and_explicit_ftps_in_every_worker(start_server, layout):
+    cert, key = layout.base / "cert.pem", layout.base / "key.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        capture_output=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    srv = start_server(*MULTI_PROC, "--user", "alice:pw", "--tls", "--certfile", str(cert),
+                       "--keyfile", str(key), "--tls-implicit-port", "0")
+    serving_workers(srv)
+    implicit = re.search(r"implicit FTPS on \S+:(\d+)", srv.log)
+    assert implicit, srv.log_tail()
+    # The supervisor alone says where it listens.
+    assert srv.log.count("implicit FTPS on") == 1, srv.log_tail()
+    for _ in range(4):
+        res = run_curl("--cacert", str(cert),
+                       f"ftps://alice:pw@127.0.0.1:{implicit.group(1)}/root-marker.txt")
+        assert res.returncode == 0 and res.stdout == b"inside the root\n", res.transcript()
+        res = run_curl("--cacert", str(cert), "--ssl-reqd",
+                       f"ftp://alice:pw@127.0.0.1:{srv.port}/root-marker.txt")
+        assert res.returncode == 0 and res.stdout == b"inside the root\n", res.transcript()
