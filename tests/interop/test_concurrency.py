@@ -299,7 +299,7 @@ def test_sigterm_lets_a_transfer_finish(start_server, layout):
     (layout.root / "big.bin").write_bytes(data)
     # 1 MiB at 256 KiB/s: about 4 s
     srv = start_server(*MULTI_PROC, "--user", "alice:pw", "--write-limit", "256K")
-    serving_workers(srv)
+    workers = serving_workers(srv)
     got: dict[str, object] = {}
 
     def download():
@@ -314,7 +314,11 @@ def test_sigterm_lets_a_transfer_finish(start_server, layout):
     t.start()
     wait_for(lambda: "RETR big.bin" in srv.log, "the download to start")
     time.sleep(0.5)
+    # As systemd stops a unit (KillMode=control-group): SIGTERM to every
+    # process at once. The workers take the supervisor's as the same stop.
     srv.proc.send_signal(signal.SIGTERM)
+    for pid in workers:
+        os.kill(pid, signal.SIGTERM)
     # An idle session is closed at once, with a 421 it reads unasked.
     try:
         with pytest.raises(ftplib.error_temp, match="421 Server shutting down"):
@@ -375,3 +379,26 @@ def test_implicit_and_explicit_ftps_in_every_worker(start_server, layout):
         res = run_curl("--cacert", str(cert), "--ssl-reqd",
                        f"ftp://alice:pw@127.0.0.1:{srv.port}/root-marker.txt")
         assert res.returncode == 0 and res.stdout == b"inside the root\n", res.transcript()
+
+
+def test_a_second_sigterm_closes_transfers_at_once(start_server, layout):
+    (layout.root / "big.bin").write_bytes(random_bytes(1024 * 1024, seed=3))
+    srv = start_server(*MULTI_PROC, "--user", "alice:pw", "--write-limit", "128K")
+    serving_workers(srv)
+    with ftp_session(srv, "alice", "pw") as ftp:
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("RETR big.bin")
+        try:
+            conn.recv(1024)
+            srv.proc.send_signal(signal.SIGTERM)
+            wait_for(lambda: "worker stopping" in srv.log, "the workers draining")
+            started = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)
+            # 1 MiB at 128 KiB/s would take 8 s; it is cut at once.
+            with pytest.raises(ftplib.error_temp, match="421"):
+                ftp.voidresp()
+            assert time.monotonic() - started < 4
+        finally:
+            conn.close()
+    assert srv.proc.wait(timeout=30) == 0
+    assert "closing the sessions left" in srv.log, srv.log_tail()

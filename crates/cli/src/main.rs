@@ -332,7 +332,10 @@ async fn serve(
             });
         }
         Some(worker) => {
-            tokio::spawn(drain(server, shutdown, worker.limits.closed()));
+            // Registered now: SIGUSR1's default action is to exit.
+            use tokio::signal::unix::{signal, SignalKind};
+            let close_now = signal(SignalKind::user_defined1()).context("SIGUSR1 handler")?;
+            tokio::spawn(drain(server, shutdown, close_now, worker.limits.closed()));
         }
     }
     match implicit {
@@ -373,11 +376,14 @@ fn shutdown_signals(worker: bool) -> Result<tokio::sync::mpsc::UnboundedReceiver
 /// A multi-proc worker's stop, on SIGTERM or when its supervisor is gone:
 /// it stops accepting, closes idle sessions and lets transfers in progress
 /// finish ([`ferroftpd::Server::drain`]), for at most
-/// [`multiproc::DRAIN_GRACE`] or until another SIGTERM, then closes the
-/// sessions left.
+/// [`multiproc::DRAIN_GRACE`] or until SIGUSR1, then closes the sessions
+/// left. More SIGTERMs change nothing: under systemd (`KillMode=` its
+/// default, control-group) every worker gets one from systemd and one from
+/// the supervisor.
 async fn drain(
     server: ferroftpd::Server,
     mut signals: tokio::sync::mpsc::UnboundedReceiver<()>,
+    mut close_now: tokio::signal::unix::Signal,
     supervisor_gone: tokio_util::sync::CancellationToken,
 ) {
     tokio::select! {
@@ -392,7 +398,7 @@ async fn drain(
     server.drain();
     tokio::select! {
         () = tokio::time::sleep(multiproc::DRAIN_GRACE) => {}
-        _ = signals.recv() => {}
+        _ = close_now.recv() => {}
     }
     if server.session_count() > 0 {
         tracing::info!(

@@ -12,8 +12,8 @@
 //! - SIGTERM or SIGINT: every worker gets SIGTERM, stops accepting,
 //!   closes its idle sessions and lets transfers in progress finish (at
 //!   most [`super::DRAIN_GRACE`]); the supervisor closes its copy of the
-//!   listeners, waits for all workers, then exits. A second signal has
-//!   the workers close their sessions at once.
+//!   listeners, waits for all workers, then exits. A second signal sends
+//!   SIGUSR1 to the workers, which close their sessions at once.
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
@@ -216,8 +216,8 @@ async fn run(
     loop {
         tokio::select! {
             () = &mut all => break,
-            _ = term.recv() => { shared.signal_all(Signal::TERM); }
-            _ = int.recv() => { shared.signal_all(Signal::TERM); }
+            _ = term.recv() => { shared.signal_all(Signal::USR1); }
+            _ = int.recv() => { shared.signal_all(Signal::USR1); }
         }
     }
     tracing::info!("all workers stopped");
