@@ -290,25 +290,34 @@ async fn serve(
     };
     let addr = listener.local_addr()?;
     let config = settings.server.config();
-    if let Some(worker) = worker {
-        worker.limits.start().context("the supervisor's stream")?;
-    }
-    if let Some(worker) = worker {
+    match worker {
         // The supervisor says "listening" once every worker serves.
-        tracing::info!(
-            worker = worker.index,
-            pid = std::process::id(),
-            "worker serving on {addr}"
-        );
-        let _ = worker.limits.ready();
-    } else {
-        tracing::info!(
-        pid = std::process::id(),
-        passive_ports = %config.passive_ports().map_or_else(|| "any".to_owned(), |p| p.to_string()),
-        masquerade = %config.masquerade_address().map_or_else(|| "none".to_owned(), |a| a.to_string()),
-        "listening on {addr}"
-        );
-        notify::listening(addr);
+        Some(worker) => {
+            worker.limits.start().context("the supervisor's stream")?;
+            tracing::info!(
+                worker = worker.index,
+                pid = std::process::id(),
+                "worker serving on {addr}"
+            );
+            // Connections wait in the listener's queue until `serve` below
+            // accepts them: ready now is ready.
+            let _ = worker.limits.ready();
+        }
+        None => {
+            let passive_ports = config
+                .passive_ports()
+                .map_or_else(|| "any".to_owned(), |p| p.to_string());
+            let masquerade = config
+                .masquerade_address()
+                .map_or_else(|| "none".to_owned(), |a| a.to_string());
+            tracing::info!(
+                pid = std::process::id(),
+                passive_ports = %passive_ports,
+                masquerade = %masquerade,
+                "listening on {addr}"
+            );
+            notify::listening(addr);
+        }
     }
     if let Some(metrics_listener) = listeners.metrics {
         let metrics_listener = tokio::net::TcpListener::from_std(metrics_listener)?;

@@ -9,7 +9,6 @@
 //! a crashed worker cannot leak connections or user sessions.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -167,10 +166,5 @@ impl LimitsHost {
                 Some(KEYS_AS_GIVEN),
             )
             .admit(request.ip)
-    }
-
-    /// True if `key` is banned now (for tests and logs).
-    pub fn is_banned(&self, key: IpAddr) -> bool {
-        self.limits.is_banned(key)
     }
 }
