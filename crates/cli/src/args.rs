@@ -149,13 +149,17 @@ pub struct Args {
     #[arg(long)]
     pub disable_sendfile: bool,
 
-    /// How sessions share the CPUs (pyftpdlib's names): async, one thread for every session; multi-thread, a thread per CPU (or --threads) [default: multi-thread]
+    /// How sessions share the CPUs (pyftpdlib's names): async, one thread for every session; multi-thread, a thread per CPU (or --threads); multi-proc, worker processes (--workers) of one thread each [default: multi-thread]
     #[arg(long, value_name = "MODEL")]
     pub concurrency: Option<Concurrency>,
 
     /// With --concurrency multi-thread: the number of threads running sessions [default: one per CPU]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+
+    /// With --concurrency multi-proc: the number of worker processes [default: one per CPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
 
     /// Failed logins before the client is disconnected [default: 3]
     #[arg(long, value_name = "N", value_parser = at_least_one::<u32>)]
@@ -463,7 +467,7 @@ fn endpoint(text: &str) -> Result<String, String> {
 }
 
 /// `--concurrency`. File transfers and storage calls run on a pool of
-/// blocking threads in either model.
+/// blocking threads in every model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Concurrency {
     /// One thread runs every session (pyftpdlib's default FTPServer).
@@ -471,6 +475,10 @@ pub enum Concurrency {
     /// Sessions spread over a thread per CPU (ThreadedFTPServer's use of
     /// the CPUs, without a thread per session).
     MultiThread,
+    /// Pre-forked worker processes sharing the listening sockets, one
+    /// thread each, under a supervisor that restarts them and keeps their
+    /// limits (pyftpdlib's `serve_forever(worker_processes=N)`).
+    MultiProc,
 }
 
 /// `--log-format`.

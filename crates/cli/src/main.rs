@@ -6,6 +6,7 @@ mod args;
 mod generate;
 mod layers;
 mod logging;
+mod multiproc;
 mod notify;
 mod pidfile;
 mod preflight;
@@ -64,7 +65,21 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     // variable or the line of the config file instead when the value came
     // from there.
     let located = |e: anyhow::Error| anyhow::anyhow!(parsed.locate(&format!("{e:#}")));
-    let settings = settings::build(args).map_err(located)?;
+    multiproc::check(args).map_err(located)?;
+    // In a worker of --concurrency multi-proc: its listeners and the
+    // supervisor's limits, received first.
+    let mut worker = multiproc::Worker::from_env()?;
+    let settings = match &worker {
+        None => settings::build(args),
+        Some(worker) => settings::plan(args, None).and_then(|mut plan| {
+            let limits =
+                worker.limits.clone() as std::sync::Arc<dyn ferroftpd::shared_limits::SharedLimits>;
+            plan.builder = plan.builder.shared_limits(Some(limits.clone()));
+            plan.shared_limits = Some(limits);
+            plan.build()
+        }),
+    }
+    .map_err(located)?;
     if let Some(users) = &settings.users_file {
         // The homes and folders of a users file are served with the
         // server's own uid, as --directory is (settings.rs checks that).
@@ -97,19 +112,35 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     let mut pidfile = args
         .pidfile
         .as_deref()
+        .filter(|_| worker.is_none())
         .map(pidfile::PidFile::create)
         .transpose()?;
     // Everything that opens a file or binds a port happens above and here,
     // before the sandbox; no thread runs yet, so the sandbox covers every
     // thread the runtime will start.
-    let listeners = Listeners::bind(&settings).map_err(located)?;
+    let listeners = match worker.as_mut().and_then(|w| w.listeners.take()) {
+        Some(given) => Listeners {
+            control: given.control,
+            implicit_tls: given.implicit_tls,
+            metrics: None,
+        },
+        None => Listeners::bind(&settings).map_err(located)?,
+    };
     let admin = admin::bind(args, settings.listen).map_err(located)?;
-    if let Some(range) = settings.server.config().passive_ports() {
+    if let (Some(range), None) = (settings.server.config().passive_ports(), &worker) {
         let ip = listeners.control.local_addr()?.ip();
         preflight::passive_ports(range, ip)
             .map_err(|e| located(anyhow::anyhow!("--range: {e}")))?;
     }
-    let mut runtime = runtime_builder(args)?;
+    if multiproc::wanted(args) && worker.is_none() {
+        return multiproc::supervise(args, argv, listeners, pidfile.as_mut(), log);
+    }
+    // A worker runs on one thread whatever the options read now say (a
+    // worker restarted after the config file changed is still a worker).
+    let mut runtime = match worker {
+        Some(_) => tokio::runtime::Builder::new_current_thread(),
+        None => runtime_builder(args)?,
+    };
     notify::connect();
     // The sandbox's rules open their paths as root; the seccomp filter
     // allows the calls of the drop that follows.
@@ -131,6 +162,7 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
         admin,
         reloader,
         pidfile.as_mut(),
+        worker.as_ref(),
     ))
 }
 
@@ -163,6 +195,9 @@ fn runtime_builder(args: &Args) -> Result<tokio::runtime::Builder> {
             tracing::info!("concurrency: async, every session on one thread");
             Ok(tokio::runtime::Builder::new_current_thread())
         }
+        // Not reached: the supervisor runs its own runtime, and a worker
+        // is given one thread in `run`.
+        (Concurrency::MultiProc, _) => Ok(tokio::runtime::Builder::new_current_thread()),
         (Concurrency::MultiThread, threads) => {
             let mut runtime = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = threads.map(usize::from).or_else(worker_threads) {
@@ -238,6 +273,7 @@ async fn serve(
     admin: Option<admin::Bound>,
     mut reloader: reload::Reloader,
     pidfile: Option<&mut pidfile::PidFile>,
+    worker: Option<&multiproc::Worker>,
 ) -> Result<()> {
     // Registered before the listening line and the pid file's id, so a
     // SIGHUP sent once the server is up never hits the default action
@@ -249,7 +285,7 @@ async fn serve(
     }
     // Likewise, so that a stop right after READY=1 (systemd) or the
     // listening line shuts down cleanly rather than killing the process.
-    let shutdown = shutdown_signals()?;
+    let mut shutdown = shutdown_signals(worker.is_some())?;
     // Reloads come from SIGHUP and from the admin API (which waits for
     // the outcome); one at a time, in the order asked.
     let (reloads, mut asked) = tokio::sync::mpsc::channel::<Option<ReloadReply>>(8);
@@ -310,20 +346,44 @@ async fn serve(
     let implicit = match listeners.implicit_tls {
         Some(implicit) => {
             let implicit = tokio::net::TcpListener::from_std(implicit)?;
-            tracing::info!("implicit FTPS on {}", implicit.local_addr()?);
+            if worker.is_none() {
+                tracing::info!("implicit FTPS on {}", implicit.local_addr()?);
+            }
             Some(implicit)
         }
         None => None,
     };
     let addr = listener.local_addr()?;
     let config = settings.server.config();
-    tracing::info!(
-        pid = std::process::id(),
-        passive_ports = %config.passive_ports().map_or_else(|| "any".to_owned(), |p| p.to_string()),
-        masquerade = %config.masquerade_address().map_or_else(|| "none".to_owned(), |a| a.to_string()),
-        "listening on {addr}"
-    );
-    notify::listening(addr);
+    match worker {
+        // The supervisor says "listening" once every worker serves.
+        Some(worker) => {
+            worker.limits.start().context("the supervisor's stream")?;
+            tracing::info!(
+                worker = worker.index,
+                pid = std::process::id(),
+                "worker serving on {addr}"
+            );
+            // Connections wait in the listener's queue until `serve` below
+            // accepts them: ready now is ready.
+            let _ = worker.limits.ready();
+        }
+        None => {
+            let passive_ports = config
+                .passive_ports()
+                .map_or_else(|| "any".to_owned(), |p| p.to_string());
+            let masquerade = config
+                .masquerade_address()
+                .map_or_else(|| "none".to_owned(), |a| a.to_string());
+            tracing::info!(
+                pid = std::process::id(),
+                passive_ports = %passive_ports,
+                masquerade = %masquerade,
+                "listening on {addr}"
+            );
+            notify::listening(addr);
+        }
+    }
     if let Some(metrics_listener) = listeners.metrics {
         let metrics_listener = tokio::net::TcpListener::from_std(metrics_listener)?;
         tracing::info!(
@@ -347,12 +407,22 @@ async fn serve(
         })?;
     }
     let server = settings.server.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!(sessions = server.session_count(), "shutting down");
-        notify::stopping();
-        server.abort();
-    });
+    match worker {
+        None => {
+            tokio::spawn(async move {
+                shutdown.recv().await;
+                tracing::info!(sessions = server.session_count(), "shutting down");
+                notify::stopping();
+                server.abort();
+            });
+        }
+        Some(worker) => {
+            // Registered now: SIGUSR1's default action is to exit.
+            use tokio::signal::unix::{signal, SignalKind};
+            let close_now = signal(SignalKind::user_defined1()).context("SIGUSR1 handler")?;
+            tokio::spawn(drain(server, shutdown, close_now, worker.limits.closed()));
+        }
+    }
     match implicit {
         None => settings.server.serve(listener).await?,
         Some(implicit) => {
@@ -368,18 +438,63 @@ async fn serve(
 /// Where the admin API hears the outcome of the reload it asked for.
 type ReloadReply = tokio::sync::oneshot::Sender<Result<(), String>>;
 
-/// SIGINT or SIGTERM: their handlers are registered at once, the future
-/// waits for either.
-fn shutdown_signals() -> Result<impl std::future::Future<Output = ()>> {
+/// SIGINT or SIGTERM: their handlers are registered at once, each
+/// signal is one item of the stream. A multi-proc worker hears SIGTERM
+/// only: its supervisor sends it, while SIGINT from a terminal reaches the
+/// whole process group, supervisor included, and is left to it.
+fn shutdown_signals(worker: bool) -> Result<tokio::sync::mpsc::UnboundedReceiver<()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let got = tokio::select! {
+                got = term.recv() => got,
+                got = int.recv(), if !worker => got,
+            };
+            if got.is_none() || tx.send(()).is_err() {
+                return;
+            }
         }
-    })
+    });
+    Ok(rx)
+}
+
+/// A multi-proc worker's stop, on SIGTERM or when its supervisor is gone:
+/// it stops accepting, closes idle sessions and lets transfers in progress
+/// finish ([`ferroftpd::Server::drain`]), for at most
+/// [`multiproc::DRAIN_GRACE`] or until SIGUSR1, then closes the sessions
+/// left. More SIGTERMs change nothing: under systemd (`KillMode=` its
+/// default, control-group) every worker gets one from systemd and one from
+/// the supervisor.
+async fn drain(
+    server: ferroftpd::Server,
+    mut signals: tokio::sync::mpsc::UnboundedReceiver<()>,
+    mut close_now: tokio::signal::unix::Signal,
+    supervisor_gone: tokio_util::sync::CancellationToken,
+) {
+    tokio::select! {
+        _ = signals.recv() => {}
+        () = supervisor_gone.cancelled() => tracing::warn!("the supervisor is gone"),
+    }
+    tracing::info!(
+        sessions = server.session_count(),
+        "worker stopping: no new connections; transfers in progress may finish for {:?}",
+        multiproc::DRAIN_GRACE
+    );
+    server.drain();
+    tokio::select! {
+        () = tokio::time::sleep(multiproc::DRAIN_GRACE) => {}
+        _ = close_now.recv() => {}
+    }
+    if server.session_count() > 0 {
+        tracing::info!(
+            sessions = server.session_count(),
+            "closing the sessions left"
+        );
+    }
+    server.abort();
 }
 
 /// Each session needs a descriptor or two: use all the process may have.

@@ -157,6 +157,7 @@ fn startup_only(old: &Args, new: &mut Args) -> Vec<&'static str> {
         // Bans and failures are recorded per network of this size.
         ban_ipv6_prefix => "--ban-ipv6-prefix",
         threads => "--threads",
+        workers => "--workers",
         cluster_redis => "--cluster-redis",
         run_as => "--run-as",
     );

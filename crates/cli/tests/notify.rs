@@ -141,6 +141,17 @@ fn ready_and_stopping_without_the_sandbox() {
     ready_then_stopping(&Systemd::at_path(), &["--no-sandbox"]);
 }
 
+/// The supervisor says READY=1 once both workers serve (the greeting comes
+/// at once), and it alone talks to systemd: the message after READY=1 is
+/// its STOPPING=1, not a worker's READY=1.
+#[test]
+fn multi_proc_is_ready_when_its_workers_serve() {
+    ready_then_stopping(
+        &Systemd::at_path(),
+        &["--concurrency", "multi-proc", "--workers", "2"],
+    );
+}
+
 #[test]
 fn an_unreachable_socket_is_reported_and_the_server_runs_on() {
     let dir = tempfile::tempdir().unwrap();

@@ -319,6 +319,35 @@ impl Limits {
         record.banned_until = Some(now + duration);
     }
 
+    /// Lifts the ban on `ip` (by its key under the ban policy); true if
+    /// there was one in force.
+    #[cfg_attr(not(feature = "multi-proc"), allow(dead_code))]
+    pub(crate) fn unban_failed(&self, ip: IpAddr) -> bool {
+        let Some(policy) = self.ban else { return false };
+        let now = Instant::now();
+        let mut failures = lock(&self.failures);
+        let banned = failures
+            .get(&policy.key(ip))
+            .and_then(|r| r.banned_until)
+            .is_some_and(|until| now < until);
+        failures.remove(&policy.key(ip));
+        banned
+    }
+
+    /// The failed-login bans in force: each key and how long it still
+    /// lasts.
+    #[cfg_attr(not(feature = "multi-proc"), allow(dead_code))]
+    pub(crate) fn failed_login_bans(&self) -> Vec<(IpAddr, Duration)> {
+        let now = Instant::now();
+        lock(&self.failures)
+            .iter()
+            .filter_map(|(key, r)| {
+                let until = r.banned_until.filter(|&until| now < until)?;
+                Some((*key, until - now))
+            })
+            .collect()
+    }
+
     /// Records a failed login from `ip`; returns true if that bans it.
     pub(crate) fn record_failure(&self, ip: IpAddr) -> bool {
         let Some(policy) = self.ban else { return false };

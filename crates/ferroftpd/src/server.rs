@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     stop_accepting: CancellationToken,
     /// Cancelled by `abort`: close every session.
     pub close_sessions: CancellationToken,
+    /// Cancelled by `drain`: close every session with no transfer running.
+    pub close_idle_sessions: CancellationToken,
     sessions: TaskTracker,
     /// Transfer tasks, which may outlive their session by a moment.
     pub transfers: TaskTracker,
@@ -132,6 +134,7 @@ impl Shared {
             config: Arc::new(config),
             stop_accepting: self.stop_accepting.clone(),
             close_sessions: self.close_sessions.clone(),
+            close_idle_sessions: self.close_idle_sessions.clone(),
             sessions: self.sessions.clone(),
             transfers: self.transfers.clone(),
             next_session_id: self.next_session_id.clone(),
@@ -163,6 +166,7 @@ impl Server {
             config: Arc::new(config),
             stop_accepting: CancellationToken::new(),
             close_sessions: CancellationToken::new(),
+            close_idle_sessions: CancellationToken::new(),
             sessions: TaskTracker::new(),
             transfers: TaskTracker::new(),
             next_session_id: Arc::new(AtomicU64::new(1)),
@@ -459,6 +463,16 @@ impl Server {
     /// (pyftpdlib's `close()`).
     pub fn shutdown(&self) {
         self.shared().stop_accepting.cancel();
+    }
+
+    /// Stops accepting and closes, with a 421 reply, every session with
+    /// no transfer running, and every other session as soon as its
+    /// transfer ends: in-flight transfers complete, nobody starts a new
+    /// one. [`Self::serve`] returns when the last session has ended;
+    /// [`Self::abort`] ends those left.
+    pub fn drain(&self) {
+        self.shared().stop_accepting.cancel();
+        self.shared().close_idle_sessions.cancel();
     }
 
     /// Stops accepting and closes every session at once, with a 421 reply

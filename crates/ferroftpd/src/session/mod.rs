@@ -274,6 +274,7 @@ impl Session {
         self.hook(HookEvent::Connect);
         // The server's abort, or an operator's kick.
         let close = self.registration.closer();
+        let drain = self.shared.close_idle_sessions.clone();
         // Boxed, like command handling: only implicit-TLS sessions need the
         // space, and only for a moment.
         if implicit_tls && !Box::pin(self.start_implicit_tls()).await {
@@ -286,7 +287,7 @@ impl Session {
             return;
         }
         loop {
-            let event = self.next_event(&close).await;
+            let event = self.next_event(&close, &drain).await;
             // Boxed: handling a command needs far more space than waiting
             // for one, and an idle session should not carry that space.
             let span = self.login_span();
@@ -299,12 +300,20 @@ impl Session {
     }
 
     /// Waits for the next thing to do.
-    async fn next_event(&mut self, close: &crate::registry::Closer) -> Event {
+    /// `drain` closes the session once no transfer runs
+    /// ([`crate::Server::drain`]).
+    async fn next_event(
+        &mut self,
+        close: &crate::registry::Closer,
+        drain: &tokio_util::sync::CancellationToken,
+    ) -> Event {
         let timeout = self.timeout_at();
+        let transferring = self.running.is_some();
         tokio::select! {
             frame = self.control.next_frame(), if !self.quit_after_transfer => Event::Control(frame),
             outcome = Self::transfer_finished(&mut self.running) => Event::TransferDone(outcome),
             () = close.closed() => Event::ServerClosing,
+            () = drain.cancelled(), if !transferring => Event::ServerClosing,
             which = Self::deadline(timeout) => Event::TimedOut(which),
         }
     }

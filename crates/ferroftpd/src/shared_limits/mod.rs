@@ -20,6 +20,9 @@
 //! once every [`SHARED_LIMITS_RETRY`] until it can.
 //!
 //! [`RedisLimits`] (feature `redis`) keeps the state in Redis.
+//! `LimitsHost` and `SupervisorLimits` (feature `multi-proc`) keep it in
+//! a supervisor process for the worker processes it starts, over a Unix
+//! stream per worker (module `wire` is the protocol).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -37,6 +40,17 @@ pub(crate) use status::SharedLimitsStatus;
 mod redis;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisLimits;
+
+#[cfg(feature = "multi-proc")]
+mod host;
+#[cfg(feature = "multi-proc")]
+mod supervisor;
+#[cfg(feature = "multi-proc")]
+pub mod wire;
+#[cfg(feature = "multi-proc")]
+pub use self::host::LimitsHost;
+#[cfg(feature = "multi-proc")]
+pub use self::supervisor::SupervisorLimits;
 
 /// How long the server waits for an answer from the shared state before it
 /// decides with its own limits alone.

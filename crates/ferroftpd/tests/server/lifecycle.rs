@@ -1,4 +1,4 @@
-//! Starting and stopping: abort, shutdown, serving one stream.
+//! Starting and stopping: abort, shutdown, drain, serving one stream.
 
 use crate::common::{Client, TestServer, TIMEOUT};
 use ferroftpd::Server;
@@ -34,6 +34,33 @@ async fn shutdown_stops_accepting_and_lets_sessions_finish() {
     c.expect("NOOP", 200).await;
     assert_eq!(srv.server.session_count(), 1);
     c.expect("QUIT", 221).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn drain_closes_idle_sessions_and_lets_transfers_finish() {
+    use tokio::io::AsyncWriteExt;
+    let srv = TestServer::start().await;
+    let mut idle = srv.user().await;
+    let mut busy = srv.user().await;
+    let mut data = busy.epsv().await;
+    let (code, text) = busy.cmd("STOR up.bin").await;
+    assert!(code == 150 || code == 125, "{code} {text}");
+    data.write_all(b"first half, ").await.unwrap();
+    srv.server.drain();
+    // The idle session is closed at once; the upload goes on to its end,
+    // then its session is closed too.
+    assert_eq!(idle.reply().await.0, 421);
+    assert!(idle.is_closed().await);
+    data.write_all(b"second half").await.unwrap();
+    drop(data);
+    assert_eq!(busy.reply().await.0, 226);
+    assert_eq!(busy.reply().await.0, 421);
+    assert_eq!(
+        std::fs::read(srv.path("up.bin")).unwrap(),
+        b"first half, second half"
+    );
+    assert!(tokio::net::TcpStream::connect(srv.addr).await.is_err());
     srv.stop().await;
 }
 
