@@ -135,6 +135,8 @@ def test_threads_need_the_multi_thread_model():
                       ([*mp, "--workers", "0"], "--workers: 0 is not in 1..=256"),
                       ([*mp, "--metrics-address", "127.0.0.1:0"],
                        "--metrics-address does not go with --concurrency multi-proc"),
+                      ([*mp, "--admin-address", "127.0.0.1:0"],
+                       "--admin-address does not go with --concurrency multi-proc"),
                       ([*mp, "--cluster-redis", "redis://127.0.0.1:1"],
                        "--cluster-redis does not go with --concurrency multi-proc"),
                       ([*mp, "--storage", "memory"],

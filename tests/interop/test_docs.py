@@ -27,6 +27,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -99,11 +100,23 @@ PLACEHOLDERS = {
     "BALANCER_IP": "127.0.0.1",
     "HAPROXY_IP": "127.0.0.1",
     "203.0.113.7": "203.0.113.7",  # a documentation address: announced, never used
+    # A Redis that does not answer: the node must start and serve alone.
+    "redis://:PASSWORD@10.0.1.9:6379/0": "redis://127.0.0.1:1/0",
 }
+
+# Subcommands that talk to a running server's admin API (docs/admin.md).
+ADMIN_COMMANDS = ("who", "top", "kick", "ban", "unban")
+ADMIN_TOKEN = "documented-admin-token-0123456789"
 
 # Flags whose value is a file or directory the command expects to exist.
 PATH_FLAGS = {"-d", "--directory", "--users", "--config", "--certfile", "--keyfile",
-              "--banner-file", "--log-file", "--xferlog", "--pidfile"}
+              "--banner-file", "--log-file", "--xferlog", "--pidfile", "--admin-token-file"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def test_the_docs_show_commands():
@@ -138,6 +151,9 @@ class Sandbox:
             self.certificate(p.parent)
         elif flag == "--banner-file":
             p.write_text("Welcome to the documented server.\n")
+        elif flag == "--admin-token-file":
+            p.write_text(ADMIN_TOKEN + "\n")
+            p.chmod(0o600)
         return str(p)
 
     def certificate(self, where: Path) -> None:
@@ -198,6 +214,15 @@ def prepare(command: str, sandbox: Sandbox) -> tuple[list[str], dict[str, str], 
         if a == "--metrics-address" and value is not None:
             out += [a, "127.0.0.1:0"]
             i += 2
+            continue
+        if a == "--admin-address" and value is not None:
+            # A Unix socket is a path with a slash; else a free port.
+            where = str(sandbox.local(value)) if "/" in value else f"127.0.0.1:{free_port()}"
+            out += [a, where]
+            i += 2
+            continue
+        if a == "...":  # "and the rest of your options"
+            i += 1
             continue
         if a == "--storage" and value is not None and value.startswith("s3://"):
             if not (S3_ENDPOINT and S3_BUCKET):
@@ -260,6 +285,9 @@ def test_documented_command_runs(tmp_path, where, command):
     if sub and sub[0] in ("generate", "hash-password"):
         run_subcommand(without_redirections(sub))
         return
+    if sub and sub[0] in ADMIN_COMMANDS:
+        run_admin_subcommand(tmp_path, where, command, without_redirections(sub))
+        return
     sandbox = Sandbox(tmp_path)
     argv, env, why_not = prepare(command, sandbox)
     if why_not:
@@ -295,6 +323,66 @@ def test_documented_command_runs(tmp_path, where, command):
             proc.wait()
             code = None
     assert code == 0, f"{where}: {command!r} exited with {code} on SIGTERM\n{log.read_text()}"
+
+
+def run_admin_subcommand(tmp_path: Path, where: str, command: str, sub: list[str]) -> None:
+    """Runs ``ferroftpd who|top|kick|ban|unban ...`` against a server
+    started with the admin API, with three FTP sessions open (so that the
+    session ids the docs show exist); its ``--admin-address`` and
+    ``--admin-token-file`` become that server's. ``top`` draws one screen;
+    ``unban`` lifts a ban given first."""
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    token = tmp_path / "admin-token"
+    token.write_text(ADMIN_TOKEN + "\n")
+    token.chmod(0o600)
+    address = f"127.0.0.1:{free_port()}"
+    api = ["--admin-address", address, "--admin-token-file", str(token)]
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(ferroftpd_bin()), "-i", "127.0.0.1", "-p", "0", "-d", str(fs),
+                                 "--anonymous", *api], stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=out, env={**os.environ, "NO_COLOR": "1"})
+    sessions = []
+    try:
+        deadline = time.monotonic() + 20
+        while not (addr := parse_listen_addr(log.read_text(errors="replace"))) \
+                or "admin API and dashboard on" not in log.read_text(errors="replace"):
+            assert proc.poll() is None, f"the server for {command!r} exited\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"the server for {command!r} did not start"
+            time.sleep(0.05)
+        for _ in range(3):
+            s = socket.create_connection(addr, timeout=10)
+            assert s.makefile("rb").readline().startswith(b"220")
+            sessions.append(s)
+        args, i = [], 1
+        while i < len(sub):
+            if sub[i] in ("--admin-address", "--admin-token-file"):
+                i += 2
+            else:
+                args.append(sub[i])
+                i += 1
+        args = [sub[0], *api, *args]
+        if sub[0] == "top" and not {"-n", "--once"} & set(args):
+            args += ["-n", "1"]
+        if sub[0] == "unban":
+            target = [a for a in args[5:] if not a.startswith("-")][0]
+            run = subprocess.run([str(ferroftpd_bin()), "ban", *api, target],
+                                 capture_output=True, text=True, timeout=30)
+            assert run.returncode == 0, run.stderr
+        res = subprocess.run([str(ferroftpd_bin()), *args], capture_output=True, text=True,
+                             timeout=30, stdin=subprocess.DEVNULL)
+        assert res.returncode == 0, f"{where}: {command!r} as {shlex.join(args)}: {res.stderr}"
+        assert res.stdout.strip() or res.stderr.strip(), f"{where}: {command!r} said nothing"
+    finally:
+        for s in sessions:
+            s.close()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 # --- features.md --------------------------------------------------------------

@@ -117,6 +117,33 @@ def test_the_server_runs_as_the_user_with_no_capabilities(tmp_path, tree):
         srv.stop()
 
 
+def test_multi_proc_workers_run_as_the_user_and_the_supervisor_stays_root(tmp_path, tree):
+    srv = start(tmp_path, tree, "--concurrency", "multi-proc", "--workers", "2")
+    try:
+        deadline = time.monotonic() + 20
+        while srv.log.count("running as nobody; no capabilities kept") < 2:
+            assert time.monotonic() < deadline, srv.log
+            time.sleep(0.05)
+        # The supervisor restarts workers: it keeps root (docs/concurrency.md).
+        assert status(srv.proc.pid)["Uid"].split()[0] == "0"
+        workers = [int(p) for p in
+                   Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()]
+        assert len(workers) == 2, workers
+        uid = str(NOBODY.pw_uid)
+        for pid in workers:
+            fields = status(pid)
+            assert fields["Uid"].split() == [uid] * 4, fields["Uid"]
+            assert int(fields["CapEff"], 16) == 0 and int(fields["CapPrm"], 16) == 0, fields
+        ftp = ftplib.FTP()
+        ftp.connect(srv.host, srv.port, timeout=10)
+        ftp.login("alice", "pw")
+        ftp.storbinary("STOR pub/worker.bin", io.BytesIO(b"w" * 100))
+        ftp.quit()
+        assert (tree / "pub" / "worker.bin").stat().st_uid == NOBODY.pw_uid
+    finally:
+        srv.stop()
+
+
 def test_a_reload_runs_as_the_user(tmp_path, tree):
     config = tree.parent / "ferroftpd.toml"
     config.write_text('banner = "before"\n')

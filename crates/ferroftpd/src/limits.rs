@@ -82,7 +82,7 @@ pub enum Refusal {
     TooManyFromAddress,
     /// The client's address is banned.
     Banned,
-    /// An operator's ban ([`Limits::ban`]); counted as `banned`.
+    /// An operator's ban ([`crate::Server::ban`]); counted as `banned`.
     BannedByOperator,
 }
 
@@ -245,10 +245,20 @@ impl Limits {
 
     /// Takes a connection slot for `ip`, or says why not.
     pub(crate) fn admit(&self, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
+        self.admit_checking(ip, true)
+    }
+
+    /// [`Self::admit`] without the failed-login bans, for a server whose
+    /// shared limits decide those ([`crate::shared_limits`]).
+    pub(crate) fn admit_leaving_failures(&self, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
+        self.admit_checking(ip, false)
+    }
+
+    fn admit_checking(&self, ip: IpAddr, failures: bool) -> Result<ConnectionSlot, Refusal> {
         if self.is_banned_by_operator(ip) {
             return Err(Refusal::BannedByOperator);
         }
-        if self.is_banned(ip) {
+        if failures && self.is_banned(ip) {
             return Err(Refusal::Banned);
         }
         let mut c = lock(&self.counts);

@@ -357,10 +357,15 @@ impl Server {
     fn admit(&self, peer: SocketAddr) -> Result<ConnectionSlot, Reply> {
         let ip = ferroftpd_proto::address::canonical_ip(peer.ip());
         let shared = self.shared();
-        shared
-            .limits
-            .admit(ip)
-            .map_err(|refusal| refused(&shared, peer, refusal))
+        // With shared limits, they decide failed-login bans while they
+        // answer (`admit_shared`): a ban lifted through another server is
+        // lifted here too.
+        let admitted = if shared.config.shared_limits.is_some() {
+            shared.limits.admit_leaving_failures(ip)
+        } else {
+            shared.limits.admit(ip)
+        };
+        admitted.map_err(|refusal| refused(&shared, peer, refusal))
     }
 
     /// Asks the shared limits, if any, about a connection the server's own
@@ -387,6 +392,8 @@ impl Server {
                 Ok(())
             }
             Some(Err(refusal)) => Err(refused(shared, peer, refusal)),
+            // No answer: this server's own record of failed logins.
+            None if shared.limits.is_banned(ip) => Err(refused(shared, peer, Refusal::Banned)),
             None => Ok(()),
         }
     }
@@ -576,6 +583,53 @@ impl Server {
     /// The bans in force: the operator's and those for failed logins.
     pub fn bans(&self) -> Vec<crate::Ban> {
         self.shared().limits.bans()
+    }
+
+    /// [`Self::bans`], and the failed-login bans the server's shared
+    /// limits keep ([`Builder::shared_limits`](crate::Builder::shared_limits):
+    /// Redis, a multi-proc supervisor), which other nodes may have given.
+    /// Without shared limits, or when they do not answer within
+    /// [`crate::shared_limits::SHARED_LIMITS_TIMEOUT`], the same as
+    /// [`Self::bans`].
+    pub async fn bans_everywhere(&self) -> Vec<crate::Ban> {
+        let shared = self.shared();
+        let mut list = shared.limits.bans();
+        let Some(remote) = shared.ask_shared(|s| s.bans()).await else {
+            return list;
+        };
+        let prefix = shared.config.ban.map_or(128, |p| p.ipv6_prefix.min(128));
+        let now = std::time::SystemTime::now();
+        for ban in remote {
+            let bits = if ban.key.is_ipv4() { 32 } else { prefix };
+            let Ok(network) = ipnet::IpNet::new(ban.key, bits) else {
+                continue;
+            };
+            if !list.iter().any(|b| b.network == network) {
+                list.push(crate::Ban {
+                    network,
+                    // Past what the clock holds: until lifted.
+                    until: now.checked_add(ban.remaining),
+                    reason: crate::BanReason::FailedLogins,
+                });
+            }
+        }
+        list
+    }
+
+    /// [`Self::unban`], and the failed-login bans within `network` that the
+    /// server's shared limits keep (see [`Self::bans_everywhere`]), so that
+    /// a ban given through another node is lifted on every node. True if a
+    /// ban was lifted here or there.
+    pub async fn unban_everywhere(&self, network: ipnet::IpNet) -> bool {
+        let mut lifted = self.unban(network);
+        let shared = self.shared();
+        let Some(remote) = shared.ask_shared(|s| s.bans()).await else {
+            return lifted;
+        };
+        for ban in remote.iter().filter(|b| network.contains(&b.key)) {
+            lifted |= shared.ask_shared(|s| s.unban(ban.key)).await == Some(true);
+        }
+        lifted
     }
 
     /// Ends every session whose client is in `network`, as

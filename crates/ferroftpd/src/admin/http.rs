@@ -160,14 +160,19 @@ async fn api(inner: &Inner, req: Request<Incoming>, client: Option<IpAddr>, path
             _ => no_session(id),
         },
         (&Method::GET, ["bans"]) => {
-            let list: Vec<BanJson> = server.bans().into_iter().map(Into::into).collect();
+            let list: Vec<BanJson> = server
+                .bans_everywhere()
+                .await
+                .into_iter()
+                .map(Into::into)
+                .collect();
             ok(&list)
         }
         (&Method::POST, ["bans"]) => ban(inner, req).await,
         (&Method::DELETE, ["bans", rest @ ..]) if !rest.is_empty() => {
             let text = percent_decode(&rest.join("/"));
             match parse_network(&text) {
-                Ok(net) if server.unban(net) => {
+                Ok(net) if server.unban_everywhere(net).await => {
                     tracing::info!(%net, "ban lifted by the administrator");
                     empty(StatusCode::NO_CONTENT)
                 }

@@ -15,7 +15,10 @@ use crate::throttle::{Bucket, Direction, Throttle};
 impl Session {
     pub(super) async fn user(&mut self, username: String) -> Flow {
         let started = Instant::now();
-        if self.banned_meanwhile() {
+        // With shared limits, PASS asks them (once per password).
+        if self.shared.config.shared_limits.is_none()
+            && self.shared.limits.is_banned(self.peer.ip())
+        {
             return self.close_banned().await;
         }
         if let Some(refusal) = self.login_needs_tls(&username, None) {
@@ -95,7 +98,7 @@ impl Session {
         // Checked on every attempt, not only at accept: connections opened
         // before the ban must not go on guessing. The shared limits are
         // asked here only, once per password.
-        if self.banned_meanwhile() || self.banned_elsewhere().await {
+        if self.banned_now().await {
             return self.close_banned().await;
         }
         let started = Instant::now();
@@ -315,22 +318,19 @@ impl Session {
         self.reply(Reply::new(530, text)).await
     }
 
-    /// True if the client's address has been banned since it connected.
-    fn banned_meanwhile(&self) -> bool {
-        self.shared.limits.is_banned(self.peer.ip())
-    }
-
-    /// True if the shared limits say the client's address is banned (by
-    /// another server, or an operator).
-    async fn banned_elsewhere(&self) -> bool {
-        if self.shared.config.shared_limits.is_none() {
-            return false;
+    /// True if the client's address is banned now (it may have been
+    /// banned since it connected). While the shared limits answer, they
+    /// decide, so that a ban lifted through any server is lifted here too
+    /// ([`crate::Server::unban_everywhere`]); otherwise this server's own
+    /// record of failed logins does.
+    async fn banned_now(&self) -> bool {
+        if self.shared.config.shared_limits.is_some() {
+            let key = self.ban_key();
+            if let Some(banned) = self.shared.ask_shared(|l| l.is_banned(key)).await {
+                return banned;
+            }
         }
-        let key = self.ban_key();
-        self.shared
-            .ask_shared(|l| l.is_banned(key))
-            .await
-            .unwrap_or(false)
+        self.shared.limits.is_banned(self.peer.ip())
     }
 
     /// The key the client's address is counted and banned under.

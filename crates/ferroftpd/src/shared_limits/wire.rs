@@ -448,7 +448,7 @@ mod tests {
         assert!(decode_request(&[0, 0, 0, 1, ADMIT_USER, 0, 0, 0, 1, 0xff]).is_err());
         assert!(decode_response(&[0, 0, 0, 1, 99]).is_err());
         assert!(decode_response(&[0, 0, 0, 1, BOOL, 2]).is_err());
-        assert!(decode_response(&[0, 0, 0, 1, REFUSED, 3]).is_err());
+        assert!(decode_response(&[0, 0, 0, 1, REFUSED, 4]).is_err());
         // A count of bans the frame cannot hold is refused before any
         // allocation.
         assert!(decode_response(&[0, 0, 0, 1, BAN_LIST, 0xff, 0xff, 0xff, 0xff]).is_err());

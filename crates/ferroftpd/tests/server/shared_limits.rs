@@ -161,6 +161,39 @@ async fn failures_on_two_servers_ban_on_both() {
 }
 
 #[tokio::test]
+async fn a_ban_given_through_one_server_is_listed_and_lifted_through_the_other() {
+    let shared = Arc::new(InProcess::default());
+    let (a, b) = pair(shared.clone()).await;
+    for _ in 0..2 {
+        let mut c = a.client().await;
+        c.cmd("USER user").await;
+        c.cmd("PASS wrong").await;
+    }
+    let here: ipnet::IpNet = "127.0.0.1/32".parse().unwrap();
+    // b never saw a failure: its own list is empty, the shared one is not.
+    assert!(b.server.bans().is_empty());
+    let listed = b.server.bans_everywhere().await;
+    assert_eq!(
+        listed.iter().map(|ban| ban.network).collect::<Vec<_>>(),
+        [here]
+    );
+    assert_eq!(listed[0].reason, ferroftpd::BanReason::FailedLogins);
+    // Lifted through b: gone from the shared state, and a, whose own
+    // record still has the ban, lets the client in: the shared limits
+    // decide while they answer.
+    assert!(b.server.unban_everywhere(here).await);
+    assert!(shared.bans.lock().unwrap().is_empty());
+    assert_eq!(a.server.bans().len(), 1);
+    let mut c = Client::connect(a.addr).await;
+    assert_eq!(c.greeting.0, 220);
+    c.cmd("USER user").await;
+    assert_eq!(c.cmd("PASS 12345").await.0, 230);
+    assert!(!b.server.unban_everywhere(here).await);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn a_users_cap_counts_sessions_on_both_servers() {
     let shared = Arc::new(InProcess::default());
     let (a, b) = pair(shared.clone()).await;

@@ -54,6 +54,17 @@ function button(label, className, data, description) {
   return b;
 }
 
+// The tables are rebuilt at every poll: a keyboard user's focus moves to
+// the same button of the new row, or it would fall back to the page.
+function keepingFocus(body, rebuild) {
+  const el = document.activeElement;
+  const label = el && el.tagName === "BUTTON" && body.contains(el) ? el.getAttribute("aria-label") : null;
+  rebuild();
+  if (label === null) return;
+  const again = [...body.querySelectorAll("button")].find((b) => b.getAttribute("aria-label") === label);
+  if (again) again.focus();
+}
+
 function since(iso) {
   const d = new Date(iso);
   return isNaN(d) ? iso : d.toLocaleString();
@@ -61,6 +72,10 @@ function since(iso) {
 
 function renderSessions(list) {
   const body = $("sessions").tBodies[0];
+  keepingFocus(body, () => fillSessions(body, list));
+}
+
+function fillSessions(body, list) {
   body.replaceChildren();
   $("session-count").textContent = "(" + list.length + ")";
   for (const s of list) {
@@ -102,6 +117,10 @@ function renderSessions(list) {
 
 function renderBans(list) {
   const body = $("bans").tBodies[0];
+  keepingFocus(body, () => fillBans(body, list));
+}
+
+function fillBans(body, list) {
   body.replaceChildren();
   for (const b of list) {
     const row = body.insertRow();
