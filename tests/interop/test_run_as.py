@@ -55,6 +55,15 @@ def status(pid: int) -> dict[str, str]:
     return fields
 
 
+def running(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 @pytest.fixture
 def tree():
     """A served tree: ``pub`` (nobody's own) and ``locked`` (root's, 755).
@@ -140,6 +149,14 @@ def test_multi_proc_workers_run_as_the_user_and_the_supervisor_stays_root(tmp_pa
         ftp.storbinary("STOR pub/worker.bin", io.BytesIO(b"w" * 100))
         ftp.quit()
         assert (tree / "pub" / "worker.bin").stat().st_uid == NOBODY.pw_uid
+        # The drop cleared the workers' request to die with the supervisor;
+        # they made it again: a supervisor killed outright takes them along.
+        srv.proc.kill()
+        srv.proc.wait(10)
+        deadline = time.monotonic() + 20
+        while any(running(pid) for pid in workers):
+            assert time.monotonic() < deadline, "workers outlived their supervisor"
+            time.sleep(0.05)
     finally:
         srv.stop()
 

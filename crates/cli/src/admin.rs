@@ -101,7 +101,12 @@ fn bind_unix(path: &PathBuf) -> Result<std::os::unix::net::UnixListener> {
         ),
         Err(_) => {}
     }
-    let listener = std::os::unix::net::UnixListener::bind(path).map_err(context)?;
+    // Made 0600 from the start: a chmod after the bind would leave a
+    // moment when anyone may connect.
+    let umask = rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o177));
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    rustix::process::umask(umask);
+    let listener = bound.map_err(context)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(context)?;
     listener.set_nonblocking(true).map_err(context)?;
     Ok(listener)

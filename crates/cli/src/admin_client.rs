@@ -118,7 +118,7 @@ fn table(sessions: &Value) -> String {
         "TRANSFER".to_owned(),
     ]];
     for s in list {
-        let text = |key: &str| s[key].as_str().unwrap_or("-").to_owned();
+        let text = |key: &str| terminal_safe(s[key].as_str().unwrap_or("-"));
         rows.push([
             s["id"].to_string(),
             text("user"),
@@ -156,8 +156,8 @@ fn transfer(t: &Value) -> String {
     let bytes = t["bytes"].as_u64().unwrap_or(0);
     let mut text = format!(
         "{} {} {}",
-        t["command"].as_str().unwrap_or("?"),
-        t["path"].as_str().unwrap_or("."),
+        terminal_safe(t["command"].as_str().unwrap_or("?")),
+        terminal_safe(t["path"].as_str().unwrap_or(".")),
         size(bytes)
     );
     if let Some(total) = t["size"].as_u64() {
@@ -171,6 +171,21 @@ fn transfer(t: &Value) -> String {
         size(t["rate"].as_u64().unwrap_or(0))
     ));
     text
+}
+
+/// `text` with control characters (and backslashes) escaped: user names
+/// and paths are the clients' choice, and an escape sequence printed as it
+/// is would act on the operator's terminal.
+fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || c == '\\' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn size(n: u64) -> String {
@@ -412,5 +427,14 @@ mod tests {
             "RETR /big 2.0 KiB of 4.0 KiB (50%) 1.0 KiB/s 2048 bytes"
         );
         assert_eq!(transfer(&Value::Null), "idle");
+        // A client's escape sequence is shown, not sent to the terminal.
+        let t = serde_json::json!({"command": "STOR", "path": "/a\u{1b}]0;x\u{7}\\b",
+            "bytes": 1, "rate": 0});
+        assert_eq!(
+            transfer(&t),
+            "STOR /a\\u{1b}]0;x\\u{7}\\\\b 1 B 0 B/s 1 bytes"
+        );
+        let row = table(&serde_json::json!([{"id": 1, "user": "x\ny", "transfer": null}]));
+        assert!(row.contains("x\\ny"), "{row}");
     }
 }

@@ -147,6 +147,9 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     let sandbox = sandbox::apply(args, &settings)?;
     if let Some(run_as) = &run_as {
         run_as.drop_privileges()?;
+        if let Some(worker) = &worker {
+            worker.watch_supervisor_again()?;
+        }
         // Checked as root above, where every directory passes.
         check_served_dirs(&settings).map_err(located)?;
     }

@@ -103,6 +103,21 @@ impl Shared {
         answer
     }
 
+    /// [`Self::ask_shared`] for an operator's call (listing or lifting
+    /// bans): a longer time limit, and no effect on whether the sessions
+    /// consult the shared limits.
+    pub(crate) async fn ask_shared_for_operator<'a, T, F, Fut>(&'a self, call: F) -> Option<T>
+    where
+        F: FnOnce(&'a dyn SharedLimits) -> Fut,
+        Fut: std::future::Future<Output = Result<T, SharedLimitsError>>,
+    {
+        self.config
+            .shared_limits
+            .as_ref()?
+            .ask_for_operator(call)
+            .await
+    }
+
     /// Sets the `shared_limits_up` gauge from the settings and the last
     /// answer.
     fn show_shared_limits(&self) {
@@ -594,7 +609,7 @@ impl Server {
     pub async fn bans_everywhere(&self) -> Vec<crate::Ban> {
         let shared = self.shared();
         let mut list = shared.limits.bans();
-        let Some(remote) = shared.ask_shared(|s| s.bans()).await else {
+        let Some(remote) = shared.ask_shared_for_operator(|s| s.bans()).await else {
             return list;
         };
         let prefix = shared.config.ban.map_or(128, |p| p.ipv6_prefix.min(128));
@@ -623,11 +638,17 @@ impl Server {
     pub async fn unban_everywhere(&self, network: ipnet::IpNet) -> bool {
         let mut lifted = self.unban(network);
         let shared = self.shared();
-        let Some(remote) = shared.ask_shared(|s| s.bans()).await else {
+        let Some(remote) = shared.ask_shared_for_operator(|s| s.bans()).await else {
             return lifted;
         };
-        for ban in remote.iter().filter(|b| network.contains(&b.key)) {
-            lifted |= shared.ask_shared(|s| s.unban(ban.key)).await == Some(true);
+        // The bans within the network, and the one an address of it is
+        // banned under (an IPv6 address's /64 by default).
+        let key = shared.config.ban.unwrap_or_default().key(network.addr());
+        for ban in remote
+            .iter()
+            .filter(|b| network.contains(&b.key) || b.key == key)
+        {
+            lifted |= shared.ask_shared_for_operator(|s| s.unban(ban.key)).await == Some(true);
         }
         lifted
     }

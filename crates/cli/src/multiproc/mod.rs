@@ -90,11 +90,19 @@ pub fn check(args: &Args) -> Result<()> {
 /// This process as a worker: its number, its listeners and its limits.
 pub struct Worker {
     pub index: usize,
+    /// The supervisor's pid.
+    parent: i32,
     pub listeners: Option<WorkerListeners>,
     pub limits: Arc<SupervisorLimits>,
 }
 
 impl Worker {
+    /// Asks again for SIGTERM when the supervisor dies: a change of
+    /// credentials (`--run-as`) clears that request.
+    pub fn watch_supervisor_again(&self) -> Result<()> {
+        watch_supervisor(self.index, self.parent)
+    }
+
     /// `Some` in a worker process ([`WORKER_VARIABLE`] set): takes the
     /// stream on standard input (and puts /dev/null there instead, so that
     /// no program the worker runs inherits it) and receives the
@@ -108,12 +116,7 @@ impl Worker {
             .split_once(':')
             .and_then(|(i, p)| Some((i.parse::<usize>().ok()?, p.parse::<i32>().ok()?)))
             .with_context(|| format!("{WORKER_VARIABLE}={value}: expected INDEX:PID"))?;
-        // Stop with the supervisor; if it is already gone, stop now.
-        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
-            .context("PR_SET_PDEATHSIG")?;
-        if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(parent) {
-            bail!("worker {index}: the supervisor (pid {parent}) is gone");
-        }
+        watch_supervisor(index, parent)?;
         let stream = std::io::stdin()
             .as_fd()
             .try_clone_to_owned()
@@ -124,8 +127,20 @@ impl Worker {
         let listeners = fds::receive(&stream)?;
         Ok(Some(Worker {
             index,
+            parent,
             listeners: Some(listeners),
             limits: Arc::new(SupervisorLimits::new(stream)),
         }))
     }
+}
+
+/// Stops this worker with the supervisor (SIGTERM when it dies); if it is
+/// already gone, stops now.
+fn watch_supervisor(index: usize, parent: i32) -> Result<()> {
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+        .context("PR_SET_PDEATHSIG")?;
+    if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(parent) {
+        bail!("worker {index}: the supervisor (pid {parent}) is gone");
+    }
+    Ok(())
 }

@@ -170,6 +170,12 @@ fn conditions(args: Args) -> Result<Vec<SeccompRule>, seccompiler::BackendError>
             .collect::<Result<Vec<_>, _>>()?;
             // Only ever "not dumpable": set after each credential switch.
             rules.push(rule(vec![eq(0, PR_SET_DUMPABLE)?, eq(1, 0u64)?])?);
+            // A multi-proc worker's SIGTERM when its supervisor dies,
+            // asked again after --run-as (a credential change clears it).
+            rules.push(rule(vec![
+                eq(0, libc::PR_SET_PDEATHSIG)?,
+                eq(1, libc::SIGTERM as u64)?,
+            ])?);
             rules.push(rule(vec![
                 eq(0, libc::PR_CAP_AMBIENT)?,
                 eq(1, libc::PR_CAP_AMBIENT_IS_SET)?,

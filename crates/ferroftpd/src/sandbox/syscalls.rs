@@ -62,6 +62,8 @@ const COMMON: &[(&str, libc::c_long, Args)] = &[
     ("rseq", libc::SYS_rseq, Args::Any),
     ("gettid", libc::SYS_gettid, Args::Any),
     ("getpid", libc::SYS_getpid, Args::Any),
+    // A multi-proc worker checks that its supervisor lives on.
+    ("getppid", libc::SYS_getppid, Args::Any),
     ("sched_getaffinity", libc::SYS_sched_getaffinity, Args::Any),
     ("sched_yield", libc::SYS_sched_yield, Args::Any),
     ("prctl", libc::SYS_prctl, Args::Prctl),

@@ -187,11 +187,12 @@ impl Control {
     /// letter or Telnet IAC.
     ///
     /// Waiting for the client's next byte lasts as long as an idle session
-    /// may (`idle`), and ends when `close` is cancelled (server shutdown).
+    /// may (`idle`), and ends when `close` says so (the server's shutdown,
+    /// or an operator's kick).
     pub async fn stop_tls(
         &mut self,
         idle: Option<Duration>,
-        close: &tokio_util::sync::CancellationToken,
+        close: &crate::registry::Closer,
     ) -> io::Result<()> {
         let Stream::Tls(tls) = std::mem::replace(&mut self.stream, Stream::Broken) else {
             return Err(io::ErrorKind::Unsupported.into());
@@ -221,7 +222,7 @@ impl Control {
             };
             tokio::select! {
                 r = socket.read_exact(&mut first) => r?,
-                () = close.cancelled() => return Err(io::ErrorKind::Interrupted.into()),
+                () = close.closed() => return Err(io::ErrorKind::Interrupted.into()),
                 () = idle_over => return Err(io::ErrorKind::TimedOut.into()),
             };
             if !(20..=24).contains(&first[0]) {

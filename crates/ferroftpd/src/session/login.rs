@@ -9,17 +9,15 @@ use ferroftpd_proto::reply::Reply;
 use super::{Flow, Login, Session, User};
 use crate::auth::{Account, AuthError, LoginContext, Lookup};
 use crate::hooks::Event as HookEvent;
+use crate::limits::Refusal;
 use crate::metrics::LoginOutcome;
 use crate::throttle::{Bucket, Direction, Throttle};
 
 impl Session {
     pub(super) async fn user(&mut self, username: String) -> Flow {
         let started = Instant::now();
-        // With shared limits, PASS asks them (once per password).
-        if self.shared.config.shared_limits.is_none()
-            && self.shared.limits.is_banned(self.peer.ip())
-        {
-            return self.close_banned().await;
+        if let Some(refusal) = self.ban_here() {
+            return self.close_banned(refusal).await;
         }
         if let Some(refusal) = self.login_needs_tls(&username, None) {
             tracing::info!(user = %username.escape_default(), "login refused: TLS required");
@@ -98,8 +96,8 @@ impl Session {
         // Checked on every attempt, not only at accept: connections opened
         // before the ban must not go on guessing. The shared limits are
         // asked here only, once per password.
-        if self.banned_now().await {
-            return self.close_banned().await;
+        if let Some(refusal) = self.ban_in_force().await {
+            return self.close_banned(refusal).await;
         }
         let started = Instant::now();
         let config = &self.shared.config;
@@ -318,19 +316,47 @@ impl Session {
         self.reply(Reply::new(530, text)).await
     }
 
-    /// True if the client's address is banned now (it may have been
-    /// banned since it connected). While the shared limits answer, they
-    /// decide, so that a ban lifted through any server is lifted here too
+    /// The ban on the client's address now, if any (it may have been
+    /// banned since it connected): an operator's, or one for failed
+    /// logins. While the shared limits answer, they decide the latter, so
+    /// that a ban lifted through any server is lifted here too
     /// ([`crate::Server::unban_everywhere`]); otherwise this server's own
-    /// record of failed logins does.
-    async fn banned_now(&self) -> bool {
+    /// record does.
+    async fn ban_in_force(&self) -> Option<Refusal> {
         if self.shared.config.shared_limits.is_some() {
+            if let Some(refusal) = self.operator_ban() {
+                return Some(refusal);
+            }
             let key = self.ban_key();
             if let Some(banned) = self.shared.ask_shared(|l| l.is_banned(key)).await {
-                return banned;
+                return banned.then_some(Refusal::Banned);
             }
         }
-        self.shared.limits.is_banned(self.peer.ip())
+        self.operator_ban().or_else(|| {
+            self.shared
+                .limits
+                .is_banned(self.peer.ip())
+                .then_some(Refusal::Banned)
+        })
+    }
+
+    /// [`Self::ban_in_force`] as far as this server knows, without asking
+    /// the shared limits (USER asks nobody; PASS asks them once per
+    /// password, and with them this server's record of failed logins is
+    /// only the fallback).
+    fn ban_here(&self) -> Option<Refusal> {
+        self.operator_ban().or_else(|| {
+            let decided_here = self.shared.config.shared_limits.is_none();
+            (decided_here && self.shared.limits.is_banned(self.peer.ip()))
+                .then_some(Refusal::Banned)
+        })
+    }
+
+    fn operator_ban(&self) -> Option<Refusal> {
+        self.shared
+            .limits
+            .is_banned_by_operator(self.peer.ip())
+            .then_some(Refusal::BannedByOperator)
     }
 
     /// The key the client's address is counted and banned under.
@@ -374,9 +400,9 @@ impl Session {
         }
     }
 
-    async fn close_banned(&mut self) -> Flow {
+    async fn close_banned(&mut self, refusal: Refusal) -> Flow {
         tracing::info!("login refused: the address is banned; closing connection");
-        let text = crate::limits::Refusal::Banned.reply_text();
+        let text = refusal.reply_text();
         let _ = self.control.send(&Reply::new(421, text)).await;
         Flow::Close
     }

@@ -309,11 +309,16 @@ impl Session {
     ) -> Event {
         let timeout = self.timeout_at();
         let transferring = self.running.is_some();
+        // In this order: a close or a drain is never beaten by a command
+        // the client had already sent (after a 226, a drain must not let
+        // it start another transfer), and a transfer's end is told before
+        // the next command is read.
         tokio::select! {
-            frame = self.control.next_frame(), if !self.quit_after_transfer => Event::Control(frame),
-            outcome = Self::transfer_finished(&mut self.running) => Event::TransferDone(outcome),
+            biased;
             () = close.closed() => Event::ServerClosing,
+            outcome = Self::transfer_finished(&mut self.running) => Event::TransferDone(outcome),
             () = drain.cancelled(), if !transferring => Event::ServerClosing,
+            frame = self.control.next_frame(), if !self.quit_after_transfer => Event::Control(frame),
             which = Self::deadline(timeout) => Event::TimedOut(which),
         }
     }

@@ -155,7 +155,7 @@ impl Session {
             return Flow::Close;
         }
         let idle = self.shared.config.idle_timeout;
-        let close = self.shared.close_sessions.clone();
+        let close = self.registration.closer();
         match self.control.stop_tls(idle, &close).await {
             Ok(()) => {
                 tracing::info!("control connection back in plain text (CCC)");

@@ -328,10 +328,11 @@ impl Session {
         }
         check_restart(offset, info.size)?;
         let reader = storage.open_read(&path, offset).await?;
-        if self.transfer_type == TransferType::Binary {
-            // ASCII conversion changes the count.
-            self.registration.expect_size(info.size - offset);
-        }
+        // ASCII conversion changes the count: no size then (and none left
+        // from an earlier RETR that failed to start).
+        let binary = self.transfer_type == TransferType::Binary;
+        self.registration
+            .expect_size(if binary { info.size - offset } else { 0 });
         let job = Job::Download {
             reader,
             ascii: self.transfer_type == TransferType::Ascii,

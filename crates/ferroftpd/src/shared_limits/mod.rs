@@ -6,9 +6,13 @@
 //! A [`SharedLimits`] given to [`crate::Builder::shared_limits`] adds a
 //! second opinion that all of them consult:
 //!
-//! - a connection is refused if its address is banned in either;
 //! - a failed login is counted in both, and a ban given by either holds in
 //!   both (a ban triggered through one node holds on all);
+//! - while the shared state answers, it decides whether an address is
+//!   banned for failed logins (so a ban lifted there is lifted on every
+//!   server, [`crate::Server::unban_everywhere`]); the server's own record
+//!   decides only when it does not answer. Operators' bans
+//!   ([`crate::Server::ban`]) stay each server's own;
 //! - a user's session cap is checked in both, so it holds across nodes;
 //! - an implementation may also count connections server-wide
 //!   ([`SharedLimits::admit_connection`]).

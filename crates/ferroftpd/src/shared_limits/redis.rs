@@ -228,22 +228,35 @@ impl SharedLimits for RedisLimits {
 
     async fn bans(&self) -> Result<Vec<Ban>, SharedLimitsError> {
         let mut c = self.connection().await?;
-        let pattern = self.key("ban", "*");
+        // A thousand keys looked at per round trip: the keyspace holds a
+        // failure count per address that failed, which can be many.
+        let scan = redis::ScanOptions::default()
+            .with_pattern(self.key("ban", "*"))
+            .with_count(1000);
         let mut keys: Vec<String> = Vec::new();
         {
             let mut iter: redis::AsyncIter<'_, String> =
-                c.scan_match(&pattern).await.map_err(|e| self.error(e))?;
+                c.scan_options(scan).await.map_err(|e| self.error(e))?;
             while let Some(key) = iter.next_item().await {
                 keys.push(key.map_err(|e| self.error(e))?);
             }
         }
+        // Every expiry in one round trip.
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.pttl(key);
+        }
+        let expiries: Vec<i64> = if keys.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut c).await.map_err(|e| self.error(e))?
+        };
         let start = self.key("ban", "");
         let mut bans = Vec::new();
-        for key in keys {
+        for (key, ms) in keys.iter().zip(expiries) {
             let Some(Ok(address)) = key.strip_prefix(&start).map(str::parse::<IpAddr>) else {
                 continue;
             };
-            let ms: i64 = c.pttl(&key).await.map_err(|e| self.error(e))?;
             // -2: gone meanwhile; -1: no expiry (set by hand), shown as
             // lasting for ever.
             let remaining = match ms {

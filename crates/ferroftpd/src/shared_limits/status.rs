@@ -1,9 +1,10 @@
 //! Whether the shared state answers: every call goes through here, with a
-//! time limit, and a failure makes the server decide alone for a while.
+//! time limit, and a failure of a session's call makes the server decide
+//! alone for a while (an operator's call does not).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{SharedLimits, SharedLimitsError, SHARED_LIMITS_RETRY, SHARED_LIMITS_TIMEOUT};
 
@@ -15,6 +16,10 @@ pub(crate) struct SharedLimitsStatus {
     /// answers.
     down: Mutex<Option<Down>>,
 }
+
+/// How long an operator's call on the shared state may take (see
+/// [`SharedLimitsStatus::ask_for_operator`]).
+const OPERATOR_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 struct Down {
@@ -61,6 +66,32 @@ impl SharedLimitsStatus {
                     "no answer within {} ms",
                     SHARED_LIMITS_TIMEOUT.as_millis()
                 ));
+                None
+            }
+        }
+    }
+
+    /// Runs an operator's `call` (listing or lifting bans) on the shared
+    /// state, within [`OPERATOR_TIMEOUT`]. Whatever comes of it, the
+    /// state's status is left as the sessions' calls set it: a slow
+    /// listing of many bans must not make every node decide alone.
+    pub(crate) async fn ask_for_operator<'a, T, F, Fut>(&'a self, call: F) -> Option<T>
+    where
+        F: FnOnce(&'a dyn SharedLimits) -> Fut,
+        Fut: Future<Output = Result<T, SharedLimitsError>>,
+    {
+        match tokio::time::timeout(OPERATOR_TIMEOUT, call(self.limits.as_ref())).await {
+            Ok(Ok(answer)) => Some(answer),
+            Ok(Err(e)) => {
+                tracing::warn!("shared limits: {}: {e}", self.limits.describe());
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "shared limits: {}: no answer to the operator's call within {} s",
+                    self.limits.describe(),
+                    OPERATOR_TIMEOUT.as_secs()
+                );
                 None
             }
         }

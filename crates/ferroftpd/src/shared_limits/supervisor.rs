@@ -86,6 +86,7 @@ impl SupervisorLimits {
             }
         });
         let answers = pending.clone();
+        let releases = frames.clone();
         tokio::spawn(async move {
             let error = loop {
                 let mut header = [0; 4];
@@ -106,8 +107,15 @@ impl SupervisorLimits {
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .remove(&id);
-                        if let Some(waiter) = waiter {
-                            let _ = waiter.send(response);
+                        let unclaimed = match waiter {
+                            Some(waiter) => waiter.send(response).err(),
+                            None => Some(response),
+                        };
+                        // A slot granted after its caller gave up (the
+                        // server's timeout) is given back at once, or it
+                        // would count until this worker ends.
+                        if let Some(Response::Slot(slot)) = unclaimed {
+                            let _ = releases.send(wire::encode_request(0, &Request::Release(slot)));
                         }
                     }
                     Err(e) => break e.to_string(),
@@ -398,6 +406,37 @@ mod tests {
             .await
             .unwrap();
         assert!(a.is_banned(ip("2001:db8::")).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_slot_granted_after_the_caller_gave_up_is_given_back() {
+        let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        theirs.set_nonblocking(true).unwrap();
+        let mut supervisor = UnixStream::from_std(theirs).unwrap();
+        let limits = SupervisorLimits::new(mine);
+        limits.start().unwrap();
+        // The caller gives up before the answer (as the server does after
+        // SHARED_LIMITS_TIMEOUT).
+        let asked = tokio::time::timeout(Duration::from_millis(50), limits.admit_user("u", 1));
+        assert!(asked.await.is_err());
+        let mut header = [0; 4];
+        supervisor.read_exact(&mut header).await.unwrap();
+        let mut body = vec![0; wire::frame_len(header).unwrap()];
+        supervisor.read_exact(&mut body).await.unwrap();
+        let (id, request) = wire::decode_request(&body).unwrap();
+        assert_eq!(request, Request::AdmitUser("u".into(), 1));
+        supervisor
+            .write_all(&wire::encode_response(id, &Response::Slot(42)))
+            .await
+            .unwrap();
+        // The late slot comes back as a release.
+        supervisor.read_exact(&mut header).await.unwrap();
+        let mut body = vec![0; wire::frame_len(header).unwrap()];
+        supervisor.read_exact(&mut body).await.unwrap();
+        assert_eq!(
+            wire::decode_request(&body).unwrap(),
+            (0, Request::Release(42))
+        );
     }
 
     #[tokio::test]

@@ -129,3 +129,19 @@ async fn bans_refuse_connections_survive_a_reconfigure_and_lift() {
     assert_eq!(ok.greeting.0, 220);
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_open_before_an_operators_ban_cannot_go_on_guessing() {
+    let srv = TestServer::start().await;
+    let mut c = srv.client().await;
+    assert_eq!(c.cmd("USER user").await.0, 331);
+    // Banned without ending the sessions already there.
+    assert!(srv.server.ban("127.0.0.0/8".parse().unwrap(), None));
+    let (code, text) = c.cmd("PASS 12345").await;
+    assert_eq!(
+        (code, text.as_str()),
+        (421, "Connections from your address are refused.")
+    );
+    assert!(c.is_closed().await);
+    srv.stop().await;
+}

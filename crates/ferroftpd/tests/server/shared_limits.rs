@@ -189,6 +189,15 @@ async fn a_ban_given_through_one_server_is_listed_and_lifted_through_the_other()
     c.cmd("USER user").await;
     assert_eq!(c.cmd("PASS 12345").await.0, 230);
     assert!(!b.server.unban_everywhere(here).await);
+    // An IPv6 client is banned by its /64: lifting the address lifts that.
+    shared
+        .bans
+        .lock()
+        .unwrap()
+        .insert("2001:db8:1:2::".parse().unwrap());
+    let one: ipnet::IpNet = "2001:db8:1:2::5/128".parse().unwrap();
+    assert!(b.server.unban_everywhere(one).await);
+    assert!(shared.bans.lock().unwrap().is_empty());
     a.stop().await;
     b.stop().await;
 }
