@@ -186,6 +186,25 @@ async fn a_stalled_transfer_fails_and_the_session_goes_on() {
     c.expect("NOOP", 200).await;
 }
 
+#[tokio::test]
+async fn a_stalled_upload_fails_and_the_old_file_stays() {
+    let srv = TestServer::start_with(|b| b.data_timeout(Duration::from_millis(300))).await;
+    srv.write("f.bin", b"old");
+    let mut c = srv.user().await;
+    c.expect("TYPE I", 200).await;
+    let mut data = c.epsv().await;
+    c.expect("STOR f.bin", 125).await;
+    data.write_all(b"some new bytes, then nothing")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.reply().await,
+        (426, "Data connection timed out; transfer aborted.".into())
+    );
+    assert_eq!(crate::common::read(&srv.path("f.bin")), b"old");
+    c.expect("NOOP", 200).await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn passive_accept_times_out_with_425() {
     let srv = TestServer::start_with(|b| b.passive_accept_timeout(Duration::from_secs(5))).await;
