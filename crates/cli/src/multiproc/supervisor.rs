@@ -243,12 +243,16 @@ async fn keep_worker(shared: Arc<Shared>, index: usize, mut stop: watch::Receive
         let why = match start_worker(&shared, index) {
             Ok((mut child, stream)) => {
                 let pid = child.id().unwrap_or_default();
-                shared.set_pid(index, Some(pid));
                 let serving = {
                     let host = shared.host.clone();
                     let events = shared.events.clone();
+                    let signalled = shared.clone();
                     tokio::spawn(async move {
+                        // Signalled (SIGHUP, SIGUSR1) only once it says it
+                        // serves: it has its handlers then, and a SIGHUP
+                        // before would end it (the default action).
                         let ready = || {
+                            signalled.set_pid(index, Some(pid));
                             let _ = events.send(Event::Ready { index, pid });
                         };
                         if let Err(e) = host.serve(stream, ready).await {
@@ -269,11 +273,12 @@ async fn keep_worker(shared: Arc<Shared>, index: usize, mut stop: watch::Receive
                         child.wait().await
                     }
                 };
-                shared.set_pid(index, None);
                 // The worker is gone: its slots go with the stream, even
                 // if a program it started still holds the other end.
                 serving.abort();
                 let _ = serving.await;
+                // After the stream's task: no late "ready" sets it again.
+                shared.set_pid(index, None);
                 let status = describe(status);
                 if *stop.borrow() {
                     tracing::info!(worker = index, pid, "worker stopped: {status}");
