@@ -140,6 +140,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     entries: Mutex<HashMap<u64, Arc<Entry>>>,
+    /// Set by [`Self::drain_all`]: sessions that register later drain too.
+    draining: AtomicBool,
     /// Bytes of the transfers that have ended, by direction.
     finished_sent: AtomicU64,
     finished_received: AtomicU64,
@@ -159,6 +161,9 @@ pub(crate) struct Entry {
     /// the server's: a child costs each session another allocation, and
     /// waiting on it no less.
     closing: AtomicBool,
+    /// Set to end the session once no transfer runs (the server's
+    /// drain), then `wake` is notified.
+    draining: AtomicBool,
     wake: Notify,
     state: Mutex<State>,
     registry: Arc<Registry>,
@@ -210,6 +215,7 @@ impl Registry {
             peer_port: peer.port(),
             since: SystemTime::now(),
             closing: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             wake: Notify::new(),
             state: Mutex::new(State {
                 slot: Some(slot),
@@ -223,7 +229,20 @@ impl Registry {
         if close.is_cancelled() {
             entry.close();
         }
+        if self.draining.load(Ordering::Acquire) {
+            entry.drain();
+        }
         Registration(entry)
+    }
+
+    /// Tells every session, and those that register from now on, to end
+    /// once no transfer runs (the server's drain).
+    pub(crate) fn drain_all(&self) {
+        self.draining.store(true, Ordering::Release);
+        let entries: Vec<Arc<Entry>> = lock(&self.entries).values().cloned().collect();
+        for e in entries {
+            e.drain();
+        }
     }
 
     /// Tells every session to close (the server's abort).
@@ -297,6 +316,11 @@ impl Entry {
         self.closing.store(true, Ordering::Release);
         // A permit if the session is not waiting right now: its next wait
         // ends at once.
+        self.wake.notify_one();
+    }
+
+    fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
         self.wake.notify_one();
     }
 
@@ -407,15 +431,25 @@ impl Drop for Registration {
     }
 }
 
-/// Completes when the session must end: kicked, or the server aborting.
+/// Completes when the session must end: kicked, the server aborting, or,
+/// for a session with no transfer running, the server draining.
 #[derive(Debug)]
 pub(crate) struct Closer(Arc<Entry>);
 
 impl Closer {
+    /// Completes when the session must end now; `idle` if no transfer
+    /// runs (a drain ends it then). One wait for every reason, so that an
+    /// idle session holds no more than one waiting future.
     /// Cancel-safe: a wait dropped by a `select!` loses no notification.
-    pub(crate) async fn closed(&self) {
-        while !self.0.closing.load(Ordering::Acquire) {
-            self.0.wake.notified().await;
+    pub(crate) async fn closed(&self, idle: bool) {
+        loop {
+            let entry = &self.0;
+            if entry.closing.load(Ordering::Acquire)
+                || (idle && entry.draining.load(Ordering::Acquire))
+            {
+                return;
+            }
+            entry.wake.notified().await;
         }
     }
 
@@ -504,12 +538,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_drain_ends_idle_sessions_only_and_later_ones_too() {
+        let registry = Arc::new(Registry::default());
+        let close = CancellationToken::new();
+        let r = registry.register(1, "192.0.2.1:1".parse().unwrap(), &close, slot());
+        let closer = r.closer();
+        // Waiting while a transfer runs: the drain wakes it, and it waits on.
+        let busy = tokio::spawn(async move { closer.closed(false).await });
+        tokio::task::yield_now().await;
+        registry.drain_all();
+        let short = Duration::from_millis(100);
+        assert!(tokio::time::timeout(short, busy).await.is_err());
+        // Once the transfer has ended, the wait ends at once.
+        tokio::time::timeout(short, r.closer().closed(true))
+            .await
+            .expect("an idle session ends");
+        // A session that registers after the drain began drains too.
+        let later = registry.register(2, "192.0.2.1:2".parse().unwrap(), &close, slot());
+        tokio::time::timeout(short, later.closer().closed(true))
+            .await
+            .expect("a later session ends");
+        assert!(tokio::time::timeout(short, later.closer().closed(false))
+            .await
+            .is_err());
+    }
+
+    #[tokio::test]
     async fn a_kick_wakes_a_waiting_session_or_the_next_wait() {
         let registry = Arc::new(Registry::default());
         let close = CancellationToken::new();
         let r = registry.register(1, "192.0.2.1:1".parse().unwrap(), &close, slot());
         let closer = r.closer();
-        let waiting = tokio::spawn(async move { closer.closed().await });
+        let waiting = tokio::spawn(async move { closer.closed(true).await });
         tokio::task::yield_now().await;
         assert!(registry.kick(1));
         tokio::time::timeout(Duration::from_secs(5), waiting)
@@ -519,7 +579,7 @@ mod tests {
         // Kicked while not waiting: the next wait ends at once.
         let r2 = registry.register(2, "192.0.2.1:2".parse().unwrap(), &close, slot());
         assert!(registry.kick(2));
-        tokio::time::timeout(Duration::from_secs(5), r2.closer().closed())
+        tokio::time::timeout(Duration::from_secs(5), r2.closer().closed(true))
             .await
             .expect("not waiting forever");
     }

@@ -72,8 +72,6 @@ pub(crate) struct Shared {
     stop_accepting: CancellationToken,
     /// Cancelled by `abort`: close every session.
     pub close_sessions: CancellationToken,
-    /// Cancelled by `drain`: close every session with no transfer running.
-    pub close_idle_sessions: CancellationToken,
     sessions: TaskTracker,
     /// Transfer tasks, which may outlive their session by a moment.
     pub transfers: TaskTracker,
@@ -149,7 +147,6 @@ impl Shared {
             config: Arc::new(config),
             stop_accepting: self.stop_accepting.clone(),
             close_sessions: self.close_sessions.clone(),
-            close_idle_sessions: self.close_idle_sessions.clone(),
             sessions: self.sessions.clone(),
             transfers: self.transfers.clone(),
             next_session_id: self.next_session_id.clone(),
@@ -181,7 +178,6 @@ impl Server {
             config: Arc::new(config),
             stop_accepting: CancellationToken::new(),
             close_sessions: CancellationToken::new(),
-            close_idle_sessions: CancellationToken::new(),
             sessions: TaskTracker::new(),
             transfers: TaskTracker::new(),
             next_session_id: Arc::new(AtomicU64::new(1)),
@@ -494,7 +490,7 @@ impl Server {
     /// [`Self::abort`] ends those left.
     pub fn drain(&self) {
         self.shared().stop_accepting.cancel();
-        self.shared().close_idle_sessions.cancel();
+        self.shared().registry.drain_all();
     }
 
     /// Stops accepting and closes every session at once, with a 421 reply

@@ -222,7 +222,7 @@ impl Control {
             };
             tokio::select! {
                 r = socket.read_exact(&mut first) => r?,
-                () = close.closed() => return Err(io::ErrorKind::Interrupted.into()),
+                () = close.closed(false) => return Err(io::ErrorKind::Interrupted.into()),
                 () = idle_over => return Err(io::ErrorKind::TimedOut.into()),
             };
             if !(20..=24).contains(&first[0]) {

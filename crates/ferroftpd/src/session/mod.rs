@@ -272,9 +272,8 @@ impl Session {
         tracing::info!(local = %self.local_ip, implicit_tls, "session opened");
         self.shared.metrics.sessions_active.inc();
         self.hook(HookEvent::Connect);
-        // The server's abort, or an operator's kick.
+        // The server's abort or drain, or an operator's kick.
         let close = self.registration.closer();
-        let drain = self.shared.close_idle_sessions.clone();
         // Boxed, like command handling: only implicit-TLS sessions need the
         // space, and only for a moment.
         if implicit_tls && !Box::pin(self.start_implicit_tls()).await {
@@ -287,7 +286,7 @@ impl Session {
             return;
         }
         loop {
-            let event = self.next_event(&close, &drain).await;
+            let event = self.next_event(&close).await;
             // Boxed: handling a command needs far more space than waiting
             // for one, and an idle session should not carry that space.
             let span = self.login_span();
@@ -299,14 +298,9 @@ impl Session {
         self.end().instrument(span).await;
     }
 
-    /// Waits for the next thing to do.
-    /// `drain` closes the session once no transfer runs
-    /// ([`crate::Server::drain`]).
-    async fn next_event(
-        &mut self,
-        close: &crate::registry::Closer,
-        drain: &tokio_util::sync::CancellationToken,
-    ) -> Event {
+    /// Waits for the next thing to do. A drain ([`crate::Server::drain`])
+    /// closes the session once no transfer runs.
+    async fn next_event(&mut self, close: &crate::registry::Closer) -> Event {
         let timeout = self.timeout_at();
         let transferring = self.running.is_some();
         // In this order: a close or a drain is never beaten by a command
@@ -315,9 +309,8 @@ impl Session {
         // the next command is read.
         tokio::select! {
             biased;
-            () = close.closed() => Event::ServerClosing,
+            () = close.closed(!transferring) => Event::ServerClosing,
             outcome = Self::transfer_finished(&mut self.running) => Event::TransferDone(outcome),
-            () = drain.cancelled(), if !transferring => Event::ServerClosing,
             frame = self.control.next_frame(), if !self.quit_after_transfer => Event::Control(frame),
             which = Self::deadline(timeout) => Event::TimedOut(which),
         }
