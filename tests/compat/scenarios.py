@@ -260,7 +260,12 @@ def during_upload(c: Client, line: str) -> str:
 
 def abort_download(c: Client) -> str:
     """ABOR as urgent data while a large download is under way (as
-    ftplib's abort()), then the client closes the data connection."""
+    ftplib's abort()). The client keeps the data connection open until
+    the first reply: closed at once, it races the ABOR, and a server that
+    sees the closed connection first reports a failed transfer and then
+    "no transfer to abort" (225), a matter of timing, not of behaviour. A
+    server that answers nothing while the data connection stays open gets
+    ">timeout>", then the replies that come once the client closes it."""
     code, sock = c.open_passive("PASV")
     if sock is None:
         return code
@@ -271,6 +276,12 @@ def abort_download(c: Client) -> str:
             return prelim
         sock.recv(4096)
         c.send("ABOR", oob=True)
+        first, _ = c.reply(timeout=2.0)
     finally:
         sock.close()
-    return f"{prelim}>" + collect(c, 2)
+    if first == "timeout":
+        return f"{prelim}>timeout>" + collect(c, 2)
+    if first == "closed":
+        return f"{prelim}>{first}"
+    second, _ = c.reply(timeout=2.0)
+    return f"{prelim}>" + "+".join(sorted([first, second]))

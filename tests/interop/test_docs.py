@@ -278,8 +278,31 @@ def run_subcommand(args: list[str]) -> None:
     assert res.stdout.strip(), f"{args} printed nothing"
 
 
+def needs_anonymous_account(argv: list[str]) -> bool:
+    """``--system-users --anonymous`` without ``--system-anonymous-account``
+    acts as the system account ``ftp``, which a fresh machine may lack."""
+    return ("--system-users" in argv and "--anonymous" in argv
+            and "--system-anonymous-account" not in argv)
+
+
+def make_ftp_account(tmp_path: Path, finalizer) -> None:
+    """The system account ``ftp`` (as Debian's ftp servers make it), made
+    for this test and removed after it when the machine has none."""
+    import pwd
+    try:
+        pwd.getpwnam("ftp")
+        return
+    except KeyError:
+        pass
+    home = tmp_path / "ftp-home"
+    home.mkdir()
+    finalizer(lambda: subprocess.run(["userdel", "ftp"], capture_output=True))
+    subprocess.run(["useradd", "--system", "--user-group", "--home-dir", str(home),
+                    "--shell", "/usr/sbin/nologin", "ftp"], check=True, capture_output=True)
+
+
 @pytest.mark.parametrize("where,command", COMMANDS, ids=[f"{w}:{c[:60]}" for w, c in COMMANDS])
-def test_documented_command_runs(tmp_path, where, command):
+def test_documented_command_runs(request, tmp_path, where, command):
     tokens = shlex.split(command, comments=True)
     sub = tokens[tokens.index("ferroftpd") + 1:]
     if sub and sub[0] in ("generate", "hash-password"):
@@ -294,6 +317,8 @@ def test_documented_command_runs(tmp_path, where, command):
         if os.environ.get("CI"):
             pytest.fail(f"{where}: {command!r} {why_not}, which CI must provide")
         pytest.skip(f"{command!r} {why_not}")
+    if needs_anonymous_account(argv):
+        make_ftp_account(tmp_path, request.addfinalizer)
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(ferroftpd_bin()), *argv], stdin=subprocess.DEVNULL,
