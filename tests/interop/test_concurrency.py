@@ -102,13 +102,17 @@ def test_each_model_serves_real_clients(start_server, layout, model):
     else:
         # Counted before any transfer: tokio names its blocking threads, made
         # by the first transfer, as its workers.
-        workers = runtime_threads(srv.proc.pid).count("tokio-rt-worker")
         said = re.search(r"concurrency: (async|multi-thread, (\d+) threads)", srv.log)
         assert said, srv.log_tail()
         expected = 0 if model == "async" else int(said.group(2))
         if model == "multi-thread-3":
             assert expected == 3
-        assert workers == expected, runtime_threads(srv.proc.pid)
+        # A new thread takes its name once it first runs, which a busy
+        # machine may delay: waited for, not sampled once.
+        named = lambda: runtime_threads(srv.proc.pid).count("tokio-rt-worker")  # noqa: E731
+        wait_for(lambda: named() == expected, f"{expected} runtime threads", timeout=10)
+        time.sleep(0.2)
+        assert named() == expected, runtime_threads(srv.proc.pid)
 
     data = random_bytes(3 * 1024 * 1024, seed=5)
     src = layout.clients / "up.bin"

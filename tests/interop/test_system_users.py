@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from support import expect_refused, ftp_session, random_bytes, retr_bytes, run_curl
+from support import (expect_refused, ferroftpd_bin, ftp_connect, ftp_session, random_bytes,
+                     retr_bytes, run_curl, run_lftp)
 
 # Skipped, with the reason shown, for a developer who is not root; in CI
 # (which runs as root) a missing root is an error, never a silent skip.
@@ -359,3 +360,100 @@ def test_umask_and_dir_message_for_system_users(start_server, accounts):
     for name, want in [("private.txt", 0o600), ("private", 0o700)]:
         st = (alice.home / name).stat()
         assert (st.st_mode & 0o777, st.st_uid) == (want, alice.pw.pw_uid), name
+
+
+# --isolate-sessions: a process per session, the user's for good after login.
+
+
+def session_processes(srv) -> dict[int, dict[str, str]]:
+    """The server's child processes: pid -> their /proc status lines."""
+    pid = srv.proc.pid
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    out = {}
+    for child in children:
+        try:
+            lines = Path(f"/proc/{child}/status").read_text().splitlines()
+        except FileNotFoundError:
+            continue
+        out[child] = dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+    return out
+
+
+def process_of(srv, uid: int) -> tuple[int, dict[str, str]]:
+    """The one session process whose uids are all `uid`."""
+    found = [(pid, st) for pid, st in session_processes(srv).items()
+             if st["Uid"].split() == [str(uid)] * 4]
+    assert len(found) == 1, session_processes(srv)
+    return found[0]
+
+
+def test_isolated_sessions_run_as_the_user(start_server, layout, accounts):
+    alice, bob = accounts["alice"], accounts["bob"]
+    srv = start(start_server, "--isolate-sessions", "--max-sessions-per-user", "1")
+    first = ftp_connect(srv, alice.name, alice.password)
+    second = ftp_connect(srv, bob.name, bob.password)
+    try:
+        # Each session is a process of its own with every uid and gid the
+        # user's, no capabilities, and the user's groups.
+        pid_a, st_a = process_of(srv, alice.pw.pw_uid)
+        pid_b, st_b = process_of(srv, bob.pw.pw_uid)
+        assert pid_a != pid_b != srv.proc.pid
+        for st, acc in ((st_a, alice), (st_b, bob)):
+            assert st["Gid"].split() == [str(acc.pw.pw_gid)] * 4
+            assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
+            assert st["Groups"].split() == [str(acc.pw.pw_gid)]
+        # The per-user limit holds across processes: the supervisor keeps it.
+        msg = expect_refused(ftp_connect, srv, alice.name, alice.password)
+        assert msg.startswith("530"), msg
+
+        # A session whose process dies takes no one else with it.
+        os.kill(pid_a, 9)
+        with pytest.raises((EOFError, OSError, ftplib.Error)):
+            first.nlst()
+        assert ".profile" in second.nlst()
+        second.storbinary("STOR from-bob.txt", io.BytesIO(b"bob's\n"))
+    finally:
+        for ftp in (first, second):
+            ftp.close()
+    st = (bob.home / "from-bob.txt").stat()
+    assert (st.st_uid, st.st_gid) == (bob.pw.pw_uid, bob.pw.pw_gid)
+
+    # Its user slot went with it: alice logs in again, with curl and lftp.
+    src = layout.clients / "iso.bin"
+    data = random_bytes(300 * 1024, seed=71)
+    src.write_bytes(data)
+    res = run_curl("-T", str(src), srv.url("iso.bin", user=alice.name, password=alice.password))
+    assert res.returncode == 0, res.transcript()
+    st = (alice.home / "iso.bin").stat()
+    assert (st.st_uid, st.st_gid) == (alice.pw.pw_uid, alice.pw.pw_gid)
+    res = run_lftp(srv, "cls -1; get iso.bin -o " + str(layout.clients / "back.bin"),
+                   user=alice.name, password=alice.password)
+    assert res.returncode == 0, res.transcript()
+    assert "iso.bin" in res.out
+    assert (layout.clients / "back.bin").read_bytes() == data
+    # Logged in, a session cannot become anyone else: the kernel refuses
+    # the process both PAM for another user and the change of uid.
+    with ftp_session(srv, alice.name, alice.password) as ftp:
+        msg = expect_refused(ftp.login, bob.name, bob.password)
+        assert msg.startswith("530"), msg
+    assert "session process ended: signal: 9" in srv.log
+    # A session open at shutdown is closed, and the supervisor exits cleanly.
+    ftp_connect(srv, bob.name, bob.password)
+    assert srv.stop() == 0
+
+
+def test_isolated_sessions_refuse_what_cannot_work():
+    for flags, said in (
+        (["--isolate-sessions", "-d", "/tmp"], "--isolate-sessions needs --system-users"),
+        (["--system-users", "--isolate-sessions", "--concurrency", "multi-proc"],
+         "does not go with --concurrency"),
+        (["--system-users", "--isolate-sessions", "--run-as", "nobody"],
+         "--run-as does not go with --isolate-sessions"),
+    ):
+        res = subprocess.run([str(ferroftpd_bin()), *flags, "-p", "0", "-i", "127.0.0.1"],
+                             capture_output=True, text=True, timeout=30)
+        assert res.returncode != 0
+        assert said in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr

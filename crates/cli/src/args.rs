@@ -205,6 +205,10 @@ pub struct Args {
     #[arg(long)]
     pub system_unconfined: bool,
 
+    /// With --system-users: each session in a process of its own, which becomes the user for good at login (vsftpd's model; see docs/system-users.md) [default: a thread per session acts as the user]
+    #[arg(long)]
+    pub isolate_sessions: bool,
+
     /// With --system-users and --anonymous: the system account anonymous users act as [default: ftp]
     #[arg(long, value_name = "NAME")]
     pub system_anonymous_account: Option<String>,

@@ -4,6 +4,7 @@ mod admin;
 mod admin_client;
 mod args;
 mod generate;
+mod isolate;
 mod layers;
 mod logging;
 mod multiproc;
@@ -66,9 +67,13 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     // from there.
     let located = |e: anyhow::Error| anyhow::anyhow!(parsed.locate(&format!("{e:#}")));
     multiproc::check(args).map_err(located)?;
+    isolate::check(args).map_err(located)?;
     // In a worker of --concurrency multi-proc: its listeners and the
     // supervisor's limits, received first.
     let mut worker = multiproc::Worker::from_env()?;
+    if worker.as_ref().is_some_and(|w| w.connection.is_some()) {
+        isolate::mark_session_process();
+    }
     let settings = match &worker {
         None => settings::build(args),
         Some(worker) => settings::plan(args, None).and_then(|mut plan| {
@@ -80,6 +85,11 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
         }),
     }
     .map_err(located)?;
+    // A session process of --isolate-sessions: its one connection.
+    if let Some(connection) = worker.as_mut().and_then(|w| w.connection.take()) {
+        let worker = worker.context("a session process is started as a worker")?;
+        return isolate::serve(args, settings, worker, connection);
+    }
     if let Some(users) = &settings.users_file {
         // The homes and folders of a users file are served with the
         // server's own uid, as --directory is (settings.rs checks that).
@@ -131,6 +141,10 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
         let ip = listeners.control.local_addr()?.ip();
         preflight::passive_ports(range, ip)
             .map_err(|e| located(anyhow::anyhow!("--range: {e}")))?;
+    }
+    if isolate::wanted(args) && worker.is_none() {
+        let max_sessions = settings.server.config().max_connections();
+        return isolate::supervise(argv, listeners, max_sessions, pidfile.as_mut(), log);
     }
     if multiproc::wanted(args) && worker.is_none() {
         return multiproc::supervise(args, argv, listeners, pidfile.as_mut(), log);

@@ -42,7 +42,9 @@ pub fn apply(args: &Args, settings: &Settings) -> Result<Option<Sandbox>> {
         // main() applies it before the runtime exists: a thread now is a bug.
         bail!("sandbox: {report}");
     }
-    if report.is_complete() {
+    if report.is_complete() && crate::isolate::is_session_process() {
+        tracing::debug!(rules = report.rules, "sandbox: {report}");
+    } else if report.is_complete() {
         tracing::info!(rules = report.rules, "sandbox: {report}");
     } else {
         tracing::warn!(rules = report.rules, "sandbox: {report}");

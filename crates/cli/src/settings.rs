@@ -208,6 +208,10 @@ pub fn plan(args: &Args, previous: Option<&Settings>) -> Result<Plan> {
     builder = listing_rules(builder, args);
     let kept = previous.and_then(|p| p.storage.clone());
     let storage_factory: Option<Arc<dyn StorageFactory>> = match (&storage, kept) {
+        // Each session's process has become its user (isolate.rs).
+        (StorageKind::Local, _) if args.isolate_sessions => {
+            Some(Arc::new(ferroftpd::storage::ProcessUserStorageFactory))
+        }
         (StorageKind::Local, _) => None,
         // The storage options are read at startup only (reload.rs).
         (_, Some(kept)) => Some(kept),
@@ -345,6 +349,7 @@ fn has_system_options(args: &Args) -> bool {
         || args.system_perm.is_some()
         || !args.system_user_perms.is_empty()
         || args.system_unconfined
+        || args.isolate_sessions
         || args.system_anonymous_account.is_some()
         || args.pam_service.is_some()
 }
@@ -360,6 +365,7 @@ fn system_users(args: &Args) -> Result<Arc<dyn Authorizer>> {
     }
     let mut builder = SystemAuthorizer::builder()
         .require_valid_shell(!args.system_no_shell_check)
+        .become_user_at_login(args.isolate_sessions)
         .confinement(if args.system_unconfined {
             Confinement::Unconfined
         } else {
@@ -398,15 +404,18 @@ fn system_users(args: &Args) -> Result<Arc<dyn Authorizer>> {
             "--system-users"
         }
     })?;
-    tracing::info!(
-        confinement = if args.system_unconfined {
-            "none"
-        } else {
-            "home"
-        },
-        anonymous = args.anonymous.is_some(),
-        "serving system users"
-    );
+    let confinement = if args.system_unconfined {
+        "none"
+    } else {
+        "home"
+    };
+    let anonymous = args.anonymous.is_some();
+    // Said once by the supervisor, not again by each session's process.
+    if crate::isolate::is_session_process() {
+        tracing::debug!(confinement, anonymous, "serving system users");
+    } else {
+        tracing::info!(confinement, anonymous, "serving system users");
+    }
     Ok(Arc::new(authorizer))
 }
 

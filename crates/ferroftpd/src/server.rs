@@ -309,11 +309,30 @@ impl Server {
     /// It counts against the connection limits like any other, and its
     /// PROXY header is read as on a listener's.
     pub async fn serve_connection(&self, stream: TcpStream) {
+        self.serve_accepted(stream, false).await;
+    }
+
+    /// Like [`Self::serve_connection`], for a connection accepted on an
+    /// implicit-TLS listener: it starts with the TLS handshake. Fails at
+    /// once if the server has no [TLS configuration](Builder::tls).
+    pub async fn serve_implicit_tls_connection(&self, stream: TcpStream) -> Result<(), Error> {
+        if self.shared().config.tls.is_none() {
+            return Err(Error::Config(
+                "an implicit TLS connection needs a TLS configuration".into(),
+            ));
+        }
+        self.serve_accepted(stream, true).await;
+        Ok(())
+    }
+
+    async fn serve_accepted(&self, stream: TcpStream, implicit_tls: bool) {
         let Ok(peer) = stream.peer_addr() else { return };
         let server = self.clone();
         // Tracked like accepted connections, so shutdown waits for it.
         let task = self.shared().sessions.track_future(async move {
-            server.run_proxied_session(stream, peer, false, None).await
+            server
+                .run_proxied_session(stream, peer, implicit_tls, None)
+                .await
         });
         task.await;
     }
@@ -416,6 +435,16 @@ impl Server {
         self.admit(peer)
             .map_err(|refusal| stream.try_write(&refusal.to_bytes()))
             .ok()
+    }
+
+    /// Numbers the sessions from `first` on: for a process that serves
+    /// some of a larger server's sessions (ferroftpd's session processes
+    /// take their supervisor's count), so that ids stay distinct in a
+    /// shared log. Default: from 1.
+    pub fn number_sessions_from(&self, first: u64) {
+        self.shared()
+            .next_session_id
+            .store(first, Ordering::Relaxed);
     }
 
     fn next_session_id(&self) -> u64 {

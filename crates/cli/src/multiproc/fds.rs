@@ -1,6 +1,7 @@
-//! The listening sockets handed from the supervisor to a worker: sent as
-//! `SCM_RIGHTS` on the worker's stream, first thing, with one byte that
-//! says which listeners come.
+//! The listening sockets handed from the supervisor to a worker, or the
+//! one connection handed to a session process (`--isolate-sessions`):
+//! sent as `SCM_RIGHTS` on the child's stream, first thing, with one byte
+//! that says what comes.
 //!
 //! Passing descriptors on the stream (rather than leaving them open
 //! across `exec`) needs no `unsafe` on either side, and no descriptor of
@@ -19,8 +20,27 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags,
 };
 
-/// The flag byte: an implicit-TLS listener follows the control one.
+/// The flag byte: an implicit-TLS listener follows the control one, or
+/// (with [`CONNECTION`]) the connection came on the implicit-TLS listener.
 const IMPLICIT_TLS: u8 = 1;
+/// The flag byte: one accepted connection, not listeners.
+const CONNECTION: u8 = 2;
+
+/// What a child receives.
+pub enum Handed {
+    /// A worker's listeners.
+    Listeners(WorkerListeners),
+    /// A session process's connection.
+    Connection(HandedConnection),
+}
+
+/// The connection a session process serves.
+pub struct HandedConnection {
+    pub stream: std::net::TcpStream,
+    /// Accepted on the implicit-TLS listener: the session starts with
+    /// the TLS handshake.
+    pub implicit_tls: bool,
+}
 
 /// The listeners a worker serves.
 pub struct WorkerListeners {
@@ -40,10 +60,24 @@ pub fn send(
         fds.push(implicit.as_fd());
         flags |= IMPLICIT_TLS;
     }
+    send_fds(stream, flags, &fds)
+}
+
+/// Sends one accepted connection on `stream`.
+pub fn send_connection(
+    stream: &UnixStream,
+    connection: &std::net::TcpStream,
+    implicit_tls: bool,
+) -> Result<()> {
+    let flags = CONNECTION | if implicit_tls { IMPLICIT_TLS } else { 0 };
+    send_fds(stream, flags, &[connection.as_fd()])
+}
+
+fn send_fds(stream: &UnixStream, flags: u8, fds: &[std::os::fd::BorrowedFd<'_>]) -> Result<()> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
     let mut control_msg = SendAncillaryBuffer::new(&mut space);
-    if !control_msg.push(SendAncillaryMessage::ScmRights(&fds)) {
-        bail!("passing the listeners: no room for two descriptors");
+    if !control_msg.push(SendAncillaryMessage::ScmRights(fds)) {
+        bail!("passing descriptors: no room for {}", fds.len());
     }
     let sent = sendmsg(
         stream,
@@ -51,15 +85,15 @@ pub fn send(
         &mut control_msg,
         SendFlags::empty(),
     )
-    .context("passing the listeners to a worker")?;
+    .context("passing descriptors to a child process")?;
     if sent != 1 {
-        bail!("passing the listeners to a worker: nothing sent");
+        bail!("passing descriptors to a child process: nothing sent");
     }
     Ok(())
 }
 
-/// Receives what [`send`] sent (blocking).
-pub fn receive(stream: &UnixStream) -> Result<WorkerListeners> {
+/// Receives what [`send`] or [`send_connection`] sent (blocking).
+pub fn receive(stream: &UnixStream) -> Result<Handed> {
     let mut flags = [0u8; 1];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
     let mut control_msg = RecvAncillaryBuffer::new(&mut space);
@@ -79,6 +113,20 @@ pub fn receive(stream: &UnixStream) -> Result<WorkerListeners> {
             fds.extend(rights);
         }
     }
+    if flags[0] & CONNECTION != 0 {
+        let [fd] = <[OwnedFd; 1]>::try_from(fds).map_err(|fds| {
+            anyhow::anyhow!(
+                "receiving the connection: {} descriptors, expected 1",
+                fds.len()
+            )
+        })?;
+        let stream = std::net::TcpStream::from(fd);
+        stream.set_nonblocking(true)?;
+        return Ok(Handed::Connection(HandedConnection {
+            stream,
+            implicit_tls: flags[0] & IMPLICIT_TLS != 0,
+        }));
+    }
     let expected = if flags[0] & IMPLICIT_TLS != 0 { 2 } else { 1 };
     if fds.len() != expected {
         bail!(
@@ -92,10 +140,10 @@ pub fn receive(stream: &UnixStream) -> Result<WorkerListeners> {
     });
     let control = fds.next().context("no control listener")??;
     let implicit_tls = fds.next().transpose()?;
-    Ok(WorkerListeners {
+    Ok(Handed::Listeners(WorkerListeners {
         control,
         implicit_tls,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -108,7 +156,9 @@ mod tests {
         let control = TcpListener::bind("127.0.0.1:0").unwrap();
         let implicit = TcpListener::bind("127.0.0.1:0").unwrap();
         send(&a, &control, Some(&implicit)).unwrap();
-        let got = receive(&b).unwrap();
+        let Handed::Listeners(got) = receive(&b).unwrap() else {
+            panic!("listeners sent, a connection received")
+        };
         assert_eq!(
             got.control.local_addr().unwrap(),
             control.local_addr().unwrap()
@@ -118,7 +168,25 @@ mod tests {
             implicit.local_addr().unwrap()
         );
         send(&a, &control, None).unwrap();
-        assert!(receive(&b).unwrap().implicit_tls.is_none());
+        assert!(matches!(
+            receive(&b).unwrap(),
+            Handed::Listeners(WorkerListeners {
+                implicit_tls: None,
+                ..
+            })
+        ));
+        // A connection keeps its peer, and says which listener it came on.
+        let client = std::net::TcpStream::connect(control.local_addr().unwrap()).unwrap();
+        let (accepted, _) = control.accept().unwrap();
+        send_connection(&a, &accepted, true).unwrap();
+        let Handed::Connection(got) = receive(&b).unwrap() else {
+            panic!("a connection sent, listeners received")
+        };
+        assert!(got.implicit_tls);
+        assert_eq!(
+            got.stream.peer_addr().unwrap(),
+            client.local_addr().unwrap()
+        );
         // A stream that closes before sending is an error.
         drop(a);
         assert!(receive(&b).is_err());

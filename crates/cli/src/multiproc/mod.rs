@@ -29,7 +29,7 @@ use anyhow::{bail, Context, Result};
 use ferroftpd::shared_limits::SupervisorLimits;
 
 use crate::args::{Args, Concurrency, StorageKind};
-pub use fds::WorkerListeners;
+pub use fds::{send_connection, HandedConnection, WorkerListeners};
 pub use supervisor::supervise;
 
 /// Set in a worker's environment: its number and its supervisor's pid
@@ -93,6 +93,9 @@ pub struct Worker {
     /// The supervisor's pid.
     parent: i32,
     pub listeners: Option<WorkerListeners>,
+    /// A session process's connection (`--isolate-sessions`), in place of
+    /// listeners.
+    pub connection: Option<HandedConnection>,
     pub limits: Arc<SupervisorLimits>,
 }
 
@@ -124,11 +127,15 @@ impl Worker {
         let null = std::fs::File::open("/dev/null").context("/dev/null")?;
         rustix::stdio::dup2_stdin(&null).context("/dev/null on standard input")?;
         let stream = UnixStream::from(stream);
-        let listeners = fds::receive(&stream)?;
+        let (listeners, connection) = match fds::receive(&stream)? {
+            fds::Handed::Listeners(listeners) => (Some(listeners), None),
+            fds::Handed::Connection(connection) => (None, Some(connection)),
+        };
         Ok(Some(Worker {
             index,
             parent,
-            listeners: Some(listeners),
+            listeners,
+            connection,
             limits: Arc::new(SupervisorLimits::new(stream)),
         }))
     }

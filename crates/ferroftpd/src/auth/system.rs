@@ -98,6 +98,7 @@ struct Settings {
     user_perms: HashMap<String, Permissions>,
     confinement: Confinement,
     anonymous: Option<AnonymousAccount>,
+    whole_process: bool,
 }
 
 /// The system account anonymous logins act as.
@@ -118,6 +119,7 @@ pub struct SystemAuthorizerBuilder {
     user_perms: HashMap<String, Permissions>,
     confinement: Confinement,
     anonymous: Option<(String, Permissions)>,
+    whole_process: bool,
 }
 
 impl SystemAuthorizer {
@@ -132,6 +134,7 @@ impl SystemAuthorizer {
             user_perms: HashMap::new(),
             confinement: Confinement::Home,
             anonymous: None,
+            whole_process: false,
         }
     }
 }
@@ -199,6 +202,23 @@ impl SystemAuthorizerBuilder {
         self
     }
 
+    /// Whether a login makes the whole process the user, for good: the
+    /// real, effective and saved uid and gid and the supplementary groups
+    /// of every thread become the user's, the process stops being
+    /// dumpable, and the [`Account`] comes back without an [`Identity`],
+    /// so that its files are opened and its transfers run with the
+    /// process's own credentials. Only for a process that serves a single
+    /// session, as vsftpd's session processes do (ferroftpd's
+    /// `--isolate-sessions`): every other session of the process would act
+    /// as that user too. Once a user has logged in, only the same user can
+    /// log in again in the process (PAM as that user checks its own
+    /// password only). Needs root until the login. Default: false (the
+    /// storage acts as the user on a thread of its own).
+    pub fn become_user_at_login(mut self, whole_process: bool) -> Self {
+        self.whole_process = whole_process;
+        self
+    }
+
     /// Checks the settings, loads libpam (`libpam.so.0`, once per
     /// process), and looks up the anonymous account, if any.
     pub fn build(self) -> Result<SystemAuthorizer, SystemUsersError> {
@@ -233,6 +253,7 @@ impl SystemAuthorizerBuilder {
             user_perms: self.user_perms,
             confinement: self.confinement,
             anonymous,
+            whole_process: self.whole_process,
         };
         Ok(SystemAuthorizer {
             settings: Arc::new(settings),
@@ -447,6 +468,22 @@ impl Authorizer for SystemAuthorizer {
         password: &Password,
         context: &LoginContext,
     ) -> Result<Account, AuthError> {
+        let account = self.check_login(username, password, context).await?;
+        if !self.settings.whole_process {
+            return Ok(account);
+        }
+        become_process_user(account).await
+    }
+}
+
+impl SystemAuthorizer {
+    /// The account of `username` if the login passes every check.
+    async fn check_login(
+        &self,
+        username: &str,
+        password: &Password,
+        context: &LoginContext,
+    ) -> Result<Account, AuthError> {
         let settings = &self.settings;
         if ANONYMOUS_NAMES.contains(&username) {
             return match &settings.anonymous {
@@ -479,6 +516,70 @@ impl Authorizer for SystemAuthorizer {
             }
         }
     }
+}
+
+/// [`SystemAuthorizerBuilder::become_user_at_login`]: the process takes
+/// the identity of `account`, which comes back without it.
+async fn become_process_user(mut account: Account) -> Result<Account, AuthError> {
+    let Some(identity) = account.identity.take() else {
+        return Ok(account);
+    };
+    let name = account.username.clone();
+    let changed = tokio::task::spawn_blocking(move || become_for_good(&identity))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+    match changed {
+        Ok(()) => Ok(account),
+        Err(e) => {
+            tracing::error!(user = %name.escape_default(), error = %e, "the session's process could not take the user's credentials");
+            Err(AuthError::Refused(
+                "This session cannot act as that user.".into(),
+            ))
+        }
+    }
+}
+
+/// Makes every thread of the process `identity`, with no way back. A
+/// process that is already exactly that user (a second login of the same
+/// user) is left as it is; one that is another user cannot change.
+fn become_for_good(identity: &Identity) -> std::io::Result<()> {
+    use nix::unistd::{getresgid, getresuid, setgroups, setresgid, setresuid, Gid, Uid};
+    use std::io::{Error, ErrorKind};
+    if identity.uid == 0 {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "refusing to act as uid 0",
+        ));
+    }
+    let uid = Uid::from_raw(identity.uid);
+    let gid = Gid::from_raw(identity.gid);
+    let (uids, gids) = (getresuid()?, getresgid()?);
+    let all_uids = [uids.real, uids.effective, uids.saved];
+    let all_gids = [gids.real, gids.effective, gids.saved];
+    if all_uids.iter().all(|&u| u == uid) && all_gids.iter().all(|&g| g == gid) {
+        return Ok(());
+    }
+    if !uids.effective.is_root() {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!("the process already acts as uid {}", uids.effective),
+        ));
+    }
+    // The C library's calls, not the raw system calls: they change every
+    // thread of the process (the runtime's, the blocking pool's). Groups
+    // first, while the process may still change them.
+    let groups: Vec<Gid> = identity.groups.iter().map(|&g| Gid::from_raw(g)).collect();
+    setgroups(&groups)?;
+    setresgid(gid, gid, gid)?;
+    setresuid(uid, uid, uid)?;
+    if setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).is_ok() {
+        return Err(Error::other("root could be taken back after the change"));
+    }
+    // A dumpable process's /proc files (mem among them) belong to its
+    // uid: the user could read the server's TLS key out of it.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -122,6 +122,39 @@ impl StorageFactory for LocalStorageFactory {
     }
 }
 
+/// Opens [`LocalStorage`] at each account's home directory with the
+/// process's own credentials, refusing kernel interface filesystems as for
+/// system users: for a process that has become the system user itself
+/// ([`SystemAuthorizerBuilder::become_user_at_login`](crate::auth::SystemAuthorizerBuilder::become_user_at_login),
+/// one session per process). An account that still carries an
+/// [`Identity`](crate::auth::Identity) is refused: its files would be
+/// opened with whatever credentials the process has.
+#[cfg(feature = "system-users")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessUserStorageFactory;
+
+#[cfg(feature = "system-users")]
+#[async_trait]
+impl StorageFactory for ProcessUserStorageFactory {
+    async fn open(&self, account: &Account) -> StorageResult<Arc<dyn Storage>> {
+        if account.identity.is_some() {
+            return Err(StorageError::new(
+                crate::storage::ErrorKind::PermissionDenied,
+                "This account acts as a system user on a thread; this storage serves processes that act as the user.".to_owned(),
+            ));
+        }
+        let home = account.home.clone();
+        let storage = blocking(move || {
+            let mut storage = LocalStorage::open_root(home, None)?;
+            refuse_pseudo_fs(&storage.root.fd)?;
+            storage.root.deny_pseudo_fs = true;
+            Ok(storage)
+        })
+        .await?;
+        Ok(Arc::new(storage.with_umask(account.umask)))
+    }
+}
+
 /// A directory of the local filesystem, seen as `/`.
 #[derive(Debug, Clone)]
 pub struct LocalStorage {

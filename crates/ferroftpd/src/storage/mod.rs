@@ -71,6 +71,8 @@ mod quota;
 mod s3_address;
 pub(crate) mod user_thread;
 pub use error::{ErrorKind, StorageError};
+#[cfg(feature = "system-users")]
+pub use local::ProcessUserStorageFactory;
 pub use local::{LocalStorage, LocalStorageFactory};
 pub use memory::{MemoryStorage, MemoryStorageFactory};
 pub use mount::MountStorage;
