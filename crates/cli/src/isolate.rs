@@ -17,7 +17,7 @@
 //! uid, gid and groups, and a fault in it reaches that user's session
 //! only.
 //!
-//! - The supervisor starts at most `--max-connections` session processes
+//! - The supervisor starts at most `--max-cons` session processes
 //!   at once; beyond that a client gets 421 from the supervisor itself,
 //!   without a process being started.
 //! - SIGHUP: the supervisor reopens its log files; sessions started from
@@ -59,7 +59,7 @@ pub fn mark_session_process() {
     SESSION_PROCESS.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Sent by the supervisor when `--max-connections` session processes run.
+/// Sent by the supervisor when `--max-cons` session processes run.
 const TOO_MANY: &[u8] = b"421 Too many connections, try again later.\r\n";
 
 /// True with `--isolate-sessions`.
@@ -225,7 +225,7 @@ async fn run(
             tracing::warn!(
                 ?peer,
                 max_sessions,
-                "connection refused: as many session processes as --max-connections"
+                "connection refused: as many session processes as --max-cons"
             );
             let _ = stream.try_write(TOO_MANY);
             continue;
