@@ -276,7 +276,7 @@ def abort_download(c: Client) -> str:
             return prelim
         sock.recv(4096)
         c.send("ABOR", oob=True)
-        first, _ = c.reply(timeout=2.0)
+        first, _ = c.reply()
     finally:
         sock.close()
     if first == "timeout":

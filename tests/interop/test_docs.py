@@ -294,11 +294,16 @@ def make_ftp_account(tmp_path: Path, finalizer) -> None:
         return
     except KeyError:
         pass
+    import grp
     home = tmp_path / "ftp-home"
     home.mkdir()
-    finalizer(lambda: subprocess.run(["userdel", "ftp"], capture_output=True))
-    subprocess.run(["useradd", "--system", "--user-group", "--home-dir", str(home),
+    try:
+        group = ["-g", grp.getgrnam("ftp").gr_name]
+    except KeyError:
+        group = ["--user-group"]
+    subprocess.run(["useradd", "--system", *group, "--home-dir", str(home),
                     "--shell", "/usr/sbin/nologin", "ftp"], check=True, capture_output=True)
+    finalizer(lambda: subprocess.run(["userdel", "ftp"], capture_output=True))
 
 
 @pytest.mark.parametrize("where,command", COMMANDS, ids=[f"{w}:{c[:60]}" for w, c in COMMANDS])

@@ -399,11 +399,14 @@ def test_isolated_sessions_run_as_the_user(start_server, layout, accounts):
         # user's, no capabilities, and the user's groups.
         pid_a, st_a = process_of(srv, alice.pw.pw_uid)
         pid_b, st_b = process_of(srv, bob.pw.pw_uid)
-        assert pid_a != pid_b != srv.proc.pid
-        for st, acc in ((st_a, alice), (st_b, bob)):
+        for pid, st, acc in ((pid_a, st_a, alice), (pid_b, st_b, bob)):
             assert st["Gid"].split() == [str(acc.pw.pw_gid)] * 4
             assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
             assert st["Groups"].split() == [str(acc.pw.pw_gid)]
+            # Not dumpable: its /proc files stay root's, so the user cannot
+            # read its memory (the TLS key); and under the seccomp filter.
+            assert os.stat(f"/proc/{pid}/mem").st_uid == 0
+            assert st["Seccomp"] == "2", st
         # The per-user limit holds across processes: the supervisor keeps it.
         msg = expect_refused(ftp_connect, srv, alice.name, alice.password)
         assert msg.startswith("530"), msg
@@ -433,15 +436,20 @@ def test_isolated_sessions_run_as_the_user(start_server, layout, accounts):
     assert res.returncode == 0, res.transcript()
     assert "iso.bin" in res.out
     assert (layout.clients / "back.bin").read_bytes() == data
-    # Logged in, a session cannot become anyone else: the kernel refuses
-    # the process both PAM for another user and the change of uid.
+    # Logged in, a session cannot log in again as anyone else: PAM, no
+    # longer root, cannot check another user's password.
     with ftp_session(srv, alice.name, alice.password) as ftp:
         msg = expect_refused(ftp.login, bob.name, bob.password)
         assert msg.startswith("530"), msg
     assert "session process ended: signal: 9" in srv.log
     # A session open at shutdown is closed, and the supervisor exits cleanly.
-    ftp_connect(srv, bob.name, bob.password)
-    assert srv.stop() == 0
+    last = ftp_connect(srv, bob.name, bob.password)
+    try:
+        assert srv.stop() == 0
+    finally:
+        last.close()
+    # No session process but the killed one ended abnormally.
+    assert srv.log.count("session process ended:") == 1, srv.log_tail()
 
 
 def test_isolated_sessions_refuse_what_cannot_work():

@@ -20,18 +20,28 @@
 //! - The supervisor starts at most `--max-cons` session processes
 //!   at once; beyond that a client gets 421 from the supervisor itself,
 //!   without a process being started.
-//! - SIGHUP: the supervisor reopens its log files; sessions started from
-//!   then on read the options (and the config file) again, sessions
-//!   running keep theirs.
-//! - SIGTERM or SIGINT: the supervisor stops accepting and sends SIGTERM
-//!   to each session process, which closes an idle session and lets a
-//!   transfer in progress finish (at most [`multiproc::DRAIN_GRACE`]); a
-//!   second signal sends SIGUSR1, which closes them at once.
+//! - Each session process reads the options (and the config file) when it
+//!   starts: a change applies to the sessions started after it. One that
+//!   cannot start (a broken config file, say) answers its client 421.
+//!   SIGHUP makes the supervisor reopen its log files.
+//! - SIGTERM or SIGINT: the supervisor stops accepting and closes its end
+//!   of every session's stream, and each session process then closes an
+//!   idle session and lets a transfer in progress finish (at most
+//!   [`multiproc::DRAIN_GRACE`]). A second signal sends SIGUSR1, which
+//!   closes them at once; it reaches a logged-in session only where the
+//!   supervisor may signal other users' processes (`CAP_KILL`).
+//! - Session processes run in process groups of their own, so a terminal's
+//!   Ctrl-C reaches the supervisor alone, which then stops them as above.
+//! - A session process runs as its user after login, so the supervisor
+//!   takes what it sends on the stream as untrusted
+//!   ([`LimitsHost::serve_session`]).
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt as _;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
@@ -40,27 +50,31 @@ use rustix::process::{kill_process, Pid, Signal};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::args::{Args, Concurrency};
 use crate::multiproc::{self, HandedConnection, Worker, WORKER_VARIABLE};
 use crate::{logging, notify, pidfile, sandbox, settings, Listeners};
 
 /// Set in a session process before its settings are built.
-static SESSION_PROCESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static SESSION_PROCESS: AtomicBool = AtomicBool::new(false);
 
 /// True in a session process: what the supervisor has logged once at its
 /// start is not logged again for each session.
 pub fn is_session_process() -> bool {
-    SESSION_PROCESS.load(std::sync::atomic::Ordering::Relaxed)
+    SESSION_PROCESS.load(Ordering::Relaxed)
 }
 
 /// Marks this process as a session process.
 pub fn mark_session_process() {
-    SESSION_PROCESS.store(true, std::sync::atomic::Ordering::Relaxed);
+    SESSION_PROCESS.store(true, Ordering::Relaxed);
 }
 
 /// Sent by the supervisor when `--max-cons` session processes run.
 const TOO_MANY: &[u8] = b"421 Too many connections, try again later.\r\n";
+/// Sent when a session process could not be started, or could not start
+/// serving.
+const UNAVAILABLE: &[u8] = b"421 Service not available, try again later.\r\n";
 
 /// True with `--isolate-sessions`.
 pub fn wanted(args: &Args) -> bool {
@@ -114,6 +128,14 @@ pub fn check(args: &Args) -> Result<()> {
     if let Some((_, flag, why)) = refused.into_iter().find(|(given, _, _)| *given) {
         bail!("{flag} does not go with --isolate-sessions: {why}");
     }
+    if let Some(range) = args.range.filter(|r| r.start() < 1024) {
+        bail!(
+            "--range {}-{}: a session binds its passive ports as its user, after login, \
+             which cannot bind ports below 1024",
+            range.start(),
+            range.end()
+        );
+    }
     Ok(())
 }
 
@@ -143,17 +165,28 @@ pub fn supervise(
 struct Shared {
     argv: Vec<OsString>,
     host: LimitsHost,
+    /// Cancelled at shutdown: no session process starts any more, and
+    /// every stream is closed, which makes the sessions drain.
+    stopping: CancellationToken,
     /// The pid of each session process running, for signals.
     pids: Mutex<Vec<u32>>,
 }
 
 impl Shared {
-    fn signal_all(&self, sig: Signal) -> usize {
+    /// Sends `sig` to every session process; says how many it reached
+    /// and how many it may not signal (a logged-in session, without
+    /// `CAP_KILL`).
+    fn signal_all(&self, sig: Signal) -> (usize, usize) {
         let pids = self.pids.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        pids.into_iter()
-            .filter_map(|pid| Pid::from_raw(pid as i32))
-            .filter(|&pid| kill_process(pid, sig).is_ok())
-            .count()
+        let (mut reached, mut denied) = (0, 0);
+        for pid in pids.into_iter().filter_map(|pid| Pid::from_raw(pid as i32)) {
+            match kill_process(pid, sig) {
+                Ok(()) => reached += 1,
+                Err(rustix::io::Errno::PERM) => denied += 1,
+                Err(_) => {}
+            }
+        }
+        (reached, denied)
     }
 
     fn forget(&self, pid: u32) {
@@ -191,6 +224,7 @@ async fn run(
     let shared = Arc::new(Shared {
         argv,
         host: LimitsHost::new(),
+        stopping: CancellationToken::new(),
         pids: Mutex::new(Vec::new()),
     });
     let mut sessions = JoinSet::new();
@@ -199,13 +233,16 @@ async fn run(
         let (stream, implicit_tls) = tokio::select! {
             accepted = control.accept() => (accepted, false),
             accepted = accept(implicit.as_ref()) => (accepted, true),
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
+            Some(ended) = sessions.join_next(), if !sessions.is_empty() => {
+                log_panic(ended);
+                continue;
+            }
             _ = hup.recv() => {
                 notify::reloading();
                 if let Err(e) = log.reopen() {
                     tracing::error!("log files not reopened: {e:#}");
                 }
-                tracing::info!("reload: sessions started from now on read the options again");
+                tracing::info!("log files reopened; each session process reads the options as it starts");
                 notify::ready();
                 continue;
             }
@@ -220,6 +257,10 @@ async fn run(
                 continue;
             }
         };
+        // Ended tasks still count until joined.
+        while let Some(ended) = sessions.try_join_next() {
+            log_panic(ended);
+        }
         if sessions.len() >= max_sessions {
             let peer = stream.peer_addr().ok();
             tracing::warn!(
@@ -236,21 +277,42 @@ async fn run(
 
     notify::stopping();
     drop((control, implicit));
-    let n = shared.signal_all(Signal::TERM);
+    shared.stopping.cancel();
     tracing::info!(
-        sessions = n,
+        sessions = sessions.len(),
         "shutting down: idle sessions close, transfers in progress may finish (at most {:?})",
         multiproc::DRAIN_GRACE
     );
     loop {
         tokio::select! {
-            next = sessions.join_next() => if next.is_none() { break },
-            _ = term.recv() => { shared.signal_all(Signal::USR1); }
-            _ = int.recv() => { shared.signal_all(Signal::USR1); }
+            next = sessions.join_next() => match next {
+                None => break,
+                Some(ended) => log_panic(ended),
+            },
+            _ = term.recv() => close_now(&shared),
+            _ = int.recv() => close_now(&shared),
         }
     }
     tracing::info!("all sessions ended");
     Ok(())
+}
+
+/// The second stop signal: SIGUSR1 to every session process.
+fn close_now(shared: &Shared) {
+    let (reached, denied) = shared.signal_all(Signal::USR1);
+    tracing::info!(reached, "closing the sessions now");
+    if denied > 0 {
+        tracing::warn!(
+            denied,
+            "logged-in sessions not signalled: no CAP_KILL; they end with their transfers"
+        );
+    }
+}
+
+fn log_panic(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = ended {
+        tracing::error!("a session's task failed: {e}");
+    }
 }
 
 /// Accepts on `listener`, or never without one.
@@ -264,7 +326,8 @@ async fn accept(
 }
 
 /// Starts the process of session `number` with `connection`, answers its
-/// limit requests, and waits for it.
+/// limit requests, and waits for it; at shutdown, closes the stream, which
+/// makes it drain.
 async fn serve_session(
     shared: Arc<Shared>,
     number: usize,
@@ -272,12 +335,16 @@ async fn serve_session(
     implicit_tls: bool,
 ) {
     let peer = connection.peer_addr().ok();
+    if shared.stopping.is_cancelled() {
+        let _ = connection.try_write(UNAVAILABLE);
+        return;
+    }
     let (mut child, stream) = match start(&shared, number, connection, implicit_tls) {
         Ok(started) => started,
         Err((e, connection)) => {
             tracing::error!(?peer, "session process not started: {e:#}");
             if let Some(connection) = connection {
-                let _ = connection.try_write(b"421 Service not available, try again later.\r\n");
+                let _ = (&connection).write_all(UNAVAILABLE);
             }
             return;
         }
@@ -290,27 +357,38 @@ async fn serve_session(
         .push(pid);
     tracing::debug!(session = number, pid, ?peer, "session process started");
     let host = shared.host.clone();
-    let serving = tokio::spawn(async move {
-        if let Err(e) = host.serve(stream, || {}).await {
-            tracing::debug!(session = number, pid, "limits stream closed: {e}");
+    let mut serving = tokio::spawn(async move {
+        if let Err(e) = host.serve_session(stream).await {
+            tracing::warn!(session = number, pid, "limits stream closed: {e}");
         }
     });
-    let status = child.wait().await;
+    let status = tokio::select! {
+        status = child.wait() => status,
+        () = shared.stopping.cancelled() => {
+            // The stream's end tells the session process to drain (it may
+            // not be signalled once it is its user's).
+            serving.abort();
+            child.wait().await
+        }
+    };
+    // Reaped: its pid may be reused from now on.
+    shared.forget(pid);
     // Its slots go with the stream, even if a program it started still
     // holds the other end.
     serving.abort();
-    let _ = serving.await;
-    shared.forget(pid);
+    let _ = (&mut serving).await;
     match status {
         Ok(status) if status.success() => {
             tracing::debug!(session = number, pid, "session process ended")
         }
-        Ok(status) => tracing::warn!(
-            session = number,
-            pid,
-            ?peer,
-            "session process ended: {status}"
-        ),
+        Ok(status) => {
+            tracing::warn!(
+                session = number,
+                pid,
+                ?peer,
+                "session process ended: {status}"
+            )
+        }
         Err(e) => tracing::warn!(session = number, pid, "session process not waited for: {e}"),
     }
 }
@@ -318,13 +396,17 @@ async fn serve_session(
 type Started = (tokio::process::Child, tokio::net::UnixStream);
 
 /// Starts the process of session `number` and hands it `connection`; on
-/// failure, gives the connection back when it is still ours, to say so.
+/// failure, gives the connection back, to say so.
 fn start(
     shared: &Shared,
     number: usize,
     connection: TcpStream,
     implicit_tls: bool,
-) -> Result<Started, (anyhow::Error, Option<TcpStream>)> {
+) -> Result<Started, (anyhow::Error, Option<std::net::TcpStream>)> {
+    let connection = match connection.into_std() {
+        Ok(connection) => connection,
+        Err(e) => return Err((anyhow::Error::new(e), None)),
+    };
     let (ours, theirs) = match std::os::unix::net::UnixStream::pair() {
         Ok(pair) => pair,
         Err(e) => {
@@ -341,7 +423,10 @@ fn start(
     command
         .args(shared.argv.iter().skip(1))
         .env(WORKER_VARIABLE, format!("{number}:{}", std::process::id()))
-        .stdin(Stdio::from(OwnedFd::from(theirs)));
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
+        // Out of the terminal's process group: Ctrl-C is the supervisor's
+        // to pass on.
+        .process_group(0);
     let mut command = tokio::process::Command::from(command);
     command.kill_on_drop(true);
     let child = match command.spawn() {
@@ -351,18 +436,49 @@ fn start(
             return Err((e, Some(connection)));
         }
     };
-    let handed = connection
-        .into_std()
-        .map_err(anyhow::Error::new)
-        .and_then(|std| multiproc::send_connection(&ours, &std, implicit_tls));
-    let stream = handed.and_then(|()| {
+    let handed = multiproc::send_connection(&ours, &connection, implicit_tls).and_then(|()| {
         ours.set_nonblocking(true)?;
         Ok(tokio::net::UnixStream::from_std(ours)?)
     });
-    match stream {
+    match handed {
         Ok(stream) => Ok((child, stream)),
         // The child is killed as it is dropped.
-        Err(e) => Err((e, None)),
+        Err(e) => Err((e, Some(connection))),
+    }
+}
+
+/// In a session process whose options no longer read (the config file
+/// changed since the supervisor started): takes the connection handed to
+/// it and answers 421, rather than let it close without a word.
+pub fn refuse_handed_connection() {
+    if let Ok(Some(worker)) = Worker::from_env() {
+        if let Some(connection) = &worker.connection {
+            drop(ReplyUnlessServed::new(connection));
+        }
+    }
+}
+
+/// Answers 421 on a session process's connection when the process ends
+/// before it serves (a config file that no longer reads, a failed
+/// sandbox), rather than closing it without a word.
+pub struct ReplyUnlessServed(Option<std::net::TcpStream>);
+
+impl ReplyUnlessServed {
+    /// For `connection`, through a copy of its descriptor.
+    pub fn new(connection: &HandedConnection) -> Self {
+        ReplyUnlessServed(connection.stream.try_clone().ok())
+    }
+
+    fn serving(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ReplyUnlessServed {
+    fn drop(&mut self) {
+        if let Some(mut stream) = self.0.take() {
+            let _ = stream.write_all(UNAVAILABLE);
+        }
     }
 }
 
@@ -374,7 +490,12 @@ pub fn serve(
     settings: settings::Settings,
     worker: Worker,
     connection: HandedConnection,
+    mut unserved: ReplyUnlessServed,
 ) -> Result<()> {
+    // The options as this process read them must still be these.
+    if !args.system_users || !args.isolate_sessions {
+        bail!("a session process needs --system-users and --isolate-sessions, which the options no longer give");
+    }
     let mut runtime = tokio::runtime::Builder::new_current_thread();
     // The sandbox's rules open their paths as root, before any thread.
     let _sandbox = sandbox::apply(args, &settings)?;
@@ -384,8 +505,9 @@ pub fn serve(
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        // A SIGHUP meant for the supervisor (a terminal's hangup reaches
-        // the whole group) must not end the session: handled, and ignored.
+        // SIGHUP reloads the supervisor; a session process has nothing to
+        // reload, and SIGHUP's default action would end it: handled, and
+        // ignored.
         let _hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
         let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let mut close_now = signal(SignalKind::user_defined1()).context("SIGUSR1 handler")?;
@@ -394,6 +516,7 @@ pub fn serve(
         let server = settings.server.clone();
         server.number_sessions_from(worker.index as u64);
         let stream = TcpStream::from_std(connection.stream)?;
+        unserved.serving();
         let session = async {
             if connection.implicit_tls {
                 server.serve_implicit_tls_connection(stream).await?;

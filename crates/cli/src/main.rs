@@ -31,9 +31,13 @@ fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match layers::parse(argv.iter().cloned(), |name| std::env::var_os(name)) {
         Ok(parsed) => parsed,
-        Err(layers::Error::Clap(e)) => e.exit(),
+        Err(layers::Error::Clap(e)) => {
+            isolate::refuse_handed_connection();
+            e.exit()
+        }
         Err(layers::Error::Invalid(text)) => {
             eprintln!("ferroftpd: error: {text}");
+            isolate::refuse_handed_connection();
             return ExitCode::from(USAGE_ERROR);
         }
     };
@@ -41,6 +45,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ferroftpd: error: {e:#}");
+            // A session process that failed before it took its connection.
+            isolate::refuse_handed_connection();
             ExitCode::FAILURE
         }
     }
@@ -71,7 +77,12 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     // In a worker of --concurrency multi-proc: its listeners and the
     // supervisor's limits, received first.
     let mut worker = multiproc::Worker::from_env()?;
-    if worker.as_ref().is_some_and(|w| w.connection.is_some()) {
+    // A session process answers 421 if it fails before it serves.
+    let unserved = worker
+        .as_ref()
+        .and_then(|w| w.connection.as_ref())
+        .map(isolate::ReplyUnlessServed::new);
+    if unserved.is_some() {
         isolate::mark_session_process();
     }
     let settings = match &worker {
@@ -86,9 +97,11 @@ fn run(parsed: layers::Parsed, argv: Vec<std::ffi::OsString>) -> Result<()> {
     }
     .map_err(located)?;
     // A session process of --isolate-sessions: its one connection.
-    if let Some(connection) = worker.as_mut().and_then(|w| w.connection.take()) {
-        let worker = worker.context("a session process is started as a worker")?;
-        return isolate::serve(args, settings, worker, connection);
+    if let (Some(mut worker), Some(unserved)) =
+        (worker.take_if(|w| w.connection.is_some()), unserved)
+    {
+        let connection = worker.connection.take().context("checked above")?;
+        return isolate::serve(args, settings, worker, connection, unserved);
     }
     if let Some(users) = &settings.users_file {
         // The homes and folders of a users file are served with the

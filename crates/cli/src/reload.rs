@@ -139,6 +139,8 @@ fn startup_only(old: &Args, new: &mut Args) -> Vec<&'static str> {
         admin_token_file => "--admin-token-file",
         no_sandbox => "--no-sandbox",
         system_users => "--system-users",
+        // Only a process that serves one session may become its user.
+        isolate_sessions => "--isolate-sessions",
         users_file => "--users",
         storage => "--storage",
         memory_size => "--memory-size",
@@ -193,5 +195,9 @@ mod tests {
         let mut raised = args(&["-p", "2121", "--max-cons", "200"]);
         assert_eq!(startup_only(&old, &mut raised), ["--max-cons (raised)"]);
         assert_eq!(raised.max_cons, Some(100));
+        // A reload cannot make a server's one process become each user.
+        let mut isolated = args(&["-p", "2121", "--max-cons", "100", "--isolate-sessions"]);
+        assert_eq!(startup_only(&old, &mut isolated), ["--isolate-sessions"]);
+        assert!(!isolated.isolate_sessions);
     }
 }

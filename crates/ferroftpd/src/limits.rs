@@ -326,7 +326,7 @@ impl Limits {
             count: 0,
             banned_until: None,
         });
-        record.banned_until = Some(now + duration);
+        record.banned_until = Some(ban_end(now, duration));
     }
 
     /// Lifts the ban on `ip` (by its key under the ban policy); true if
@@ -378,7 +378,7 @@ impl Limits {
         }
         record.count += 1;
         if record.count >= policy.failures {
-            record.banned_until = Some(now + policy.duration);
+            record.banned_until = Some(ban_end(now, policy.duration));
             record.count = 0;
             record.window_start = now;
             return true;
@@ -410,6 +410,16 @@ fn evict(failures: &mut HashMap<IpAddr, FailureRecord>, now: Instant, policy: Ba
         }
     }
 }
+
+/// When a ban of `duration` from `now` ends: at most [`LONGEST_BAN`]
+/// away, so that no duration (one from another process among them) can
+/// overflow the clock.
+fn ban_end(now: Instant, duration: Duration) -> Instant {
+    now + duration.min(LONGEST_BAN)
+}
+
+/// The longest ban kept: a year.
+const LONGEST_BAN: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[cfg(test)]
 mod tests {

@@ -210,10 +210,14 @@ impl SystemAuthorizerBuilder {
     /// process's own credentials. Only for a process that serves a single
     /// session, as vsftpd's session processes do (ferroftpd's
     /// `--isolate-sessions`): every other session of the process would act
-    /// as that user too. Once a user has logged in, only the same user can
-    /// log in again in the process (PAM as that user checks its own
-    /// password only). Needs root until the login. Default: false (the
-    /// storage acts as the user on a thread of its own).
+    /// as that user too. Once a user has logged in, the process cannot
+    /// become anyone else (and PAM, no longer root, may not check even
+    /// that user's password again). The change happens in
+    /// [`Authorizer::authenticate`], before the server's own checks of the
+    /// login (session limits, the home): a login they refuse leaves the
+    /// process the user's. A change that fails half-way ends the process.
+    /// Needs root until the login. Default: false (the storage acts as the
+    /// user on a thread of its own).
     pub fn become_user_at_login(mut self, whole_process: bool) -> Self {
         self.whole_process = whole_process;
         self
@@ -522,7 +526,11 @@ impl SystemAuthorizer {
 /// the identity of `account`, which comes back without it.
 async fn become_process_user(mut account: Account) -> Result<Account, AuthError> {
     let Some(identity) = account.identity.take() else {
-        return Ok(account);
+        // Every account of this authorizer has one; without it the
+        // session would go on as root.
+        return Err(AuthError::Refused(
+            "This session cannot act as that user.".into(),
+        ));
     };
     let name = account.username.clone();
     let changed = tokio::task::spawn_blocking(move || become_for_good(&identity))
@@ -571,14 +579,28 @@ fn become_for_good(identity: &Identity) -> std::io::Result<()> {
     // first, while the process may still change them.
     let groups: Vec<Gid> = identity.groups.iter().map(|&g| Gid::from_raw(g)).collect();
     setgroups(&groups)?;
-    setresgid(gid, gid, gid)?;
-    setresuid(uid, uid, uid)?;
+    // From here on a failure leaves the credentials half changed: the
+    // process ends rather than serve in that state (as vsftpd does).
+    let fatal = |what: &str, e: &dyn std::fmt::Display| -> ! {
+        tracing::error!(error = %e, "taking the user's credentials: {what} failed; ending the session's process");
+        std::process::abort()
+    };
+    if let Err(e) = setresgid(gid, gid, gid) {
+        fatal("setresgid", &e);
+    }
+    if let Err(e) = setresuid(uid, uid, uid) {
+        fatal("setresuid", &e);
+    }
     if setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).is_ok() {
-        return Err(Error::other("root could be taken back after the change"));
+        fatal("giving up root", &"root could be taken back");
     }
     // A dumpable process's /proc files (mem among them) belong to its
     // uid: the user could read the server's TLS key out of it.
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+    if let Err(e) =
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+    {
+        fatal("clearing the dumpable flag", &e);
+    }
     Ok(())
 }
 

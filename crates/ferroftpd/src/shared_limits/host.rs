@@ -41,6 +41,19 @@ impl Default for LimitsHost {
     }
 }
 
+/// Who is at the other end of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// A multi-proc worker: the server itself.
+    Worker,
+    /// A session process, which may run as a user.
+    Session,
+}
+
+/// The slots a session process may hold at once: its connection and a
+/// user session, with room for a login that replaces another.
+pub const SESSION_SLOTS: usize = 4;
+
 /// A slot held for a worker.
 #[allow(dead_code)] // held for their `Drop`
 enum Held {
@@ -67,7 +80,26 @@ impl LimitsHost {
     pub async fn serve(
         &self,
         stream: UnixStream,
+        ready: impl FnMut(),
+    ) -> Result<(), wire::WireError> {
+        self.serve_peer(stream, ready, Peer::Worker).await
+    }
+
+    /// Answers a process that serves one session and may run as a system
+    /// user after login (ferroftpd's `--isolate-sessions`), so whatever it
+    /// sends is untrusted: it may hold at most [`SESSION_SLOTS`] slots,
+    /// and asking for the operator's calls (unban, the list of bans),
+    /// which a session never makes, ends the stream. Every slot it took
+    /// is given back when this returns.
+    pub async fn serve_session(&self, stream: UnixStream) -> Result<(), wire::WireError> {
+        self.serve_peer(stream, || {}, Peer::Session).await
+    }
+
+    async fn serve_peer(
+        &self,
+        stream: UnixStream,
         mut ready: impl FnMut(),
+        peer: Peer,
     ) -> Result<(), wire::WireError> {
         let (mut reader, mut writer) = stream.into_split();
         let mut held: HashMap<u64, Held> = HashMap::new();
@@ -82,6 +114,21 @@ impl LimitsHost {
                 return Ok(());
             }
             let (id, request) = wire::decode_request(&body)?;
+            if peer == Peer::Session {
+                match request {
+                    Request::Unban(_) | Request::Bans => {
+                        return Err(wire::WireError::refused(
+                            "an operator's call from a session",
+                        ))
+                    }
+                    Request::AdmitConnection(_) | Request::AdmitUser(..)
+                        if held.len() >= SESSION_SLOTS =>
+                    {
+                        return Err(wire::WireError::refused("more slots than a session holds"))
+                    }
+                    _ => {}
+                }
+            }
             let response = match request {
                 Request::Release(slot) => {
                     held.remove(&slot);

@@ -9,8 +9,10 @@
 //! [`Request::Ready`] (the worker serves). Addresses are 16 bytes (IPv4
 //! mapped into IPv6), durations milliseconds in 8 bytes, integers big
 //! endian. A frame that does not parse is an error for the connection,
-//! never a panic: the peer runs the same binary, so one is a bug, and the
-//! stream is closed.
+//! never a panic, and the stream is closed: from a worker it is a bug (the
+//! peer runs the same binary); a session process of `--isolate-sessions`
+//! runs as its user after login, so the supervisor treats what it sends
+//! as untrusted ([`super::LimitsHost::serve_session`]).
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
@@ -62,10 +64,17 @@ pub enum Response {
     Bans(Vec<Ban>),
 }
 
-/// A frame that does not parse.
+/// A frame that does not parse, or a request the peer may not make.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed limits frame: {0}")]
+#[error("limits frame refused: {0}")]
 pub struct WireError(&'static str);
+
+impl WireError {
+    /// A well-formed request the peer may not make.
+    pub(crate) fn refused(why: &'static str) -> Self {
+        WireError(why)
+    }
+}
 
 const ADMIT_CONNECTION: u8 = 1;
 const IS_BANNED: u8 = 2;

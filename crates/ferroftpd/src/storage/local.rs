@@ -137,10 +137,11 @@ pub struct ProcessUserStorageFactory;
 #[async_trait]
 impl StorageFactory for ProcessUserStorageFactory {
     async fn open(&self, account: &Account) -> StorageResult<Arc<dyn Storage>> {
-        if account.identity.is_some() {
+        // Never as root: the process must have become the user first.
+        if account.identity.is_some() || rustix::process::geteuid().is_root() {
             return Err(StorageError::new(
                 crate::storage::ErrorKind::PermissionDenied,
-                "This account acts as a system user on a thread; this storage serves processes that act as the user.".to_owned(),
+                "This storage serves a process that has become the system user.".to_owned(),
             ));
         }
         let home = account.home.clone();
