@@ -87,7 +87,7 @@ impl LimitsHost {
 
     /// Answers a process that serves one session and may run as a system
     /// user after login (ferroftpd's `--isolate-sessions`), so whatever it
-    /// sends is untrusted: it may hold at most [`SESSION_SLOTS`] slots,
+    /// sends is untrusted: it may hold at most four slots,
     /// and asking for the operator's calls (unban, the list of bans),
     /// which a session never makes, ends the stream. Every slot it took
     /// is given back when this returns.
