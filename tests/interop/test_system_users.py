@@ -452,6 +452,30 @@ def test_isolated_sessions_run_as_the_user(start_server, layout, accounts):
     assert srv.log.count("session process ended:") == 1, srv.log_tail()
 
 
+def test_an_isolated_session_that_cannot_start_answers_421(start_server, layout, accounts):
+    """Each session process reads the config file as it starts: one that no
+    longer reads, or no longer asks for isolation, gets the client a 421
+    rather than a silent close, and the supervisor goes on."""
+    import socket
+    alice = accounts["alice"]
+    config = layout.base / "isolate.toml"
+    config.write_text("isolate_sessions = true\n")
+    srv = start(start_server, "--config", str(config))
+
+    def greeting() -> bytes:
+        with socket.create_connection((srv.host, srv.port), timeout=10) as sock:
+            sock.settimeout(10)
+            return sock.recv(200)
+
+    assert greeting().startswith(b"220")
+    for broken in ("isolate_sessions = [\n", "isolate_sessions = false\n"):
+        config.write_text(broken)
+        assert greeting().startswith(b"421 "), broken
+    config.write_text("isolate_sessions = true\n")
+    with ftp_session(srv, alice.name, alice.password) as ftp:
+        assert ftp.pwd() == "/"
+
+
 def test_isolated_sessions_refuse_what_cannot_work():
     for flags, said in (
         (["--isolate-sessions", "-d", "/tmp"], "--isolate-sessions needs --system-users"),
