@@ -38,9 +38,6 @@
 
 use std::ffi::OsString;
 use std::io::Write as _;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt as _;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -53,7 +50,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{Args, Concurrency};
-use crate::multiproc::{self, HandedConnection, Worker, WORKER_VARIABLE};
+use crate::multiproc::{self, HandedConnection, Worker};
 use crate::{logging, notify, pidfile, sandbox, settings, Listeners};
 
 /// Set in a session process before its settings are built.
@@ -416,19 +413,10 @@ fn start(
             ))
         }
     };
-    let mut command = std::process::Command::new("/proc/self/exe");
-    if let Some(name) = shared.argv.first() {
-        command.arg0(name);
-    }
-    command
-        .args(shared.argv.iter().skip(1))
-        .env(WORKER_VARIABLE, format!("{number}:{}", std::process::id()))
-        .stdin(Stdio::from(OwnedFd::from(theirs)))
-        // Out of the terminal's process group: Ctrl-C is the supervisor's
-        // to pass on.
-        .process_group(0);
-    let mut command = tokio::process::Command::from(command);
-    command.kill_on_drop(true);
+    let mut command = multiproc::child_command(&shared.argv, number, theirs);
+    // Out of the terminal's process group: Ctrl-C is the supervisor's to
+    // pass on.
+    command.process_group(0);
     let child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {

@@ -87,6 +87,31 @@ pub fn check(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// A child of this process, worker or session process: its own executable
+/// again with the same arguments, [`WORKER_VARIABLE`] saying its number
+/// and this process's pid, `stream` (the child's end) on its standard
+/// input. Killed if dropped before it is waited for.
+pub fn child_command(
+    argv: &[std::ffi::OsString],
+    number: usize,
+    stream: UnixStream,
+) -> tokio::process::Command {
+    use std::os::unix::process::CommandExt as _;
+    let mut command = std::process::Command::new("/proc/self/exe");
+    if let Some(name) = argv.first() {
+        command.arg0(name);
+    }
+    command
+        .args(argv.iter().skip(1))
+        .env(WORKER_VARIABLE, format!("{number}:{}", std::process::id()))
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            stream,
+        )));
+    let mut command = tokio::process::Command::from(command);
+    command.kill_on_drop(true);
+    command
+}
+
 /// This process as a worker: its number, its listeners and its limits.
 pub struct Worker {
     pub index: usize,

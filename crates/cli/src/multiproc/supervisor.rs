@@ -16,9 +16,7 @@
 //!   SIGUSR1 to the workers, which close their sessions at once.
 
 use std::ffi::OsString;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt as _;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 use crate::args::Args;
 use crate::{logging, notify, pidfile, Listeners};
 
-use super::{fds, WORKER_VARIABLE};
+use super::fds;
 
 /// The pause before the first restart of a worker that died.
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
@@ -317,17 +315,9 @@ fn start_worker(
     index: usize,
 ) -> Result<(tokio::process::Child, tokio::net::UnixStream)> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().context("socketpair")?;
-    let mut command = std::process::Command::new("/proc/self/exe");
-    if let Some(name) = shared.argv.first() {
-        command.arg0(name);
-    }
-    command
-        .args(shared.argv.iter().skip(1))
-        .env(WORKER_VARIABLE, format!("{index}:{}", std::process::id()))
-        .stdin(Stdio::from(OwnedFd::from(theirs)));
-    let mut command = tokio::process::Command::from(command);
-    command.kill_on_drop(true);
-    let child = command.spawn().context("starting /proc/self/exe")?;
+    let child = super::child_command(&shared.argv, index, theirs)
+        .spawn()
+        .context("starting /proc/self/exe")?;
     {
         let listeners = shared.listeners.lock().unwrap_or_else(|e| e.into_inner());
         let (control, implicit_tls) = listeners.as_ref().context("shutting down")?;
