@@ -2,8 +2,8 @@
 //!
 //! The socket is a TCP connection, or any byte stream an embedder hands
 //! to [`crate::Server::serve_stream`] (an in-memory pipe in tests and
-//! fuzzing). TCP keeps its own paths: reads straight into the framer
-//! without a buffer held between commands.
+//! fuzzing). TCP keeps its own path. Every kind is read straight into
+//! the framer, without a buffer held between commands.
 
 use std::io;
 use std::pin::Pin;
@@ -95,13 +95,7 @@ impl Control {
                 return Ok(Some(frame));
             }
             let n = match &mut self.stream {
-                Stream::Plain(Socket::Tcp(stream)) => {
-                    stream.readable().await?;
-                    match read_plain(stream, &mut self.framer) {
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                        other => other?,
-                    }
-                }
+                Stream::Plain(Socket::Tcp(stream)) => read_tcp(stream, &mut self.framer).await?,
                 Stream::Plain(other) => read_into(other, &mut self.framer).await?,
                 Stream::Tls(stream) => Box::pin(read_into(&mut **stream, &mut self.framer)).await?,
                 Stream::Broken => 0,
@@ -268,17 +262,33 @@ async fn write_flushed<S: AsyncWrite + Unpin + ?Sized>(
     stream.flush().await
 }
 
-/// Reads what is there into the framer. Not async, so the read buffer
-/// lives on the stack and not in the session's memory between commands.
-fn read_plain(stream: &TcpStream, framer: &mut LineFramer) -> io::Result<usize> {
-    let mut buf = [0u8; READ_CHUNK];
-    let n = stream.try_read(&mut buf)?;
-    framer.push(&buf[..n]);
-    Ok(n)
+/// Reads what the TCP socket has into the framer; 0 at the end of the
+/// stream. Waits on the socket's readiness with `poll_read_ready`, which
+/// keeps the waker in the socket's own slot: a `readable()` future would
+/// keep a waiter of some 150 bytes in every idle session's task. Reads
+/// with `try_read`, not tokio's `poll_read`: that takes a short read for
+/// an emptied socket and waits for the next arrival, but a read stops
+/// short at TCP urgent data (ftplib sends ABOR's Telnet interrupt as
+/// urgent), and the command line behind it would wait unread.
+async fn read_tcp(stream: &TcpStream, framer: &mut LineFramer) -> io::Result<usize> {
+    std::future::poll_fn(|cx| loop {
+        std::task::ready!(stream.poll_read_ready(cx))?;
+        let mut buf = [0u8; READ_CHUNK];
+        match stream.try_read(&mut buf) {
+            Ok(n) => {
+                framer.push(&buf[..n]);
+                return Poll::Ready(Ok(n));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    })
+    .await
 }
 
 /// Reads (decrypted) bytes into the framer; 0 at the end of the stream.
-/// The buffer lives only inside each poll, for the same reason as above.
+/// The buffer lives only inside each poll, on the stack, and not in the
+/// session's memory between commands.
 /// A client that closes without TLS close_notify just ends the session.
 async fn read_into<S: AsyncRead + Unpin + ?Sized>(
     stream: &mut S,

@@ -73,7 +73,7 @@ impl Session {
         };
         self.shared.config.authorizer.logout(&user.account).await;
         self.registration.set_user(None, None);
-        tracing::info!(parent: &user.span, user = %user.account.username, "logout");
+        tracing::info!(user = %user.account.username, "logout");
         // REIN gives back what was left of the login deadline, no more.
         self.login_deadline = user
             .login_time_left
@@ -183,13 +183,7 @@ impl Session {
         // failed_logins is not reset: the attempt limit counts the whole
         // connection, or logging in anonymously between guesses would
         // lift it.
-        let span = tracing::info_span!(
-            parent: None,
-            "session",
-            id = self.id,
-            peer = %self.peer,
-            user = account.username.as_str()
-        );
+        let span = super::span_after_login(self.id, self.peer, &account.username);
         let login_time_left = self
             .login_deadline
             .map(|at| at.saturating_duration_since(tokio::time::Instant::now()));
@@ -206,7 +200,6 @@ impl Session {
             _slot: slot,
             read_throttle,
             write_throttle,
-            span,
             login_time_left,
         }));
         self.hook(HookEvent::Login);

@@ -68,11 +68,6 @@ struct User {
     /// The limits on this session's uploads and downloads.
     read_throttle: Throttle,
     write_throttle: Throttle,
-    /// The log span of this login: the session's fields and the user.
-    /// A span of its own per login, not a field recorded again on the
-    /// session's span: text logs append a recorded field to what the span
-    /// already shows, so each login would lengthen every later line.
-    span: tracing::Span,
     /// What was left of the login deadline when this user logged in;
     /// REIN gives back only that (`None`: no login deadline).
     login_time_left: Option<std::time::Duration>,
@@ -267,35 +262,60 @@ impl Session {
     /// Runs the session until the client leaves or the server closes it.
     /// With `implicit_tls`, the TLS handshake comes first, before the
     /// greeting.
+    ///
+    ///
+    /// Everything but the wait for the next event runs in the session's
+    /// log span, and is boxed: each await that is not makes every
+    /// session's task as large as its future for the session's whole life,
+    /// and an idle session should pay only for waiting.
     pub(crate) async fn run(mut self, implicit_tls: bool) {
-        tracing::Span::current().record("peer", tracing::field::display(self.peer));
-        tracing::info!(local = %self.local_ip, implicit_tls, "session opened");
+        self.span().in_scope(|| {
+            tracing::info!(local = %self.local_ip, implicit_tls, "session opened");
+        });
         self.shared.metrics.sessions_active.inc();
         self.hook(HookEvent::Connect);
         // The server's abort or drain, or an operator's kick.
         let close = self.registration.closer();
-        // Boxed, like command handling: only implicit-TLS sessions need the
-        // space, and only for a moment.
-        if implicit_tls && !Box::pin(self.start_implicit_tls()).await {
-            self.end().await;
+        let span = self.span();
+        if implicit_tls && !Box::pin(self.start_implicit_tls()).instrument(span).await {
+            let span = self.span();
+            Box::pin(self.end()).instrument(span).await;
             return;
         }
         let banner = Reply::text(220, &self.shared.config.banner);
-        if self.control.send(&banner).await.is_err() {
-            self.end().await;
+        let span = self.span();
+        if Box::pin(self.control.send(&banner))
+            .instrument(span)
+            .await
+            .is_err()
+        {
+            let span = self.span();
+            Box::pin(self.end()).instrument(span).await;
             return;
         }
         loop {
             let event = self.next_event(&close).await;
-            // Boxed: handling a command needs far more space than waiting
-            // for one, and an idle session should not carry that space.
-            let span = self.login_span();
+            let span = self.span();
             if Box::pin(self.handle_event(event)).instrument(span).await == Flow::Close {
                 break;
             }
         }
-        let span = self.login_span();
-        self.end().instrument(span).await;
+        let span = self.span();
+        Box::pin(self.end()).instrument(span).await;
+    }
+
+    /// The log span of what the session does now: its id and client, and
+    /// the user once logged in. Made for each event rather than kept: a
+    /// live span costs some hundreds of bytes in the log subscriber, which
+    /// every idle session would pay, where making one costs a
+    /// microsecond or two per command (nothing when its level is off).
+    /// A span of its own per login, not a field recorded on a kept span:
+    /// text logs append a recorded field to what the span already shows.
+    fn span(&self) -> tracing::Span {
+        match &self.login {
+            Login::LoggedIn(user) => span_after_login(self.id, self.peer, &user.account.username),
+            _ => span_before_login(self.id, self.peer),
+        }
     }
 
     /// Waits for the next thing to do. A drain ([`crate::Server::drain`])
@@ -589,13 +609,6 @@ impl Session {
 
     /// The log span of the logged-in user, if any (a disabled span
     /// otherwise, which leaves the session's span current).
-    fn login_span(&self) -> tracing::Span {
-        match &self.login {
-            Login::LoggedIn(user) => user.span.clone(),
-            _ => tracing::Span::none(),
-        }
-    }
-
     /// The logged-in user. `dispatch` lets only pre-login commands through
     /// before login, so the error is a safety net.
     fn user_ref(&self) -> Result<&User, CommandError> {
@@ -698,6 +711,22 @@ impl Session {
     fn client_ip(&self) -> IpAddr {
         self.peer.ip()
     }
+}
+
+/// The log span of session `id` with `peer` before (or between) logins.
+pub(crate) fn span_before_login(id: u64, peer: SocketAddr) -> tracing::Span {
+    tracing::info_span!(
+        parent: None,
+        "session",
+        id,
+        peer = %peer,
+        user = tracing::field::Empty
+    )
+}
+
+/// The log span of session `id` with `peer` once `user` has logged in.
+fn span_after_login(id: u64, peer: SocketAddr, user: &str) -> tracing::Span {
+    tracing::info_span!(parent: None, "session", id, peer = %peer, user)
 }
 
 /// The reply to a command that needs a login, before login.
