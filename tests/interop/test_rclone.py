@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 
 import pytest
 
@@ -196,16 +197,41 @@ def test_cat_offset_count(server, home):
 def test_multi_thread_download(server, layout, home):
     # Several connections fetch ranges of the file at once (REST + RETR); all
     # but the last close their data connections once they have their part.
+    # The server then answers 226 if it had already written the rest of the
+    # file into the sockets' buffers, or 426 if the close cut its writing
+    # short (RFC 959's reply for that, vsftpd's and pyftpdlib's too).
+    # rclone 1.60 fails the whole copy on such a 426, so a run that failed
+    # on nothing else is tried again, at most twice: which reply comes is
+    # timing, a few percent of runs on this machine.
     data = random_bytes(4_000_000, seed=53)
     (server.root / "big.bin").write_bytes(data)
-    res = ok(run_rclone(server, "copy", "--multi-thread-cutoff", "1M", "--multi-thread-streams", "3",
-                        "srv:", str(layout.clients / "dl"), home=home))
+    for _attempt in range(3):
+        shutil.rmtree(layout.clients / "dl", ignore_errors=True)  # what a failed try left
+        res = run_rclone(server, "copy", "--multi-thread-cutoff", "1M", "--multi-thread-streams", "3",
+                         "srv:", str(layout.clients / "dl"), home=home)
+        if res.returncode == 0 or not only_cut_short_streams_failed(res):
+            break
+    ok(res)
     m = re.search(r"Finished multi-thread copy with (\d+) parts of size", res.stderr)
     assert m and int(m.group(1)) >= 2, res.transcript()
     rests = re.findall(r'FTP Tx: "REST (\d+)"', res.stderr)
     assert len(rests) == int(m.group(1)) - 1 and all(int(r) > 0 for r in rests), res.transcript()
     assert file_sha256(layout.clients / "dl" / "big.bin") == sha256(data), res.transcript()
     assert server.alive()
+
+
+def only_cut_short_streams_failed(res) -> bool:
+    """True if the streams rclone reports failed either had finished reading
+    their part and then got the server's 426 for the data connection they
+    closed, or were cancelled because of such a one (at least one)."""
+    failed_streams = re.findall(r"stream (\d+)/\d+ failed: (?:1 error occurred:\s*\* )?(.*)", res.stderr)
+
+    def cut_short(n, reason):
+        return (reason.startswith("426 Connection closed; transfer aborted")
+                and re.search(rf"stream {n}/\d+ \(\d+-\d+\) size \S+ finished", res.stderr))
+
+    return any(cut_short(n, r) for n, r in failed_streams) and all(
+        cut_short(n, r) or r.strip() == "context canceled" for n, r in failed_streams)
 
 
 # --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use tracing::field::{Field, Visit};
 use tracing::span;
 use tracing_subscriber::fmt::format::{Format, Full, Writer};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Context as LayerContext, Layered};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
@@ -94,9 +94,7 @@ pub fn init(args: &Args) -> Result<Handle> {
         None => None,
     };
     tracing_subscriber::registry()
-        .with(SessionFieldsLayer {
-            prefix: prefix.clone(),
-        })
+        .with(SessionFieldsLayer)
         // Side by side, so that both filters have the same subscriber below.
         .with(vec![text.boxed(), json.boxed()])
         .with(xferlog)
@@ -258,28 +256,15 @@ impl Visit for SessionFields {
     }
 }
 
-/// Keeps [`SessionFields`] in the extensions of every `session` span
-/// made while a `--log-prefix` is set: without one nothing reads them,
-/// and every session would pay for them (an idle session's memory is
-/// counted in hundreds of bytes). Sessions make their span for each
-/// event, so only the lines of an event that was running when a reload
-/// set the prefix show the span's fields instead.
-struct SessionFieldsLayer {
-    prefix: Arc<RwLock<Option<PrefixFormat>>>,
-}
+/// Keeps [`SessionFields`] in the extensions of every `session` span.
+struct SessionFieldsLayer;
 
 impl<S> Layer<S> for SessionFieldsLayer
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: LayerContext<'_, S>) {
-        if attrs.metadata().name() != "session"
-            || self
-                .prefix
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_none()
-        {
+        if attrs.metadata().name() != "session" {
             return;
         }
         let mut fields = SessionFields::default();
@@ -353,11 +338,6 @@ where
         });
         if let Some(fields) = session {
             write!(writer, "{} ", self.prefix(&fields))?;
-        } else if let Some(span) = ctx.lookup_current().filter(|s| s.name() == "session") {
-            // A span made before a reload set the prefix.
-            if let Some(fields) = span.extensions().get::<FormattedFields<N>>() {
-                write!(writer, "session{{{fields}}} ")?;
-            }
         }
         ctx.field_format().format_fields(writer.by_ref(), event)?;
         writeln!(writer)

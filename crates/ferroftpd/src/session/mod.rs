@@ -263,7 +263,6 @@ impl Session {
     /// With `implicit_tls`, the TLS handshake comes first, before the
     /// greeting.
     ///
-    ///
     /// Everything but the wait for the next event runs in the session's
     /// log span, and is boxed: each await that is not makes every
     /// session's task as large as its future for the session's whole life,
@@ -307,8 +306,8 @@ impl Session {
     /// The log span of what the session does now: its id and client, and
     /// the user once logged in. Made for each event rather than kept: a
     /// live span costs some hundreds of bytes in the log subscriber, which
-    /// every idle session would pay, where making one costs a
-    /// microsecond or two per command (nothing when its level is off).
+    /// every idle session would pay (making one is nothing when its level
+    /// is off; bench/README.md has what it costs a login otherwise).
     /// A span of its own per login, not a field recorded on a kept span:
     /// text logs append a recorded field to what the span already shows.
     fn span(&self) -> tracing::Span {
@@ -607,8 +606,6 @@ impl Session {
 
     // Helpers shared by the handlers.
 
-    /// The log span of the logged-in user, if any (a disabled span
-    /// otherwise, which leaves the session's span current).
     /// The logged-in user. `dispatch` lets only pre-login commands through
     /// before login, so the error is a safety net.
     fn user_ref(&self) -> Result<&User, CommandError> {
